@@ -1,0 +1,36 @@
+//! hvnet: keeps a VM's network up while its SR-IOV VF comes and goes.
+//!
+//! The binary is a thin shell: each subcommand lives in its own module under `cmd/` and
+//! calls into the library crates.
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Parser)]
+#[command(name = "hvnet", version, about = "Keep a VM's network up while its SR-IOV VF comes and goes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// devd-compatible rule engine: check, match, bench, run.
+    #[command(subcommand)]
+    Devd(cmd::devd::DevdCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Devd(c) => cmd::devd::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("hvnet: {err:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
