@@ -1,1 +1,25 @@
-//! hvnet-rcconf
+//! hvnet-rcconf: rc.conf as FreeBSD reads it, and the network.subr rules
+//! hvnet needs (ifconfig_getargs, dhcpif, syncdhcpif, aliases, ...).
+//!
+//! Pure: the only I/O is reading rc.conf files under a caller-given root
+//! (so tests and the simulator can use a temporary directory as `/`).
+//!
+//! ```
+//! use hvnet_rcconf::RcConf;
+//! let conf = RcConf::from_text("/etc/rc.conf", "ifconfig_hn0=\"SYNCDHCP mtu 9000\"\n");
+//! assert!(conf.dhcpif("hn0"));
+//! assert!(conf.syncdhcpif("hn0"));
+//! assert_eq!(conf.ifconfig_args("hn0", None), vec!["mtu", "9000"]);
+//! ```
+
+pub mod conf;
+pub mod diag;
+pub mod expand;
+pub mod load;
+pub mod netsubr;
+pub mod pattern;
+pub mod syntax;
+
+pub use conf::{Origin, RcConf, Var, YesNo};
+pub use diag::{Diagnostic, RcConfError, Severity};
+pub use netsubr::{if_var_name, mangle_ifname, noafif, PSEUDO_ARGS};
