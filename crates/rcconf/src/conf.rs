@@ -189,11 +189,12 @@ impl RcConf {
     }
 
     /// Names of set variables starting with `prefix`, sorted.
-    pub fn names_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> {
+    pub fn names_with_prefix<'a>(&'a self, prefix: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let prefix = prefix.to_string();
         self.vars
-            .range(prefix.to_string()..)
+            .range(prefix.clone()..)
             .map(|(k, _)| k.as_str())
-            .take_while(move |k| k.starts_with(prefix))
+            .take_while(move |k| k.starts_with(&prefix))
     }
 
     /// Everything that was not evaluated, in reading order.

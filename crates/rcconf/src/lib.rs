@@ -12,14 +12,20 @@
 //! assert_eq!(conf.ifconfig_args("hn0", None), vec!["mtu", "9000"]);
 //! ```
 
+pub mod alias;
 pub mod conf;
 pub mod diag;
 pub mod expand;
+pub mod iface;
 pub mod load;
 pub mod netsubr;
 pub mod pattern;
+pub mod routes;
 pub mod syntax;
 
+pub use alias::Af;
 pub use conf::{Origin, RcConf, Var, YesNo};
 pub use diag::{Diagnostic, RcConfError, Severity};
+pub use iface::{DhclientConfig, InterfaceConfig, Ipv6Config};
 pub use netsubr::{if_var_name, mangle_ifname, noafif, PSEUDO_ARGS};
+pub use routes::{RouteFamily, StaticRoute};

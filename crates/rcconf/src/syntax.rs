@@ -525,10 +525,12 @@ impl Lexer {
                 let opc = if colon {
                     match self.bump() {
                         Some(o @ ('-' | '=' | '+' | '?')) => o,
-                        other => return Err(self.err(format!(
+                        other => {
+                            return Err(self.err(format!(
                             "bad substitution in `${{{name}:`: expected one of `-=+?`, found {}",
                             describe(other)
-                        ))),
+                        )))
+                        }
                     }
                 } else {
                     c
