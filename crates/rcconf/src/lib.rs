@@ -15,6 +15,7 @@
 pub mod alias;
 pub mod conf;
 pub mod diag;
+pub mod edit;
 pub mod expand;
 pub mod iface;
 pub mod load;

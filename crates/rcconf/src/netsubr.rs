@@ -9,6 +9,10 @@ use crate::syntax;
 /// Pseudo-arguments of `ifconfig_IF` that are not ifconfig(8) arguments.
 pub const PSEUDO_ARGS: &[&str] = &["DHCP", "NOAUTO", "NOSYNCDHCP", "SYNCDHCP", "WPA", "HOSTAP"];
 
+/// Upper bound on `netif_ipexpand_max` (rc has none; a 16-bit range of
+/// addresses is far beyond any real alias list).
+pub const IPEXPAND_HARD_MAX: u64 = 65_536;
+
 /// Interfaces that never get address-family configuration (`noafif`).
 const NOAF_PATTERNS: &[&str] = &[
     "pflog[0-9]*",
@@ -226,11 +230,16 @@ impl RcConf {
         }
     }
 
-    /// `netif_ipexpand_max` (network.subr: `: ${netif_ipexpand_max:=2048}`).
+    /// `netif_ipexpand_max` (network.subr: `: ${netif_ipexpand_max:=2048}`),
+    /// capped at [`IPEXPAND_HARD_MAX`] so a typo cannot exhaust memory.
     pub fn netif_ipexpand_max(&self) -> u64 {
         match self.get("netif_ipexpand_max") {
             None | Some("") => 2048,
-            Some(v) => v.trim().parse().unwrap_or(2048),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .unwrap_or(2048)
+                .min(IPEXPAND_HARD_MAX),
         }
     }
 
