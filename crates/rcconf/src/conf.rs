@@ -178,6 +178,17 @@ impl RcConf {
         Ok(())
     }
 
+    /// Set a variable whose name is known to be valid.
+    pub(crate) fn set_trusted(&mut self, name: &str, value: &str) {
+        self.vars.insert(
+            name.to_string(),
+            Var {
+                value: value.to_string(),
+                origin: None,
+            },
+        );
+    }
+
     /// Unset a variable.
     pub fn unset(&mut self, name: &str) {
         self.vars.remove(name);

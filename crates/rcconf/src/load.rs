@@ -27,8 +27,12 @@ impl RcConf {
     /// for each service `<d>/rc.conf.d/<service>` (a file, or every file of
     /// a directory of that name) for `d` in `/etc` and each `local_startup`
     /// directory with `/rc.d` removed.
+    ///
+    /// Like rc.subr, `_localbase` is set to `/usr/local` before the
+    /// defaults are read (newer defaults files use it in `local_startup`).
     pub fn load(root: &Path, services: &[&str]) -> RcConf {
         let mut conf = RcConf::new();
+        conf.set_trusted("_localbase", "/usr/local");
         if conf.source_file(root, DEFAULTS_FILE) {
             conf.source_rc_confs(root);
         } else {

@@ -139,3 +139,17 @@ fn directory_in_place_of_file_is_reported() {
     let c = RcConf::load(t.path(), &[]);
     assert_eq!(c.errors().count(), 1);
 }
+
+#[test]
+fn localbase_is_preset_for_newer_defaults() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        "/etc/defaults/rc.conf",
+        "rc_conf_files=\"/etc/rc.conf\"\nlocal_startup=\"${_localbase}/etc/rc.d\"\n",
+    );
+    write(t.path(), "/usr/local/etc/rc.conf.d/netif", "z=1\n");
+    let c = RcConf::load(t.path(), &["netif"]);
+    assert_eq!(c.get("local_startup"), Some("/usr/local/etc/rc.d"));
+    assert_eq!(c.get("z"), Some("1"));
+}
