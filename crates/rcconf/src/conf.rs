@@ -4,7 +4,13 @@ use std::collections::BTreeMap;
 
 use crate::diag::{Diagnostic, RcConfError, Severity};
 use crate::expand::{self, Env};
-use crate::syntax::{self, StatementKind};
+use std::path::Path;
+
+use crate::syntax::{self, Statement, StatementKind};
+use crate::testcmd;
+
+/// How deep `. FILE` may nest (files sourcing each other loop forever in sh).
+pub const MAX_SOURCE_DEPTH: usize = 16;
 
 /// Where a value was assigned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,72 +74,22 @@ impl RcConf {
     }
 
     /// Evaluate `text` on top of the current variables (sh's `. file`).
+    /// File tests and `. FILE` inside it are reported as not evaluated:
+    /// there is no file system root; use [`RcConf::load`] for that.
     pub fn source_text(&mut self, file: &str, text: &str) {
+        self.source_text_in(file, text, None, 0);
+    }
+
+    pub(crate) fn source_text_in(
+        &mut self,
+        file: &str,
+        text: &str,
+        root: Option<&Path>,
+        depth: usize,
+    ) {
         self.sourced.push(file.to_string());
         let script = syntax::parse(text);
-        for stmt in &script.statements {
-            match &stmt.kind {
-                StatementKind::Assignments(assigns) => {
-                    for a in assigns {
-                        let mut env = Sourcing {
-                            conf: self,
-                            file,
-                            line: a.line,
-                        };
-                        match expand::expand(&a.value, &mut env) {
-                            Ok(v) => env.set_var(&a.name, v),
-                            Err(e) => self.diag(
-                                file,
-                                a.line,
-                                Severity::Error,
-                                format!(
-                                    "cannot evaluate the value of `{}`: {}; assignment skipped",
-                                    a.name, e.0
-                                ),
-                            ),
-                        }
-                    }
-                }
-                StatementKind::Colon(words) => {
-                    for w in words {
-                        let mut env = Sourcing {
-                            conf: self,
-                            file,
-                            line: stmt.line,
-                        };
-                        if let Err(e) = expand::expand(w, &mut env) {
-                            self.diag(
-                                file,
-                                stmt.line,
-                                Severity::Error,
-                                format!("cannot evaluate `:` argument: {}", e.0),
-                            );
-                        }
-                    }
-                }
-                StatementKind::Skipped {
-                    what,
-                    defines_variables,
-                } => {
-                    let span = if stmt.last_line > stmt.line {
-                        format!(" (lines {}-{})", stmt.line, stmt.last_line)
-                    } else {
-                        String::new()
-                    };
-                    let (sev, msg) = if *defines_variables {
-                        (
-                            Severity::Error,
-                            format!(
-                                "expected a variable assignment, found {what}{span}; not evaluated"
-                            ),
-                        )
-                    } else {
-                        (Severity::Note, format!("{what} ignored{span}"))
-                    };
-                    self.diag(file, stmt.line, sev, msg);
-                }
-            }
-        }
+        self.exec(&script.statements, file, root, depth);
         if let Some(e) = script.error {
             self.diag(
                 file,
@@ -141,6 +97,167 @@ impl RcConf {
                 Severity::Error,
                 format!("{}; the rest of the file is not read", e.message),
             );
+        }
+    }
+
+    fn exec(&mut self, stmts: &[Statement], file: &str, root: Option<&Path>, depth: usize) {
+        for stmt in stmts {
+            self.exec_one(stmt, file, root, depth);
+        }
+    }
+
+    fn exec_one(&mut self, stmt: &Statement, file: &str, root: Option<&Path>, depth: usize) {
+        match &stmt.kind {
+            StatementKind::Assignments(assigns) => {
+                for a in assigns {
+                    let mut env = Sourcing {
+                        conf: self,
+                        file,
+                        line: a.line,
+                    };
+                    match expand::expand(&a.value, &mut env) {
+                        Ok(v) => env.set_var(&a.name, v),
+                        Err(e) => self.diag(
+                            file,
+                            a.line,
+                            Severity::Error,
+                            format!(
+                                "cannot evaluate the value of `{}`: {}; assignment skipped",
+                                a.name, e.0
+                            ),
+                        ),
+                    }
+                }
+            }
+            StatementKind::Colon(words) => {
+                for w in words {
+                    let mut env = Sourcing {
+                        conf: self,
+                        file,
+                        line: stmt.line,
+                    };
+                    if let Err(e) = expand::expand(w, &mut env) {
+                        self.diag(
+                            file,
+                            stmt.line,
+                            Severity::Error,
+                            format!("cannot evaluate `:` argument: {}", e.0),
+                        );
+                    }
+                }
+            }
+            StatementKind::Source(word) => {
+                let mut env = Sourcing {
+                    conf: self,
+                    file,
+                    line: stmt.line,
+                };
+                let target = match expand::expand(word, &mut env) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        self.diag(
+                            file,
+                            stmt.line,
+                            Severity::Error,
+                            format!("cannot evaluate `.` argument: {}", e.0),
+                        );
+                        return;
+                    }
+                };
+                let Some(root) = root else {
+                    self.diag(
+                        file,
+                        stmt.line,
+                        Severity::Error,
+                        format!("`. {target}` not evaluated: no file system root (text was not loaded from files)"),
+                    );
+                    return;
+                };
+                if depth >= MAX_SOURCE_DEPTH {
+                    self.diag(
+                        file,
+                        stmt.line,
+                        Severity::Error,
+                        format!("`. {target}` not evaluated: files source each other more than {MAX_SOURCE_DEPTH} deep"),
+                    );
+                    return;
+                }
+                if !self.source_file_at(root, &target, depth + 1) {
+                    self.diag(
+                        file,
+                        stmt.line,
+                        Severity::Error,
+                        format!("`. {target}`: expected a readable file, found none"),
+                    );
+                }
+            }
+            StatementKind::If {
+                branches,
+                else_body,
+            } => {
+                for b in branches {
+                    let mut env = Sourcing {
+                        conf: self,
+                        file,
+                        line: stmt.line,
+                    };
+                    let mut argv = Vec::new();
+                    for w in &b.condition {
+                        match expand::expand_fields(w, &mut env) {
+                            Ok(f) => argv.extend(f),
+                            Err(e) => {
+                                self.diag(file, stmt.line, Severity::Error, format!("cannot evaluate the `if` condition: {}; block not evaluated", e.0));
+                                return;
+                            }
+                        }
+                    }
+                    match testcmd::eval_test(&argv, root) {
+                        Ok(true) => {
+                            self.exec(&b.body, file, root, depth);
+                            return;
+                        }
+                        Ok(false) => {}
+                        Err(why) => {
+                            let span = if stmt.last_line > stmt.line {
+                                format!(" (lines {}-{})", stmt.line, stmt.last_line)
+                            } else {
+                                String::new()
+                            };
+                            self.diag(
+                                file,
+                                stmt.line,
+                                Severity::Error,
+                                format!("cannot evaluate the `if` condition: {why}; block{span} not evaluated"),
+                            );
+                            return;
+                        }
+                    }
+                }
+                if let Some(body) = else_body {
+                    self.exec(body, file, root, depth);
+                }
+            }
+            StatementKind::Skipped {
+                what,
+                defines_variables,
+            } => {
+                let span = if stmt.last_line > stmt.line {
+                    format!(" (lines {}-{})", stmt.line, stmt.last_line)
+                } else {
+                    String::new()
+                };
+                let (sev, msg) = if *defines_variables {
+                    (
+                        Severity::Error,
+                        format!(
+                            "expected a variable assignment, found {what}{span}; not evaluated"
+                        ),
+                    )
+                } else {
+                    (Severity::Note, format!("{what} ignored{span}"))
+                };
+                self.diag(file, stmt.line, sev, msg);
+            }
         }
     }
 

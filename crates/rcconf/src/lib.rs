@@ -23,6 +23,7 @@ pub mod netsubr;
 pub mod pattern;
 pub mod routes;
 pub mod syntax;
+pub mod testcmd;
 
 pub use alias::Af;
 pub use conf::{Origin, RcConf, Var, YesNo};

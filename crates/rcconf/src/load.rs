@@ -55,6 +55,10 @@ impl RcConf {
 
     /// `[ -r FILE ] && . FILE`. Returns whether the file was read.
     pub fn source_file(&mut self, root: &Path, guest: &str) -> bool {
+        self.source_file_at(root, guest, 0)
+    }
+
+    pub(crate) fn source_file_at(&mut self, root: &Path, guest: &str, depth: usize) -> bool {
         let path = host_path(root, guest);
         match fs::read(&path) {
             Ok(bytes) => {
@@ -70,7 +74,7 @@ impl RcConf {
                         String::from_utf8_lossy(e.as_bytes()).into_owned()
                     }
                 };
-                self.source_text(guest, &text);
+                self.source_text_in(guest, &text, Some(root), depth);
                 true
             }
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) => {

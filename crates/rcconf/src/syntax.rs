@@ -80,6 +80,15 @@ pub enum StatementKind {
     Assignments(Vec<Assignment>),
     /// The `:` builtin; its arguments are expanded for their side effects.
     Colon(Vec<Word>),
+    /// `if ...; then ...; [elif ...; then ...;] [else ...;] fi` whose
+    /// conditions are single simple commands (evaluated only when they
+    /// are `test`/`[` expressions).
+    If {
+        branches: Vec<Branch>,
+        else_body: Option<Vec<Statement>>,
+    },
+    /// `. FILE`.
+    Source(Word),
     /// Something that is not evaluated. `defines_variables` is false only
     /// for function definitions, which cannot change any variable by
     /// being defined.
@@ -87,6 +96,14 @@ pub enum StatementKind {
         what: String,
         defines_variables: bool,
     },
+}
+
+/// One `if`/`elif` arm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Branch {
+    /// The words of the condition command (e.g. `[`, `-r`, `FILE`, `]`).
+    pub condition: Vec<Word>,
+    pub body: Vec<Statement>,
 }
 
 /// A fatal syntax error: the rest of the file cannot be read.
@@ -116,10 +133,16 @@ pub fn parse(text: &str) -> Script {
     let mut p = Parser {
         lx: Lexer::new(text),
     };
+    let (cmds, lex_error) = p.all_commands();
+    let mut st = Structurer {
+        cmds: logical(cmds),
+        i: 0,
+    };
     let mut script = Script::default();
-    if let Err(e) = p.statements(&mut script.statements) {
-        script.error = Some(e);
-    }
+    let structure = st.seq_into(&[], &mut script.statements);
+    // A compound command cut short by a lexing error is reported as that
+    // error only.
+    script.error = lex_error.or(structure.err());
     script
 }
 
@@ -740,24 +763,233 @@ impl Parser {
         Some(name)
     }
 
-    fn statements(&mut self, out: &mut Vec<Statement>) -> Result<(), SyntaxError> {
-        while let Some(cmd) = self.command()? {
-            out.push(self.classify(cmd)?);
+    /// Lex every command of the input; the error that stopped lexing, if any.
+    fn all_commands(&mut self) -> (Vec<Command>, Option<SyntaxError>) {
+        let mut cmds = Vec::new();
+        loop {
+            match self.command() {
+                Ok(Some(c)) => cmds.push(c),
+                Ok(None) => return (cmds, None),
+                Err(e) => return (cmds, Some(e)),
+            }
+        }
+    }
+}
+
+/// Reserved words split off the front of a command so that each logical
+/// command starts either with one reserved word alone or with a simple
+/// command.
+const SPLIT: &[&str] = &[
+    "if", "then", "else", "elif", "do", "while", "until", "{", "}", "!", "fi", "done", "esac",
+];
+
+/// A word lexed after a reserved word was not checked for `NAME=`;
+/// re-check it now that it starts a command.
+fn reassign(tok: Tok) -> Tok {
+    let Tok::Word {
+        mut word,
+        assign: None,
+    } = tok
+    else {
+        return tok;
+    };
+    if let Some(Part::Lit(first)) = word.parts.first() {
+        if let Some((name, rest)) = first.split_once('=') {
+            if is_name(name) {
+                let name = name.to_string();
+                let rest = rest.to_string();
+                if rest.is_empty() {
+                    word.parts.remove(0);
+                } else {
+                    word.parts[0] = Part::Lit(rest);
+                }
+                return Tok::Word {
+                    word,
+                    assign: Some(name),
+                };
+            }
+        }
+    }
+    Tok::Word { word, assign: None }
+}
+
+fn logical(cmds: Vec<Command>) -> Vec<Command> {
+    let mut out = Vec::new();
+    for c in cmds {
+        let mut toks = c.toks.into_iter().peekable();
+        let mut split_any = false;
+        while let Some(w) = toks.peek().and_then(Tok::plain) {
+            if !SPLIT.contains(&w) {
+                break;
+            }
+            let t = toks.next().into_iter().collect();
+            out.push(Command {
+                line: c.line,
+                last_line: c.last_line,
+                toks: t,
+            });
+            split_any = true;
+        }
+        let mut rest: Vec<Tok> = toks.collect();
+        if rest.is_empty() {
+            continue;
+        }
+        if split_any {
+            // Leading words of the remaining command may be assignments.
+            let mut fixed = Vec::with_capacity(rest.len());
+            let mut assigning = true;
+            for t in rest.drain(..) {
+                let t = if assigning { reassign(t) } else { t };
+                if !matches!(
+                    t,
+                    Tok::Word {
+                        assign: Some(_),
+                        ..
+                    }
+                ) {
+                    assigning = false;
+                }
+                fixed.push(t);
+            }
+            rest = fixed;
+        }
+        out.push(Command {
+            line: c.line,
+            last_line: c.last_line,
+            toks: rest,
+        });
+    }
+    out
+}
+
+fn first_plain(c: &Command) -> Option<&str> {
+    c.toks.first().and_then(Tok::plain)
+}
+
+/// Turns logical commands into statements.
+struct Structurer {
+    cmds: Vec<Command>,
+    i: usize,
+}
+
+impl Structurer {
+    fn seq(&mut self, stop: &[&str]) -> Result<Vec<Statement>, SyntaxError> {
+        let mut out = Vec::new();
+        self.seq_into(stop, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like `seq`, keeping the statements read before an error in `out`.
+    fn seq_into(&mut self, stop: &[&str], out: &mut Vec<Statement>) -> Result<(), SyntaxError> {
+        while self.i < self.cmds.len() {
+            let first = first_plain(&self.cmds[self.i]);
+            if first.is_some_and(|f| stop.contains(&f)) {
+                break;
+            }
+            let start = self.i;
+            if first == Some("if") {
+                if let Some(st) = self.if_statement() {
+                    out.push(st);
+                    continue;
+                }
+                self.i = start;
+            }
+            out.push(self.one()?);
         }
         Ok(())
     }
 
-    fn classify(&mut self, cmd: Command) -> Result<Statement, SyntaxError> {
-        let Command {
+    /// `if C; then B; [elif C; then B;]... [else B;] fi` with each C a
+    /// single simple command. `None` (position unchanged by caller) when
+    /// the shape is different.
+    fn if_statement(&mut self) -> Option<Statement> {
+        let line = self.cmds[self.i].line;
+        self.i += 1; // `if`
+        let mut branches = Vec::new();
+        loop {
+            let cond = self.condition()?;
+            if self.cmds.get(self.i).and_then(first_plain) != Some("then") {
+                return None;
+            }
+            self.i += 1;
+            let body = self.seq(&["elif", "else", "fi"]).ok()?;
+            branches.push(Branch {
+                condition: cond,
+                body,
+            });
+            match self.cmds.get(self.i).and_then(first_plain) {
+                Some("elif") => {
+                    self.i += 1;
+                }
+                Some("else") => {
+                    self.i += 1;
+                    let body = self.seq(&["fi"]).ok()?;
+                    if self.cmds.get(self.i).and_then(first_plain) != Some("fi") {
+                        return None;
+                    }
+                    return Some(self.finish_if(line, branches, Some(body)));
+                }
+                Some("fi") => return Some(self.finish_if(line, branches, None)),
+                _ => return None,
+            }
+        }
+    }
+
+    fn finish_if(
+        &mut self,
+        line: usize,
+        branches: Vec<Branch>,
+        else_body: Option<Vec<Statement>>,
+    ) -> Statement {
+        let fi = &self.cmds[self.i];
+        let last_line = fi.last_line;
+        let extra = fi.toks.len() > 1;
+        self.i += 1;
+        Statement {
             line,
             last_line,
-            toks,
-        } = cmd;
+            kind: if extra {
+                StatementKind::Skipped {
+                    what: "`if` compound command with redirection or operator after `fi`".into(),
+                    defines_variables: true,
+                }
+            } else {
+                StatementKind::If {
+                    branches,
+                    else_body,
+                }
+            },
+        }
+    }
+
+    /// One simple command made only of words (no operators, not a
+    /// reserved word).
+    fn condition(&mut self) -> Option<Vec<Word>> {
+        let c = self.cmds.get(self.i)?;
+        if first_plain(c).is_some_and(|w| SPLIT.contains(&w) || OPENERS.contains(&w)) {
+            return None;
+        }
+        let mut words = Vec::new();
+        for t in &c.toks {
+            match t {
+                Tok::Word { word, assign: None } => words.push(word.clone()),
+                _ => return None,
+            }
+        }
+        self.i += 1;
+        Some(words)
+    }
+
+    /// A simple statement, or a compound command skipped whole.
+    fn one(&mut self) -> Result<Statement, SyntaxError> {
+        let c = &self.cmds[self.i];
+        let (line, last_line) = (c.line, c.last_line);
         let stmt = |kind| Statement {
             line,
             last_line,
             kind,
         };
+        let toks = &c.toks;
         if toks.iter().all(|t| {
             matches!(
                 t,
@@ -768,36 +1000,46 @@ impl Parser {
             )
         }) {
             let assigns = toks
-                .into_iter()
+                .iter()
                 .filter_map(|t| match t {
                     Tok::Word {
                         word,
                         assign: Some(name),
                     } => Some(Assignment {
-                        name,
-                        value: word,
+                        name: name.clone(),
+                        value: word.clone(),
                         line,
                     }),
                     _ => None,
                 })
                 .collect();
+            self.i += 1;
             return Ok(stmt(StatementKind::Assignments(assigns)));
         }
-        if toks.first().and_then(Tok::plain) == Some(":")
-            && toks.iter().skip(1).all(|t| matches!(t, Tok::Word { .. }))
-        {
+        let all_words = toks
+            .iter()
+            .all(|t| matches!(t, Tok::Word { assign: None, .. }));
+        if all_words && first_plain(c) == Some(":") {
             let words = toks
-                .into_iter()
+                .iter()
                 .skip(1)
                 .filter_map(|t| match t {
-                    Tok::Word { word, .. } => Some(word),
+                    Tok::Word { word, .. } => Some(word.clone()),
                     Tok::Op(_) => None,
                 })
                 .collect();
+            self.i += 1;
             return Ok(stmt(StatementKind::Colon(words)));
         }
+        if all_words && first_plain(c) == Some(".") && toks.len() == 2 {
+            if let Tok::Word { word, .. } = &toks[1] {
+                let w = word.clone();
+                self.i += 1;
+                return Ok(stmt(StatementKind::Source(w)));
+            }
+        }
         let mut nest = Nesting::default();
-        nest.update(&toks);
+        nest.update(toks);
         let first_cmd = toks.iter().find(|t| {
             !matches!(
                 t,
@@ -825,7 +1067,6 @@ impl Parser {
                 None => "command".to_string(),
             }
         };
-        let mut last = last_line;
         let has_op = toks.iter().any(|t| matches!(t, Tok::Op(_)));
         let what = if has_op && nest.opened.is_none() && function.is_none() {
             let op = toks
@@ -839,18 +1080,18 @@ impl Parser {
         } else {
             what
         };
-        if nest.open() {
-            // Consume the rest of the compound command.
-            while nest.open() {
-                let Some(next) = self.command()? else {
-                    return Err(SyntaxError {
-                        line,
-                        message: format!("{what} is not terminated (end of file inside it)"),
-                    });
-                };
-                last = next.last_line;
-                nest.update(&next.toks);
-            }
+        let mut last = last_line;
+        self.i += 1;
+        while nest.open() {
+            let Some(next) = self.cmds.get(self.i) else {
+                return Err(SyntaxError {
+                    line,
+                    message: format!("{what} is not terminated (end of file inside it)"),
+                });
+            };
+            last = next.last_line;
+            nest.update(&next.toks);
+            self.i += 1;
         }
         Ok(Statement {
             line,

@@ -153,3 +153,111 @@ fn localbase_is_preset_for_newer_defaults() {
     assert_eq!(c.get("local_startup"), Some("/usr/local/etc/rc.d"));
     assert_eq!(c.get("z"), Some("1"));
 }
+
+/// The end of FreeBSD's /etc/defaults/rc.conf: a guarded function
+/// definition and an optional vendor file.
+const DEFAULTS_TAIL: &str = r#"
+if [ -z "${source_rc_confs_defined}" ]; then
+	source_rc_confs_defined=yes
+	source_rc_confs() {
+		local i sourced_files
+		for i in ${rc_conf_files}; do
+			case ${sourced_files} in
+			*:$i:*)
+				;;
+			*)
+				sourced_files="${sourced_files}:$i:"
+				if [ -r $i ]; then
+					. $i
+				fi
+				;;
+			esac
+		done
+	}
+fi
+
+# Allow vendors to override FreeBSD defaults in /etc/default/rc.conf
+# without the need to carefully manage /etc/rc.conf.
+if [ -r /etc/defaults/vendor.conf ]; then
+	. /etc/defaults/vendor.conf
+fi
+"#;
+
+#[test]
+fn real_defaults_tail_evaluates_without_errors_and_reads_vendor_conf() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        "/etc/defaults/rc.conf",
+        &format!("{DEFAULTS}{DEFAULTS_TAIL}"),
+    );
+    write(t.path(), "/etc/rc.conf", "ifconfig_hn0=DHCP\n");
+    let c = RcConf::load(t.path(), &[]);
+    assert_eq!(c.errors().count(), 0, "{:?}", c.diagnostics());
+    assert_eq!(c.get("source_rc_confs_defined"), Some("yes"));
+    assert_eq!(c.get("synchronous_dhclient"), Some("NO"));
+    // The function definition is noted, not an error.
+    assert_eq!(c.diagnostics().len(), 1);
+    write(
+        t.path(),
+        "/etc/defaults/vendor.conf",
+        "synchronous_dhclient=YES\n",
+    );
+    let c = RcConf::load(t.path(), &[]);
+    assert_eq!(c.get("synchronous_dhclient"), Some("YES"));
+    assert!(c
+        .sourced_files()
+        .contains(&"/etc/defaults/vendor.conf".to_string()));
+}
+
+#[test]
+fn if_else_elif_with_file_and_string_tests() {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), "/etc/present", "");
+    write(
+        t.path(),
+        "/etc/rc.conf",
+        "x=a\n\
+         if [ -f /etc/absent ]; then r1=no; elif [ \"$x\" = a ]; then r1=elif; else r1=else; fi\n\
+         if test -d /etc; then r2=dir; fi\n\
+         if [ ! -e /etc/present ]; then r3=no\nelse\n  r3=else\nfi\n\
+         if [ 3 -gt 2 ]; then if [ -n \"$x\" ]; then r4=nested; fi; fi\n",
+    );
+    let c = RcConf::load(t.path(), &[]);
+    assert_eq!(c.errors().count(), 0, "{:?}", c.diagnostics());
+    assert_eq!(c.get("r1"), Some("elif"));
+    assert_eq!(c.get("r2"), Some("dir"));
+    assert_eq!(c.get("r3"), Some("else"));
+    assert_eq!(c.get("r4"), Some("nested"));
+}
+
+#[test]
+fn unsupported_conditions_and_sources_are_reported() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        "/etc/rc.conf",
+        "if grep -q x /etc/y; then a=1; fi\n\
+         if [ -f /a ] && [ -f /b ]; then b=1; fi\n\
+         . /etc/missing.conf\n\
+         . /etc/self.conf\n",
+    );
+    write(t.path(), "/etc/self.conf", ". /etc/self.conf\n");
+    let c = RcConf::load(t.path(), &[]);
+    assert_eq!(c.get("a"), None);
+    assert_eq!(c.get("b"), None);
+    let errs: Vec<String> = c.errors().map(ToString::to_string).collect();
+    assert!(
+        errs[0].starts_with("/etc/rc.conf:1: cannot evaluate the `if` condition"),
+        "{errs:?}"
+    );
+    assert!(errs[1].starts_with("/etc/rc.conf:2: "), "{errs:?}");
+    assert!(
+        errs[2].starts_with("/etc/rc.conf:3: `. /etc/missing.conf`"),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("more than 16 deep")),
+        "{errs:?}"
+    );
+}

@@ -248,3 +248,12 @@ fn check_lists_errors_as_file_line() {
     assert!(e.starts_with("/etc/rc.conf:1: "), "{e}");
     assert!(conf("a=1\n").check().is_ok());
 }
+
+#[test]
+fn if_on_string_tests_evaluates_without_a_root() {
+    let c = conf("v=YES\nif [ \"$v\" = YES ]; then\n  ifconfig_hn0=DHCP\nelse\n  ifconfig_hn0=\"inet 10.0.0.4/24\"\nfi\n");
+    assert_eq!(c.get("ifconfig_hn0"), Some("DHCP"));
+    assert!(c.diagnostics().is_empty());
+    let d = conf(". /etc/other\n");
+    assert_eq!(d.errors().count(), 1);
+}
