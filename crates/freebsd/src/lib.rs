@@ -7,6 +7,7 @@
 pub mod cmd;
 pub mod parse;
 pub mod runner;
+pub mod system;
 
 #[cfg(target_os = "freebsd")]
 pub mod sys;
@@ -14,3 +15,4 @@ pub mod sys;
 pub use cmd::Command;
 pub use parse::ParseError;
 pub use runner::{CommandRunner, Output, RunError, ScriptedRunner, SystemRunner};
+pub use system::SystemError;

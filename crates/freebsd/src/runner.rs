@@ -48,6 +48,18 @@ pub struct RunError {
 /// Runs commands. Implemented by [`SystemRunner`] and by fakes.
 pub trait CommandRunner {
     fn run(&mut self, cmd: &Command) -> Result<Output, RunError>;
+
+    /// Read a small file (pid files); `Ok(None)` if it does not exist.
+    fn read_file(&mut self, path: &str) -> Result<Option<String>, RunError> {
+        match std::fs::read(path) {
+            Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(RunError {
+                command: format!("read {path}"),
+                reason: e.to_string(),
+            }),
+        }
+    }
 }
 
 /// Runs commands with std::process, waiting for them to finish.
@@ -103,6 +115,8 @@ pub struct ScriptedRunner {
     sticky: HashMap<String, Output>,
     pub strict: bool,
     pub calls: Vec<Command>,
+    /// Files `read_file` returns, by path.
+    pub files: HashMap<String, String>,
 }
 
 impl ScriptedRunner {
@@ -132,6 +146,10 @@ impl ScriptedRunner {
 }
 
 impl CommandRunner for ScriptedRunner {
+    fn read_file(&mut self, path: &str) -> Result<Option<String>, RunError> {
+        Ok(self.files.get(path).cloned())
+    }
+
     fn run(&mut self, cmd: &Command) -> Result<Output, RunError> {
         self.calls.push(cmd.clone());
         let label = cmd.label();
