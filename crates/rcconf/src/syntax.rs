@@ -137,6 +137,7 @@ pub fn parse(text: &str) -> Script {
     let mut st = Structurer {
         cmds: logical(cmds),
         i: 0,
+        depth: 0,
     };
     let mut script = Script::default();
     let structure = st.seq_into(&[], &mut script.statements);
@@ -198,7 +199,13 @@ struct Lexer {
     chars: Vec<char>,
     pos: usize,
     line: usize,
+    /// Nesting of `${...}` being read (bounded to keep recursion shallow).
+    depth: usize,
 }
+
+/// Deepest `${...${...}}` or `if` nesting read; deeper input is an error
+/// (`${`) or skipped (`if`), never a stack overflow.
+pub const MAX_NESTING: usize = 64;
 
 impl Lexer {
     fn new(text: &str) -> Self {
@@ -206,6 +213,7 @@ impl Lexer {
             chars: text.chars().collect(),
             pos: 0,
             line: 1,
+            depth: 0,
         }
     }
 
@@ -413,7 +421,15 @@ impl Lexer {
         match self.peek() {
             Some('{') => {
                 self.bump();
-                self.braced()
+                if self.depth >= MAX_NESTING {
+                    return Err(self.err(format!(
+                        "expected at most {MAX_NESTING} nested `${{`, found more"
+                    )));
+                }
+                self.depth += 1;
+                let r = self.braced();
+                self.depth -= 1;
+                r
             }
             Some('(') => {
                 let arith = self.peek_at(1) == Some('(');
@@ -870,6 +886,8 @@ fn first_plain(c: &Command) -> Option<&str> {
 struct Structurer {
     cmds: Vec<Command>,
     i: usize,
+    /// Nesting of `if` statements being structured.
+    depth: usize,
 }
 
 impl Structurer {
@@ -887,8 +905,11 @@ impl Structurer {
                 break;
             }
             let start = self.i;
-            if first == Some("if") {
-                if let Some(st) = self.if_statement() {
+            if first == Some("if") && self.depth < MAX_NESTING {
+                self.depth += 1;
+                let parsed = self.if_statement();
+                self.depth -= 1;
+                if let Some(st) = parsed {
                     out.push(st);
                     continue;
                 }

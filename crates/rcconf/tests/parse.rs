@@ -257,3 +257,21 @@ fn if_on_string_tests_evaluates_without_a_root() {
     let d = conf(". /etc/other\n");
     assert_eq!(d.errors().count(), 1);
 }
+
+#[test]
+fn deep_nesting_is_bounded() {
+    let deep_param = format!("a={}x{}\n", "${b:-".repeat(500), "}".repeat(500));
+    let c = conf(&deep_param);
+    assert_eq!(c.get("a"), None);
+    assert_eq!(c.errors().count(), 1);
+    let deep_if = format!(
+        "{}a=1\n{}",
+        "if true; then\n".repeat(300),
+        "fi\n".repeat(300)
+    );
+    let c = conf(&deep_if);
+    assert_eq!(c.get("a"), None);
+    assert!(c.errors().count() >= 1);
+    let ok = format!("a={}x{}\n", "${b:-".repeat(10), "}".repeat(10));
+    assert_eq!(conf(&ok).get("a"), Some("x"));
+}
