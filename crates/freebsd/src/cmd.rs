@@ -13,6 +13,9 @@ pub mod prog {
     pub const DAEMON: &str = "/usr/sbin/daemon";
     pub const KILL: &str = "/bin/kill";
     pub const RC_D: &str = "/etc/rc.d";
+    pub const NETSTAT: &str = "/usr/bin/netstat";
+    pub const PS: &str = "/bin/ps";
+    pub const PGREP: &str = "/bin/pgrep";
 }
 
 /// One command: a program and its arguments.
@@ -253,6 +256,29 @@ pub fn kill(signal: &str, pid: u32) -> Command {
 /// `route ARGS...` (e.g. `StaticRoute::add_args()` from hvnet-rcconf).
 pub fn route(args: &[String]) -> Command {
     Command::new(prog::ROUTE, args.iter().cloned())
+}
+
+/// `netstat -rn`: the routing tables, numeric.
+pub fn netstat_routes() -> Command {
+    Command::new(prog::NETSTAT, ["-rn"])
+}
+
+/// `ps -p PID -o comm=`: the command name of a process (fails if gone).
+pub fn ps_comm(pid: u32) -> Command {
+    Command::new(
+        prog::PS,
+        [
+            "-p".to_string(),
+            pid.to_string(),
+            "-o".into(),
+            "comm=".into(),
+        ],
+    )
+}
+
+/// `pgrep -x NAME`: pids of processes named exactly NAME.
+pub fn pgrep_exact(name: &str) -> Command {
+    Command::new(prog::PGREP, ["-x", name])
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! for command output ([`parse`]), the [`runner::CommandRunner`] seam and
 //! the backend built on them. FreeBSD-only system calls live in `sys`.
 
+pub mod backend;
 pub mod cmd;
 pub mod parse;
 pub mod runner;
@@ -12,6 +13,7 @@ pub mod system;
 #[cfg(target_os = "freebsd")]
 pub mod sys;
 
+pub use backend::FreeBsdBackend;
 pub use cmd::Command;
 pub use parse::ParseError;
 pub use runner::{CommandRunner, Output, RunError, ScriptedRunner, SystemRunner};

@@ -691,3 +691,133 @@ pub fn parse_pidfile(path: &str, text: &str) -> Result<u32, ParseError> {
         )),
     }
 }
+
+/// One row of `netstat -rn`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRow {
+    pub inet6: bool,
+    /// Destination as printed (`default`, `10.0.0.0/24`, `10.0.0.4`,
+    /// `fe80::%lo0/64`).
+    pub destination: String,
+    /// Gateway as printed (`10.0.0.1`, `link#2`, `fe80::1%hn0`).
+    pub gateway: String,
+    pub flags: String,
+    pub netif: String,
+}
+
+/// Parse `netstat -rn` (both `Internet:` and `Internet6:` sections).
+/// Columns are found by the header line, so older layouts (with Refs and
+/// Use) parse too.
+pub fn parse_netstat_routes(command: &str, text: &str) -> Result<Vec<RouteRow>, ParseError> {
+    let mut out = Vec::new();
+    let mut family: Option<bool> = None;
+    let mut cols: Option<(usize, usize, usize, usize)> = None;
+    for (idx, l) in text.lines().enumerate() {
+        let line = idx + 1;
+        let t = l.trim();
+        match t {
+            "" | "Routing tables" => continue,
+            "Internet:" => {
+                family = Some(false);
+                cols = None;
+                continue;
+            }
+            "Internet6:" => {
+                family = Some(true);
+                cols = None;
+                continue;
+            }
+            _ => {}
+        }
+        let words: Vec<&str> = t.split_whitespace().collect();
+        if words.first() == Some(&"Destination") {
+            let pos = |name: &str| words.iter().position(|w| *w == name);
+            match (
+                pos("Destination"),
+                pos("Gateway"),
+                pos("Flags"),
+                pos("Netif"),
+            ) {
+                (Some(d), Some(g), Some(f), Some(n)) => cols = Some((d, g, f, n)),
+                _ => {
+                    return Err(err(
+                        command,
+                        line,
+                        "expected a header with Destination, Gateway, Flags and Netif".into(),
+                    ))
+                }
+            }
+            continue;
+        }
+        let Some(inet6) = family else {
+            // Other address families (e.g. link) and banners are skipped.
+            continue;
+        };
+        let Some((d, g, f, n)) = cols else {
+            return Err(err(
+                command,
+                line,
+                format!(
+                    "expected a `Destination ...` header before `{}`",
+                    t.escape_debug()
+                ),
+            ));
+        };
+        let max = d.max(g).max(f).max(n);
+        if words.len() <= max {
+            return Err(err(
+                command,
+                line,
+                format!(
+                    "expected at least {} columns, found {}: `{}`",
+                    max + 1,
+                    words.len(),
+                    t.escape_debug()
+                ),
+            ));
+        }
+        out.push(RouteRow {
+            inet6,
+            destination: words[d].to_string(),
+            gateway: words[g].to_string(),
+            flags: words[f].to_string(),
+            netif: words[n].to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Parse `pgrep` output: one pid per line (empty when none).
+pub fn parse_pids(command: &str, text: &str) -> Result<Vec<u32>, ParseError> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            l.trim().parse::<u32>().map_err(|_| {
+                err(
+                    command,
+                    i + 1,
+                    format!("expected a process id, found `{}`", l.trim().escape_debug()),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The major version in `kern.osrelease` (`14.1-RELEASE-p3` → 14).
+pub fn parse_osrelease_major(command: &str, text: &str) -> Result<u32, ParseError> {
+    let t = text.trim();
+    t.split(['.', '-'])
+        .next()
+        .and_then(|m| m.parse().ok())
+        .ok_or_else(|| {
+            err(
+                command,
+                1,
+                format!(
+                    "expected a release like 14.1-RELEASE, found `{}`",
+                    t.escape_debug()
+                ),
+            )
+        })
+}

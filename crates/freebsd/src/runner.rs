@@ -49,6 +49,11 @@ pub struct RunError {
 pub trait CommandRunner {
     fn run(&mut self, cmd: &Command) -> Result<Output, RunError>;
 
+    /// Whether a path exists (device nodes under /dev).
+    fn exists(&mut self, path: &str) -> bool {
+        std::path::Path::new(path).exists()
+    }
+
     /// Read a small file (pid files); `Ok(None)` if it does not exist.
     fn read_file(&mut self, path: &str) -> Result<Option<String>, RunError> {
         match std::fs::read(path) {
@@ -115,7 +120,7 @@ pub struct ScriptedRunner {
     sticky: HashMap<String, Output>,
     pub strict: bool,
     pub calls: Vec<Command>,
-    /// Files `read_file` returns, by path.
+    /// Files `read_file` returns (and `exists` sees), by path.
     pub files: HashMap<String, String>,
 }
 
@@ -146,6 +151,10 @@ impl ScriptedRunner {
 }
 
 impl CommandRunner for ScriptedRunner {
+    fn exists(&mut self, path: &str) -> bool {
+        self.files.contains_key(path)
+    }
+
     fn read_file(&mut self, path: &str) -> Result<Option<String>, RunError> {
         Ok(self.files.get(path).cloned())
     }
