@@ -240,3 +240,55 @@ proptest! {
         prop_assert_eq!(got, pairs);
     }
 }
+
+#[test]
+fn netstat_routes_both_families_and_old_layout() {
+    let t = "Routing tables\n\nInternet:\nDestination        Gateway            Flags     Netif Expire\ndefault            10.0.0.1           UGS         hn0\n10.0.0.0/24        link#2             U           hn0\n\nInternet6:\nDestination                       Gateway                       Flags     Netif Expire\n::1                               link#1                        UHS         lo0\n";
+    let rows = parse_netstat_routes("netstat -rn", t).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0].destination, "default");
+    assert_eq!(rows[0].gateway, "10.0.0.1");
+    assert_eq!(rows[0].netif, "hn0");
+    assert!(!rows[0].inet6 && rows[2].inet6);
+    let old = "Internet:\nDestination        Gateway            Flags    Refs      Use  Netif Expire\ndefault            10.0.0.1           UGS         0       12    em0\n";
+    let rows = parse_netstat_routes("netstat -rn", old).unwrap();
+    assert_eq!(rows[0].netif, "em0");
+    let e = parse_netstat_routes("netstat -rn", "Internet:\ndefault 10.0.0.1\n").unwrap_err();
+    assert!(e
+        .to_string()
+        .starts_with("netstat -rn: line 2: expected a `Destination ...` header"));
+    let e = parse_netstat_routes(
+        "netstat -rn",
+        "Internet:\nDestination Gateway Flags Netif\ndefault 10.0.0.1\n",
+    )
+    .unwrap_err();
+    assert!(e
+        .to_string()
+        .contains("line 3: expected at least 4 columns"));
+    assert!(parse_netstat_routes("netstat -rn", "Internet:\nDestination Gateway\n").is_err());
+}
+
+#[test]
+fn pids_and_osrelease() {
+    assert_eq!(parse_pids("pgrep -x x", "12\n34\n").unwrap(), [12, 34]);
+    assert!(parse_pids("pgrep -x x", "").unwrap().is_empty());
+    assert!(parse_pids("pgrep -x x", "12\nzz\n")
+        .unwrap_err()
+        .to_string()
+        .starts_with("pgrep -x x: line 2"));
+    assert_eq!(
+        parse_osrelease_major("sysctl -n kern.osrelease", "14.1-RELEASE-p3\n").unwrap(),
+        14
+    );
+    assert_eq!(parse_osrelease_major("s", "12.0-CURRENT").unwrap(), 12);
+    assert!(parse_osrelease_major("s", "FreeBSD").is_err());
+}
+
+proptest! {
+    #[test]
+    fn more_parsers_never_panic(s in any::<String>()) {
+        let _ = parse_netstat_routes("netstat -rn", &s);
+        let _ = parse_pids("pgrep", &s);
+        let _ = parse_osrelease_major("s", &s);
+    }
+}

@@ -18,4 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = parse::parse_dev_vf("sysctl -n dev.hn.0.vf", &text);
     let _ = parse::parse_sysctl_int("sysctl -n hw.hn.vf_transparent", &text);
     let _ = parse::parse_pidfile("/var/run/dhclient/dhclient.hn0.pid", &text);
+    let _ = parse::parse_netstat_routes("netstat -rn", &text);
+    let _ = parse::parse_pids("pgrep -x hv_kvp_daemon", &text);
+    let _ = parse::parse_osrelease_major("sysctl -n kern.osrelease", &text);
 });
