@@ -73,21 +73,49 @@ pub struct SystemRunner {
     /// Run programs by file name through `PATH` instead of their absolute
     /// path (so fake FreeBSD commands first on PATH are used).
     pub path_lookup: bool,
+    /// Read files (pid files, /dev nodes) under this directory instead of
+    /// `/` (a simulated guest's file tree).
+    pub file_root: Option<std::path::PathBuf>,
 }
 
 impl SystemRunner {
     /// Programs by absolute path (`/sbin/ifconfig`).
     pub fn new() -> Self {
-        SystemRunner { path_lookup: false }
+        SystemRunner::default()
     }
 
     /// Programs by name through `PATH` (`ifconfig`).
     pub fn with_path_lookup() -> Self {
-        SystemRunner { path_lookup: true }
+        SystemRunner {
+            path_lookup: true,
+            file_root: None,
+        }
+    }
+
+    fn host_path(&self, path: &str) -> std::path::PathBuf {
+        match &self.file_root {
+            Some(root) => root.join(path.trim_start_matches('/')),
+            None => std::path::PathBuf::from(path),
+        }
     }
 }
 
 impl CommandRunner for SystemRunner {
+    fn exists(&mut self, path: &str) -> bool {
+        self.host_path(path).exists()
+    }
+
+    fn read_file(&mut self, path: &str) -> Result<Option<String>, RunError> {
+        match std::fs::read(self.host_path(path)) {
+            Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(RunError {
+                command: format!("read {path}"),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
     fn run(&mut self, cmd: &Command) -> Result<Output, RunError> {
         let program = if self.path_lookup {
             cmd.name()
@@ -214,5 +242,25 @@ mod tests {
         assert!(e
             .to_string()
             .starts_with("/nonexistent/definitely-not-here x: cannot run"));
+    }
+
+    #[test]
+    fn system_runner_reads_files_under_its_root() {
+        let t = std::env::temp_dir().join(format!("hvnet-freebsd-runner-{}", std::process::id()));
+        std::fs::create_dir_all(t.join("var/run/dhclient")).unwrap();
+        std::fs::write(t.join("var/run/dhclient/dhclient.hn0.pid"), "42\n").unwrap();
+        let mut r = SystemRunner {
+            path_lookup: true,
+            file_root: Some(t.clone()),
+        };
+        assert_eq!(
+            r.read_file("/var/run/dhclient/dhclient.hn0.pid")
+                .unwrap()
+                .as_deref(),
+            Some("42\n")
+        );
+        assert!(r.exists("/var/run/dhclient"));
+        assert_eq!(r.read_file("/nope").unwrap(), None);
+        std::fs::remove_dir_all(t).unwrap();
     }
 }
