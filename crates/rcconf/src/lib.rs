@@ -28,6 +28,7 @@
 //! assert_eq!(conf.ifconfig_args("hn0", None), vec!["mtu", "9000"]);
 //! ```
 
+pub mod addrs;
 pub mod alias;
 pub mod conf;
 pub mod diag;
@@ -41,6 +42,7 @@ pub mod routes;
 pub mod syntax;
 pub mod testcmd;
 
+pub use addrs::{AddressError, AddressSource, ConfiguredAddress};
 pub use alias::Af;
 pub use conf::{Origin, RcConf, Var, YesNo};
 pub use diag::{Diagnostic, RcConfError, Severity};

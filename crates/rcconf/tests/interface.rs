@@ -79,3 +79,41 @@ fn interface_config_collects_everything() {
     assert!(!none.is_configured());
     assert!(!none.dhcp);
 }
+
+#[test]
+fn configured_addresses_from_all_sources() {
+    use hvnet_rcconf::AddressSource;
+    let c = conf(
+        "ifconfig_hn0=\"inet 10.0.0.4 netmask 0xffffff00 mtu 9000\"\n\
+         ifconfig_hn0_ipv6=\"inet6 2001:db8::4 prefixlen 64 accept_rtadv\"\n\
+         ifconfig_hn0_alias0=\"inet 10.0.0.10-11/24\"\n\
+         ifconfig_hn0_alias1=\"inet6 2001:db8::9/64\"\n\
+         ifconfig_hn0_alias2=\"10.0.0.20 netmask 255.255.255.255 vhid 3\"\n\
+         ifconfig_hn1=\"DHCP\"\nifconfig_hn1_ipv6=\"inet6 accept_rtadv\"\n\
+         ifconfig_hn2=\"inet 10.0.0.300/24\"\n\
+         ipv6_network_interfaces=auto\n",
+    );
+    let a = c.interface("hn0").addresses().unwrap();
+    let s: Vec<String> = a
+        .iter()
+        .map(|x| format!("{}/{:?}", x.addr, x.prefix))
+        .collect();
+    assert_eq!(
+        s,
+        [
+            "10.0.0.4/Some(24)",
+            "2001:db8::4/Some(64)",
+            "10.0.0.10/Some(24)",
+            "10.0.0.11/Some(32)",
+            "10.0.0.20/Some(32)",
+            "2001:db8::9/Some(64)",
+        ]
+    );
+    assert_eq!(a[0].source, AddressSource::Main);
+    assert_eq!(a[0].extra, ["mtu", "9000"]);
+    assert_eq!(a[1].source, AddressSource::Ipv6Main);
+    assert_eq!(a[4].extra, ["vhid", "3"]);
+    assert!(c.interface("hn1").addresses().unwrap().is_empty());
+    let e = c.interface("hn2").addresses().unwrap_err();
+    assert!(e.message.contains("IPv4 address"), "{e:?}");
+}

@@ -113,7 +113,7 @@ proptest! {
         for (k, v) in &vals {
             c.set(k, v).unwrap();
         }
-        let _ = c.interface("hn0");
+        let _ = c.interface("hn0").addresses();
         let _ = c.ifconfig_args_eval("hn0", None);
         let _ = c.hyperv_vf_delay();
         for af in [Af::Inet, Af::Inet6, Af::Link, Af::Ether] {

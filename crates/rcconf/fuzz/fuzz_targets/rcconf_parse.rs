@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = d.to_string();
     }
     for ifname in ["hn0", "mce0", "lo0", "vlan0.5"] {
-        let _ = conf.interface(ifname);
+        let _ = conf.interface(ifname).addresses();
         let _ = conf.ifconfig_args_eval(ifname, None);
         let _ = conf.aliases(ifname, Af::Inet6);
     }
