@@ -25,9 +25,11 @@ pub const DEFAULT_FREEBSD_MAJOR: u32 = 14;
 #[derive(Debug, Clone)]
 pub struct FreeBsdBackend<R: CommandRunner> {
     pub runner: R,
-    /// Extra dhclient flags (rc.conf `dhclient_flags`), placed before the
-    /// interface name.
+    /// Extra dhclient flags placed before the interface name, used when
+    /// `rc` is not set.
     pub dhclient_flags: Vec<String>,
+    /// rc.conf, for per-interface `dhclient_flags_IF` / `dhclient_flags`.
+    pub rc: Option<hvnet_rcconf::RcConf>,
     /// Program paths of the helper daemons.
     pub kvp_daemon: String,
     pub vss_daemon: String,
@@ -39,6 +41,7 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
         FreeBsdBackend {
             runner,
             dhclient_flags: Vec::new(),
+            rc: None,
             kvp_daemon: Daemon::Kvp.default_path().to_string(),
             vss_daemon: Daemon::Vss.default_path().to_string(),
             major: None,
@@ -256,7 +259,10 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
                     Err(e) => return Err(BackendError::apply(op, e.to_string())),
                 };
                 if !running {
-                    let flags = self.dhclient_flags.clone();
+                    let flags = match &self.rc {
+                        Some(rc) => rc.dhclient_flags(iface),
+                        None => self.dhclient_flags.clone(),
+                    };
                     self.run_op(op, &cmd::dhclient(iface, true, &flags))?;
                 }
             }

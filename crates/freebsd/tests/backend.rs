@@ -419,3 +419,31 @@ fn failures_and_unsupported_ops() {
         .unwrap_err();
     assert!(e.unsupported);
 }
+
+#[test]
+fn dhclient_flags_come_from_rc_conf_per_interface() {
+    let mut r = scripted();
+    r.strict = false;
+    let mut b = FreeBsdBackend::new(r);
+    b.rc = Some(hvnet_rcconf::RcConf::from_text(
+        "/etc/rc.conf",
+        "dhclient_flags=\"-q\"\ndhclient_flags_lagg1=\"-n\"\n",
+    ));
+    b.apply(&Op::StartDhcp {
+        iface: "lagg1".into(),
+        sync: false,
+    })
+    .unwrap();
+    b.apply(&Op::StartDhcp {
+        iface: "hn3".into(),
+        sync: false,
+    })
+    .unwrap();
+    let starts: Vec<String> = b
+        .runner
+        .labels()
+        .into_iter()
+        .filter(|l| l.starts_with("dhclient"))
+        .collect();
+    assert_eq!(starts, ["dhclient -b -n lagg1", "dhclient -b -q hn3"]);
+}
