@@ -878,6 +878,19 @@ fn logical(cmds: Vec<Command>) -> Vec<Command> {
     out
 }
 
+/// sh expands an unquoted `~` at the start of an assignment value to a
+/// home directory; that depends on the environment, so it is reported.
+fn tilde_checked(word: &Word) -> Word {
+    match word.parts.first() {
+        Some(Part::Lit(s)) if s.starts_with('~') => Word {
+            parts: vec![Part::Unsupported(
+                "tilde expansion `~` (a home directory) is not supported".into(),
+            )],
+        },
+        _ => word.clone(),
+    }
+}
+
 fn first_plain(c: &Command) -> Option<&str> {
     c.toks.first().and_then(Tok::plain)
 }
@@ -1028,7 +1041,7 @@ impl Structurer {
                         assign: Some(name),
                     } => Some(Assignment {
                         name: name.clone(),
-                        value: word.clone(),
+                        value: tilde_checked(word),
                         line,
                     }),
                     _ => None,

@@ -275,3 +275,15 @@ fn deep_nesting_is_bounded() {
     let ok = format!("a={}x{}\n", "${b:-".repeat(10), "}".repeat(10));
     assert_eq!(conf(&ok).get("a"), Some("x"));
 }
+
+#[test]
+fn tilde_at_value_start_is_reported_but_quoted_or_inner_tilde_is_literal() {
+    let c = conf("a=~/x\nb=\"~/x\"\nc=x~y\nd='~'\n");
+    assert_eq!(c.get("a"), None);
+    assert_eq!(c.get("b"), Some("~/x"));
+    assert_eq!(c.get("c"), Some("x~y"));
+    assert_eq!(c.get("d"), Some("~"));
+    let (line, msg) = only_error(&c);
+    assert_eq!(line, 1);
+    assert!(msg.contains("tilde"), "{msg}");
+}
