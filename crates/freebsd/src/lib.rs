@@ -8,6 +8,7 @@ pub mod backend;
 pub mod cmd;
 pub mod parse;
 pub mod runner;
+pub mod scripts;
 pub mod system;
 
 #[cfg(target_os = "freebsd")]
