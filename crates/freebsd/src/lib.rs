@@ -1,8 +1,21 @@
 //! hvnet-freebsd: the FreeBSD backend.
 //!
-//! OS-neutral and tested everywhere: command builders ([`cmd`]), parsers
-//! for command output ([`parse`]), the [`runner::CommandRunner`] seam and
-//! the backend built on them. FreeBSD-only system calls live in `sys`.
+//! OS-neutral, tested on any OS:
+//! * [`cmd`]: argument vectors for every command run (ifconfig, sysctl,
+//!   dhclient, route, rc.d scripts, daemon, kill, netstat, ps, pgrep);
+//!   `Display` quotes them for logs. Never shell strings.
+//! * [`parse`]: parsers for `ifconfig`, `ifconfig -l`, `netstat -rn`, the
+//!   hn(4) sysctls (`hw.hn.vflist`, `hw.hn.vfmap`, `dev.hn.N.vf`), pid
+//!   files, pgrep; errors are `COMMAND: line N: expected ..., found ...`.
+//! * [`runner`]: the [`CommandRunner`] seam, [`SystemRunner`] (std::process;
+//!   optional PATH lookup and file root for simulated guests) and
+//!   [`ScriptedRunner`] (canned answers, records calls).
+//! * [`system`]: observation helpers over a runner.
+//! * [`backend`]: [`FreeBsdBackend`], the `hvnet_vf::Backend` impl.
+//! * [`scripts`]: `hyperv_vfattach` / `hyperv_vfup` (faithful or improved).
+//!
+//! FreeBSD only (`cfg(target_os = "freebsd")`): `sys` — sysctlbyname(3),
+//! devd's seqpacket socket.
 
 pub mod backend;
 pub mod cmd;

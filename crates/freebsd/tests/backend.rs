@@ -447,3 +447,18 @@ fn dhclient_flags_come_from_rc_conf_per_interface() {
         .collect();
     assert_eq!(starts, ["dhclient -b -n lagg1", "dhclient -b -q hn3"]);
 }
+
+proptest::proptest! {
+    #[test]
+    fn observe_never_panics_on_arbitrary_output(
+        ifc in "[ -~\t\n]{0,300}",
+        map in "[ -~\n]{0,40}",
+        ns in "[ -~\n]{0,200}",
+    ) {
+        let mut r = scripted();
+        r.answer("ifconfig -a", Output::ok(&ifc));
+        r.answer("sysctl -n hw.hn.vfmap", Output::ok(&map));
+        r.answer("netstat -rn", Output::ok(&ns));
+        let _ = FreeBsdBackend::new(r).observe();
+    }
+}
