@@ -2,10 +2,23 @@
 //! later modules) the policy, planner and reconciler. Pure: no I/O.
 
 pub mod backend;
+pub mod config;
+pub mod memory;
 pub mod model;
+pub mod netconf;
+pub mod plan;
+pub mod reconcile;
 
 pub use backend::{Backend, BackendError};
+pub use config::{Backoff, FlapDamping, ManagerConfig, Mode, ModeSetting, ReadinessGate};
+pub use memory::MemoryBackend;
 pub use model::{
     AggregateProto, AggregateState, Daemon, DaemonProc, DhcpClient, IfKind, Interface, IpNet,
     Ipv4Net, Ipv6Net, Mac, Op, ParseModelError, Platform, Route, SteerPair, SystemView,
+};
+pub use netconf::{IfConfig, NetConfig, NetConfigSource};
+pub use plan::{plan, DataPath, PairPlan, Plan, PlanInput, Unit};
+pub use reconcile::{
+    DaemonStatus, ErrorStatus, Inputs, LogEntry, LogLevel, PairStatus, Reconciler, Status,
+    StepReport, VfState,
 };

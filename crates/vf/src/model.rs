@@ -535,6 +535,10 @@ pub enum Op {
     SteerOn { synthetic: String, vf: String },
     /// Remove the steering filters of the pair.
     SteerOff { synthetic: String, vf: String },
+    /// Run an administrator's hook program (no shell), e.g. the per-interface
+    /// `hyperv_vfup.hnX` override, with `args`. Not idempotent by itself:
+    /// the manager runs it once per VF arrival, as devd would.
+    RunHook { program: String, args: Vec<String> },
 }
 
 impl Op {
@@ -559,6 +563,7 @@ impl Op {
             Op::StopDaemon { .. } => "stop_daemon",
             Op::SteerOn { .. } => "steer_on",
             Op::SteerOff { .. } => "steer_off",
+            Op::RunHook { .. } => "run_hook",
         }
     }
 
@@ -579,6 +584,7 @@ impl Op {
             Op::AddRoute { route } | Op::RemoveRoute { route } => route.iface.as_deref(),
             Op::StartDaemon { .. } | Op::StopDaemon { .. } => None,
             Op::SteerOn { synthetic, .. } | Op::SteerOff { synthetic, .. } => Some(synthetic),
+            Op::RunHook { args, .. } => args.first().map(String::as_str),
         }
     }
 }
@@ -630,6 +636,7 @@ impl fmt::Display for Op {
             }
             Op::SteerOn { synthetic, vf } => write!(f, "steer {synthetic} via {vf}"),
             Op::SteerOff { synthetic, vf } => write!(f, "unsteer {synthetic} from {vf}"),
+            Op::RunHook { program, args } => write!(f, "run {program} {}", args.join(" ")),
         }
     }
 }

@@ -1,0 +1,265 @@
+//! An in-memory [`Backend`] over a [`SystemView`]: ops change the view the
+//! way an idealised kernel would (lagg failover election, port MTU and
+//! inet6 purge, DHCP clients by pid). Used by the planner's property tests
+//! and handy for other crates' unit tests. It is not the simulator: no
+//! time, no packets, no host.
+
+use crate::backend::{Backend, BackendError};
+use crate::model::{
+    AggregateState, DaemonProc, DhcpClient, IfKind, Interface, Mac, Op, SteerPair, SystemView,
+};
+
+/// A backend whose whole state is a [`SystemView`].
+#[derive(Debug, Clone, Default)]
+pub struct MemoryBackend {
+    pub view: SystemView,
+    pub next_pid: u32,
+    /// Hooks that were run, in order.
+    pub hooks_run: Vec<(String, Vec<String>)>,
+    /// Every op applied successfully, in order.
+    pub log: Vec<Op>,
+}
+
+impl MemoryBackend {
+    pub fn new(view: SystemView) -> Self {
+        MemoryBackend {
+            view,
+            next_pid: 1000,
+            ..Default::default()
+        }
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn observe(&mut self) -> Result<SystemView, BackendError> {
+        Ok(self.view.clone())
+    }
+
+    fn apply(&mut self, op: &Op) -> Result<(), BackendError> {
+        apply_to_view(&mut self.view, op, &mut self.next_pid)
+            .map_err(|m| BackendError::apply(op, m))?;
+        if let Op::RunHook { program, args } = op {
+            self.hooks_run.push((program.clone(), args.clone()));
+        }
+        self.log.push(op.clone());
+        Ok(())
+    }
+}
+
+/// Recompute a failover aggregate's active port (lagg_link_active): the
+/// primary if up, else the first up port in list order.
+pub fn elect_active(view: &mut SystemView, agg: &str) {
+    let Some(state) = view.interface(agg).and_then(|i| i.aggregate.clone()) else {
+        return;
+    };
+    let up = |n: &String| view.interface(n).is_some_and(|i| i.admin_up && i.link_up);
+    let active = state
+        .primary
+        .iter()
+        .find(|p| up(p))
+        .or_else(|| state.ports.iter().find(|p| up(p)))
+        .cloned();
+    let any_link = state
+        .ports
+        .iter()
+        .any(|p| view.interface(p).is_some_and(|i| i.link_up));
+    if let Some(i) = view.interface_mut(agg) {
+        if let Some(a) = i.aggregate.as_mut() {
+            a.active = active;
+        }
+        i.link_up = any_link;
+        i.running = i.admin_up;
+    }
+}
+
+fn need<'a>(view: &'a mut SystemView, name: &str) -> Result<&'a mut Interface, String> {
+    view.interface_mut(name)
+        .ok_or_else(|| format!("{name}: no such interface"))
+}
+
+/// Apply `op` to `view`. Errors are what a kernel would refuse.
+pub fn apply_to_view(view: &mut SystemView, op: &Op, next_pid: &mut u32) -> Result<(), String> {
+    match op {
+        Op::CreateAggregate { name } => {
+            if view.interface(name).is_some() {
+                return Err(format!("{name}: already exists"));
+            }
+            let index = view.interfaces.iter().map(|i| i.index).max().unwrap_or(0) + 1;
+            view.interfaces.push(Interface {
+                name: name.clone(),
+                index,
+                kind: IfKind::Aggregate,
+                mac: Mac::ZERO,
+                mtu: 1500,
+                aggregate: Some(AggregateState::default()),
+                ..Default::default()
+            });
+        }
+        Op::DestroyAggregate { name } => {
+            if let Some(ports) = view.interface(name).map(|i| {
+                i.aggregate
+                    .as_ref()
+                    .map(|a| a.ports.clone())
+                    .unwrap_or_default()
+            }) {
+                for p in ports {
+                    if let Some(pi) = view.interface_mut(&p) {
+                        pi.member_of = None;
+                    }
+                }
+                view.interfaces.retain(|i| &i.name != name);
+                view.routes.retain(|r| r.iface.as_deref() != Some(name));
+            }
+        }
+        Op::SetAggregateProto { aggregate, proto } => {
+            let a = need(view, aggregate)?;
+            a.aggregate
+                .as_mut()
+                .ok_or_else(|| format!("{aggregate}: not an aggregate"))?
+                .proto = proto.clone();
+        }
+        Op::AddPort { aggregate, port } => {
+            let (mtu, mac, first) = {
+                let a = view
+                    .interface(aggregate)
+                    .ok_or_else(|| format!("{aggregate}: no such interface"))?;
+                let st = a
+                    .aggregate
+                    .as_ref()
+                    .ok_or_else(|| format!("{aggregate}: not an aggregate"))?;
+                if st.ports.contains(port) {
+                    return Ok(());
+                }
+                (a.mtu, a.mac, st.ports.is_empty())
+            };
+            let p = need(view, port)?;
+            if let Some(m) = &p.member_of {
+                return Err(format!("{port}: already a port of {m} (EBUSY)"));
+            }
+            if p.is_aggregate() {
+                return Err(format!("{port}: nested aggregate (EINVAL)"));
+            }
+            p.member_of = Some(aggregate.clone());
+            // The kernel purges inet6 from a new port.
+            p.ipv6.clear();
+            if !first {
+                p.mtu = mtu;
+            }
+            let (pmtu, pmac) = (p.mtu, p.mac);
+            view.routes.retain(|r| {
+                r.iface.as_deref() != Some(port.as_str()) || matches!(r.dest, crate::IpNet::V4(_))
+            });
+            let a = need(view, aggregate)?;
+            let st = a.aggregate.as_mut().expect("checked above");
+            st.ports.push(port.clone());
+            if first {
+                st.primary = Some(port.clone());
+                a.mtu = pmtu;
+                a.mac = pmac;
+            } else if mac.is_zero() {
+                a.mac = pmac;
+            }
+            elect_active(view, aggregate);
+        }
+        Op::RemovePort { aggregate, port } => {
+            let a = need(view, aggregate)?;
+            if let Some(st) = a.aggregate.as_mut() {
+                st.ports.retain(|p| p != port);
+                if st.primary.as_deref() == Some(port.as_str()) {
+                    st.primary = st.ports.first().cloned();
+                }
+            }
+            if let Some(p) = view.interface_mut(port) {
+                if p.member_of.as_deref() == Some(aggregate.as_str()) {
+                    p.member_of = None;
+                }
+            }
+            elect_active(view, aggregate);
+        }
+        Op::SetAdmin { iface, up } => {
+            let i = need(view, iface)?;
+            i.admin_up = *up;
+            i.running = *up;
+            if i.kind == IfKind::Aggregate {
+                i.link_up = i.link_up && *up;
+            }
+            let member = i.member_of.clone();
+            if let Some(m) = member {
+                elect_active(view, &m);
+            }
+            if view.interface(iface).is_some_and(Interface::is_aggregate) {
+                elect_active(view, iface);
+            }
+        }
+        Op::SetMtu { iface, mtu } => {
+            let i = need(view, iface)?;
+            if *mtu < 68 {
+                return Err(format!("{iface}: invalid MTU {mtu}"));
+            }
+            i.mtu = *mtu;
+            let ports = i.aggregate.as_ref().map(|a| a.ports.clone());
+            for p in ports.unwrap_or_default() {
+                if let Some(pi) = view.interface_mut(&p) {
+                    pi.mtu = *mtu;
+                }
+            }
+        }
+        Op::AddAddress { iface, addr } => {
+            let i = need(view, iface)?;
+            match addr {
+                crate::IpNet::V4(n) if !i.ipv4.contains(n) => i.ipv4.push(*n),
+                crate::IpNet::V6(n) if !i.ipv6.contains(n) => i.ipv6.push(*n),
+                _ => {}
+            }
+        }
+        Op::RemoveAddress { iface, addr } => {
+            let i = need(view, iface)?;
+            match addr {
+                crate::IpNet::V4(n) => i.ipv4.retain(|x| x != n),
+                crate::IpNet::V6(n) => i.ipv6.retain(|x| x != n),
+            }
+        }
+        Op::AddRoute { route } => {
+            let exists = view.routes.iter().any(|r| {
+                r.dest == route.dest
+                    && r.gateway == route.gateway
+                    && (route.iface.is_none() || r.iface == route.iface)
+            });
+            if !exists {
+                view.routes.push(route.clone());
+            }
+        }
+        Op::RemoveRoute { route } => view.routes.retain(|r| r != route),
+        Op::StartDhcp { iface, .. } => {
+            need(view, iface)?;
+            *next_pid += 1;
+            view.dhcp_clients.push(DhcpClient {
+                iface: iface.clone(),
+                pid: *next_pid,
+            });
+        }
+        Op::StopDhcp { pid, .. } => view.dhcp_clients.retain(|c| c.pid != *pid),
+        Op::StartDaemon { daemon } => {
+            *next_pid += 1;
+            view.daemons.push(DaemonProc {
+                daemon: *daemon,
+                pid: *next_pid,
+            });
+        }
+        Op::StopDaemon { pid, .. } => view.daemons.retain(|d| d.pid != *pid),
+        Op::SteerOn { synthetic, vf } => {
+            view.steering.insert(SteerPair {
+                synthetic: synthetic.clone(),
+                vf: vf.clone(),
+            });
+        }
+        Op::SteerOff { synthetic, vf } => {
+            view.steering.remove(&SteerPair {
+                synthetic: synthetic.clone(),
+                vf: vf.clone(),
+            });
+        }
+        Op::RunHook { .. } => {}
+    }
+    Ok(())
+}
