@@ -96,13 +96,20 @@ where
         return ScriptResult::exit(0);
     }
     if !iface.is_empty() && out.stdout.split_whitespace().any(|vf| vf == iface) {
-        let d = conf.hyperv_vf_delay();
+        // The script passes the variable on as written when test(1)
+        // accepts it (`007` stays `007`), else 2.
+        let word = conf.get("hyperv_vf_delay").unwrap_or("").trim().to_string();
+        let d = if test_int(&word).is_some_and(|v| v >= 2) {
+            word
+        } else {
+            conf.hyperv_vf_delay().to_string()
+        };
         let Some((prog, lead)) = reexec.split_first() else {
             return ScriptResult::exit(0);
         };
         let mut args: Vec<String> = lead.to_vec();
         args.push(iface.to_string());
-        args.push(d.to_string());
+        args.push(d);
         // The script ignores daemon's status (`break` follows).
         let _ = r.run(&cmd::daemon(prog, &args));
     }
