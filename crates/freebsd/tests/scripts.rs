@@ -290,3 +290,21 @@ fn vfup_improved_dhcp_never_blocks_and_uses_flags() {
     );
     assert_eq!(r.labels().last().unwrap(), "dhclient -b -q lagg0");
 }
+
+#[test]
+fn vfattach_passes_the_delay_word_as_written() {
+    let mut r = ScriptedRunner::new();
+    r.answer("sysctl -n hw.hn.vflist", Output::ok("mce0\n"));
+    vfattach(
+        &mut r,
+        "mce0",
+        "0",
+        &reexec(),
+        || rc("hyperv_vf_delay=\"007\"\n"),
+        &mut |_| {},
+    );
+    assert_eq!(
+        r.labels().last().unwrap(),
+        "daemon -f /usr/libexec/hyperv/hyperv_vfattach mce0 007"
+    );
+}
