@@ -30,6 +30,7 @@
 
 pub mod addrs;
 pub mod alias;
+pub mod boot;
 pub mod conf;
 pub mod diag;
 pub mod edit;
@@ -44,6 +45,7 @@ pub mod testcmd;
 
 pub use addrs::{AddressError, AddressSource, ConfiguredAddress};
 pub use alias::Af;
+pub use boot::RcAction;
 pub use conf::{Origin, RcConf, Var, YesNo};
 pub use diag::{Diagnostic, RcConfError, Severity};
 pub use iface::{DhclientConfig, InterfaceConfig, Ipv6Config};
