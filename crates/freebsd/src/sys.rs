@@ -137,6 +137,38 @@ impl DevdSocket {
     }
 }
 
+impl DevdSocket {
+    /// Wait up to `timeout` for an event: `Ok(None)` on timeout, otherwise
+    /// like [`DevdSocket::recv_event`] (whose `None` means closed, here an
+    /// `UnexpectedEof` error so the two cannot be confused).
+    pub fn recv_event_timeout(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> io::Result<Option<String>> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        match self.recv_event()? {
+            Some(ev) => Ok(Some(ev)),
+            None => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "devd closed the socket",
+            )),
+        }
+    }
+}
+
 impl AsRawFd for DevdSocket {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.fd.as_raw_fd()
