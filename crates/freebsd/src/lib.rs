@@ -14,8 +14,8 @@
 //! * [`backend`]: [`FreeBsdBackend`], the `hvnet_vf::Backend` impl.
 //! * [`scripts`]: `hyperv_vfattach` / `hyperv_vfup` (faithful or improved).
 //!
-//! FreeBSD only (`cfg(target_os = "freebsd")`): `sys` — sysctlbyname(3),
-//! devd's seqpacket socket.
+//! FreeBSD only (`cfg(target_os = "freebsd")`): `sys` — sysctlbyname(3).
+//! Any Unix: `devd_socket` — the client of devd's seqpacket socket.
 
 pub mod backend;
 pub mod cmd;
@@ -24,6 +24,8 @@ pub mod runner;
 pub mod scripts;
 pub mod system;
 
+#[cfg(unix)]
+pub mod devd_socket;
 #[cfg(target_os = "freebsd")]
 pub mod sys;
 
