@@ -84,10 +84,41 @@ fn line() -> impl Strategy<Value = String> {
         .prop_map(|(n, segs, tail)| format!("{n}={}{tail}\n", segs.concat()))
 }
 
+/// A generated line without its newline, comment or `;` (for one-line ifs).
+fn bare(l: &str) -> String {
+    let l = l.strip_suffix('\n').unwrap_or(l);
+    let l = l.strip_suffix(" # note").unwrap_or(l);
+    l.strip_suffix(';').unwrap_or(l).to_string()
+}
+
+fn condition() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("[ -z \"$a\" ]".to_string()),
+        Just("[ -n \"$b\" ]".to_string()),
+        Just("[ \"$a\" = \"$b\" ]".to_string()),
+        Just("[ \"$c\" != x ]".to_string()),
+        Just("test -z \"$c\"".to_string()),
+        Just("[ ! -n \"$a\" ]".to_string()),
+    ]
+}
+
+fn statement() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => line(),
+        1 => (condition(), line(), proptest::option::of(line()), any::<bool>()).prop_map(
+            |(c, then, els, one_line)| match (els, one_line) {
+                (Some(e), false) => format!("if {c}\nthen\n  {then}else\n  {e}fi\n"),
+                (Some(e), true) => format!("if {c}; then {}; else {}; fi\n", bare(&then), bare(&e)),
+                (None, _) => format!("if {c}; then\n\t{then}fi\n"),
+            }
+        ),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
     #[test]
-    fn assignments_match_bin_sh(lines in proptest::collection::vec(line(), 1..6)) {
+    fn assignments_match_bin_sh(lines in proptest::collection::vec(statement(), 1..6)) {
         let text = lines.concat();
         let got = sh_eval(&text);
         let have_sh = std::path::Path::new("/bin/sh").exists();
