@@ -101,7 +101,8 @@ pub enum StatementKind {
 /// One `if`/`elif` arm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Branch {
-    /// The words of the condition command (e.g. `[`, `-r`, `FILE`, `]`).
+    /// The words of the condition command (e.g. `[`, `-r`, `FILE`, `]`),
+    /// preceded by `!` when the condition is negated (`if ! [ ... ]`).
     pub condition: Vec<Word>,
     pub body: Vec<Statement>,
 }
@@ -999,11 +1000,20 @@ impl Structurer {
     /// One simple command made only of words (no operators, not a
     /// reserved word).
     fn condition(&mut self) -> Option<Vec<Word>> {
+        // `if ! COND`: keep the `!` as the first word.
+        let mut words = Vec::new();
+        if self.cmds.get(self.i).and_then(first_plain) == Some("!")
+            && self.cmds[self.i].toks.len() == 1
+        {
+            words.push(Word {
+                parts: vec![Part::Lit("!".into())],
+            });
+            self.i += 1;
+        }
         let c = self.cmds.get(self.i)?;
         if first_plain(c).is_some_and(|w| SPLIT.contains(&w) || OPENERS.contains(&w)) {
             return None;
         }
-        let mut words = Vec::new();
         for t in &c.toks {
             match t {
                 Tok::Word { word, assign: None } => words.push(word.clone()),

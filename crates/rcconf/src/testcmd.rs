@@ -5,9 +5,13 @@ use std::path::Path;
 
 use crate::load::host_path;
 
-/// Evaluate `[ ARGS ]` or `test ARGS` (argv including `[`/`test`).
+/// Evaluate `[ ARGS ]` or `test ARGS` (argv including `[`/`test`),
+/// optionally preceded by `!` (pipeline negation).
 /// Err explains what is not supported.
 pub fn eval_test(argv: &[String], root: Option<&Path>) -> Result<bool, String> {
+    if argv.first().map(String::as_str) == Some("!") {
+        return eval_test(&argv[1..], root).map(|b| !b);
+    }
     let args: &[String] = match argv.first().map(String::as_str) {
         Some("[") => match argv.last().map(String::as_str) {
             Some("]") if argv.len() >= 2 => &argv[1..argv.len() - 1],

@@ -99,6 +99,7 @@ fn condition() -> impl Strategy<Value = String> {
         Just("[ \"$c\" != x ]".to_string()),
         Just("test -z \"$c\"".to_string()),
         Just("[ ! -n \"$a\" ]".to_string()),
+        Just("! [ \"$b\" = x ]".to_string()),
     ]
 }
 
