@@ -34,17 +34,27 @@ const NOAF_PATTERNS: &[&str] = &[
 const NODHCP_PATTERNS: &[&str] = &["lo[0-9]*", "stf[0-9]*", "lp[0-9]*", "sl[0-9]*"];
 
 /// `ltr IF ".-/+" "_"`: the interface name as used in variable names.
+/// ltr splits on those characters as IFS and rejoins with `_`, so (as in
+/// rc) a leading or trailing one disappears: `.a.` becomes `a`.
 pub fn mangle_ifname(ifname: &str) -> String {
-    ifname
-        .chars()
-        .map(|c| {
-            if matches!(c, '.' | '-' | '/' | '+') {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect()
+    let mut fields: Vec<&str> = ifname.split(['.', '-', '/', '+']).collect();
+    // IFS splitting makes no empty field after a final delimiter.
+    if fields.len() > 1 && fields.last() == Some(&"") {
+        fields.pop();
+    }
+    if ifname.is_empty() {
+        fields.clear();
+    }
+    let mut out = String::new();
+    for f in fields {
+        if out.is_empty() {
+            out = f.to_string();
+        } else {
+            out.push('_');
+            out.push_str(f);
+        }
+    }
+    out
 }
 
 /// The variable name `get_if_var IF PATTERN` reads: the text before the

@@ -12,6 +12,10 @@ fn name_mangling_replaces_dot_dash_slash_plus() {
     assert_eq!(mangle_ifname("vlan0.100"), "vlan0_100");
     assert_eq!(mangle_ifname("a-b/c+d"), "a_b_c_d");
     assert_eq!(mangle_ifname("hn0"), "hn0");
+    // ltr's IFS splitting: edge delimiters vanish, inner runs stay.
+    assert_eq!(mangle_ifname(".a."), "a");
+    assert_eq!(mangle_ifname("a..b"), "a__b");
+    assert_eq!(mangle_ifname(""), "");
     assert_eq!(
         if_var_name("em0.5", "ifconfig_IF_ipv6"),
         "ifconfig_em0_5_ipv6"
