@@ -456,6 +456,16 @@ fn is_lagg(i: &parse::Interface) -> bool {
     i.lagg.is_some() || i.groups.iter().any(|g| g == "lagg") || driver_of(&i.name) == "lagg"
 }
 
+/// Cloned interfaces that may carry an hn's MAC but are never its VF
+/// (`hn_ismyvf` rejects lagg and vlan; bridges and tunnels are not
+/// Ethernet devices of their own).
+fn is_clone(i: &parse::Interface) -> bool {
+    const CLONES: &[&str] = &["vlan", "lagg", "bridge", "tap", "tun", "epair", "carp"];
+    i.name.contains('.')
+        || CLONES.contains(&driver_of(&i.name).as_str())
+        || i.groups.iter().any(|g| CLONES.contains(&g.as_str()))
+}
+
 /// Classify and convert parsed interfaces. A VF is any interface the
 /// kernel pairs with an hn (`vf_map`), or, like `hn_ismyvf`, any other
 /// Ethernet interface (not hn, lagg or vlan) with an hn's MAC.
@@ -491,7 +501,7 @@ fn build_interfaces(
             } else if is_lagg(i) {
                 IfKind::Aggregate
             } else if vf_map.contains_key(&i.name)
-                || (drv != "vlan" && !mac.is_zero() && hn_macs.contains(&mac))
+                || (!is_clone(i) && !mac.is_zero() && hn_macs.contains(&mac))
             {
                 IfKind::Vf { driver: drv }
             } else {

@@ -25,6 +25,12 @@ lagg0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
 \tstatus: active
 vlan0: flags=8843<UP> metric 0 mtu 1500
 \tether 00:0d:3a:12:34:56
+hn0.100: flags=8843<UP> metric 0 mtu 1500
+\tether 00:0d:3a:12:34:56
+\tgroups: vlan
+myvlan: flags=8843<UP> metric 0 mtu 1500
+\tether 00:0d:3a:12:34:56
+\tgroups: vlan
 ";
 
 const NETSTAT: &str = "\
@@ -69,7 +75,10 @@ fn observe_builds_the_system_view() {
     let mut b = FreeBsdBackend::new(scripted());
     let v = b.observe().unwrap();
     let names: Vec<&str> = v.interfaces.iter().map(|i| i.name.as_str()).collect();
-    assert_eq!(names, ["lo0", "hn0", "mce0", "lagg0", "vlan0"]);
+    assert_eq!(
+        names,
+        ["lo0", "hn0", "mce0", "lagg0", "vlan0", "hn0.100", "myvlan"]
+    );
     let hn0 = v.interface("hn0").unwrap();
     assert_eq!(hn0.kind, IfKind::Synthetic);
     assert!(!hn0.link_up && hn0.admin_up && hn0.running);
