@@ -1,0 +1,80 @@
+//! Guest agents: programs that run in the guest at full speed, woken by
+//! devctl lines and timers, acting on the kernel only through
+//! [`hvnet_vf::Backend`]. The VF manager, the original devd rules and
+//! scripts, or nothing at all.
+
+use std::time::Duration;
+
+use hvnet_vf::Backend;
+
+/// What an agent is told when it (re)starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentContext {
+    /// The scenario's rc.conf text (parse it with `hvnet_rcconf::RcConf::from_text`).
+    pub rc_conf: String,
+    /// `hw.hn.vf_transparent` at boot.
+    pub vf_transparent: bool,
+    /// The run's seed (for agents that randomise).
+    pub seed: u64,
+    /// How many times the agent was restarted before this start.
+    pub restarts: u32,
+}
+
+/// A program running in the simulated guest.
+///
+/// The runner calls `on_start` once per (re)start, `on_devctl` for each
+/// devctl line as devd would deliver it, and `on_timer` when virtual time
+/// reaches `next_wakeup()`. All calls happen at virtual time `now`; the
+/// agent may call `backend.observe()`/`apply()` any number of times.
+/// Changes take effect at once; the resulting devctl lines are delivered
+/// after the callback returns.
+pub trait GuestAgent {
+    /// A short name for the timeline.
+    fn name(&self) -> &str;
+
+    /// The agent starts (boot, or after a restart).
+    fn on_start(&mut self, now: Duration, backend: &mut dyn Backend) {
+        let _ = (now, backend);
+    }
+
+    /// A devctl line (`!system=... subsystem=... type=...`, no newline).
+    fn on_devctl(&mut self, now: Duration, line: &str, backend: &mut dyn Backend);
+
+    /// Virtual time reached `next_wakeup()`.
+    fn on_timer(&mut self, now: Duration, backend: &mut dyn Backend);
+
+    /// When the agent wants `on_timer` next (`None`: only on events).
+    fn next_wakeup(&self) -> Option<Duration>;
+
+    /// Log lines since the last call, for the timeline.
+    fn take_log(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Builds an agent for each (re)start.
+pub type AgentFactory = Box<dyn FnMut(&AgentContext) -> Box<dyn GuestAgent>>;
+
+/// The kernel-only agent: does nothing (rc still configures interfaces at
+/// boot; no devd rules run).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAgent;
+
+impl GuestAgent for NoAgent {
+    fn name(&self) -> &str {
+        "none"
+    }
+
+    fn on_devctl(&mut self, _now: Duration, _line: &str, _backend: &mut dyn Backend) {}
+
+    fn on_timer(&mut self, _now: Duration, _backend: &mut dyn Backend) {}
+
+    fn next_wakeup(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// A factory for [`NoAgent`].
+pub fn no_agent() -> AgentFactory {
+    Box::new(|_| Box::new(NoAgent))
+}

@@ -1,0 +1,248 @@
+//! [`hvnet_vf::Backend`] over the simulated kernel: `observe` is the
+//! kernel's view (what ifconfig/sysctl/ps would show), `apply` does what
+//! ifconfig, route, dhclient, kill and daemon would do to it. Ops are
+//! retry-safe as the trait requires. Injected failures come from
+//! [`crate::faults::Faults`].
+
+use std::time::Duration;
+
+use hvnet_vf::{
+    AggregateProto, AggregateState, Backend, BackendError, DaemonProc, DhcpClient, IfKind,
+    Interface, Op, Platform, SystemView,
+};
+
+use crate::faults::Faults;
+use crate::world::{IfClass, ProcKind, World};
+
+/// The backend an agent gets for one callback.
+pub struct SimBackend<'a> {
+    pub world: &'a mut World,
+    pub now: Duration,
+    pub faults: &'a mut Faults,
+    /// Ops applied (or failed) during this callback, for the timeline.
+    pub journal: Vec<String>,
+    /// Hooks the agent asked to run (`Op::RunHook`), program and args.
+    pub hooks: Vec<(String, Vec<String>)>,
+}
+
+impl<'a> SimBackend<'a> {
+    pub fn new(world: &'a mut World, now: Duration, faults: &'a mut Faults) -> Self {
+        SimBackend {
+            world,
+            now,
+            faults,
+            journal: Vec::new(),
+            hooks: Vec::new(),
+        }
+    }
+}
+
+/// The kernel's view as a [`SystemView`].
+pub fn observe_world(w: &World) -> SystemView {
+    let interfaces = w
+        .by_index()
+        .into_iter()
+        .map(|i| Interface {
+            name: i.name.clone(),
+            index: i.index,
+            kind: match i.class {
+                IfClass::Hn => IfKind::Synthetic,
+                IfClass::Vf => IfKind::Vf {
+                    driver: i.dname.clone(),
+                },
+                IfClass::Lagg => IfKind::Aggregate,
+                IfClass::Loopback => IfKind::Other,
+            },
+            mac: i.mac,
+            admin_up: i.up,
+            link_up: i.link,
+            running: i.running,
+            mtu: i.mtu,
+            ipv4: i.ipv4.clone(),
+            ipv6: i.ipv6.clone(),
+            aggregate: i.lagg.as_ref().map(|l| AggregateState {
+                proto: proto_of(&l.proto),
+                ports: l.ports.clone(),
+                active: w.lagg_active_port(&i.name),
+                primary: l.primary.clone(),
+            }),
+            member_of: i.member_of.clone(),
+        })
+        .collect();
+    let vf_map = w
+        .vfmap
+        .iter()
+        .filter_map(|(idx, hn)| {
+            let vf = w.ifnets.values().find(|i| i.index == *idx)?;
+            Some((vf.name.clone(), hn.clone()))
+        })
+        .collect();
+    SystemView {
+        interfaces,
+        platform: Platform {
+            vf_transparent: w.vf_transparent,
+            vf_map,
+        },
+        routes: w.routes.clone(),
+        dhcp_clients: w
+            .dhclients
+            .iter()
+            .map(|(pid, c)| DhcpClient {
+                iface: c.iface.clone(),
+                pid: *pid,
+            })
+            .collect(),
+        daemons: w
+            .procs
+            .values()
+            .filter_map(|p| match &p.kind {
+                ProcKind::Daemon(d) => Some(DaemonProc {
+                    daemon: *d,
+                    pid: p.pid,
+                }),
+                ProcKind::Dhclient { .. } => None,
+            })
+            .collect(),
+        devices: w.devices.clone(),
+        steering: Default::default(),
+    }
+}
+
+fn proto_of(s: &str) -> AggregateProto {
+    match s {
+        "failover" => AggregateProto::Failover,
+        "lacp" => AggregateProto::Lacp,
+        "loadbalance" => AggregateProto::LoadBalance,
+        "roundrobin" => AggregateProto::RoundRobin,
+        "broadcast" => AggregateProto::Broadcast,
+        "none" => AggregateProto::None,
+        o => AggregateProto::Other(o.to_string()),
+    }
+}
+
+fn proto_name(p: &AggregateProto) -> String {
+    match p {
+        AggregateProto::Failover => "failover".into(),
+        AggregateProto::Lacp => "lacp".into(),
+        AggregateProto::LoadBalance => "loadbalance".into(),
+        AggregateProto::RoundRobin => "roundrobin".into(),
+        AggregateProto::Broadcast => "broadcast".into(),
+        AggregateProto::None => "none".into(),
+        AggregateProto::Other(o) => o.clone(),
+    }
+}
+
+/// Apply one op to the kernel (no fault injection).
+pub fn apply_op(w: &mut World, now: Duration, op: &Op) -> Result<(), BackendError> {
+    let err = |e: crate::world::KernelError| BackendError::apply(op, e.to_string());
+    match op {
+        Op::CreateAggregate { name } => {
+            if w.ifnet(name).is_some_and(|i| i.lagg.is_some()) {
+                return Ok(());
+            }
+            w.create_lagg(now, name).map_err(err)
+        }
+        Op::DestroyAggregate { name } => {
+            if w.ifnet(name).is_none() {
+                return Ok(());
+            }
+            w.destroy_lagg(now, name).map_err(err)
+        }
+        Op::SetAggregateProto { aggregate, proto } => {
+            w.set_laggproto(aggregate, &proto_name(proto)).map_err(err)
+        }
+        Op::AddPort { aggregate, port } => {
+            if w.ifnet(port).and_then(|p| p.member_of.as_deref()) == Some(aggregate.as_str()) {
+                return Ok(());
+            }
+            w.add_port(now, aggregate, port).map_err(err)
+        }
+        Op::RemovePort { aggregate, port } => {
+            if w.ifnet(port).and_then(|p| p.member_of.as_deref()) != Some(aggregate.as_str()) {
+                return Ok(());
+            }
+            w.remove_port(now, aggregate, port).map_err(err)
+        }
+        Op::SetAdmin { iface, up } => w.set_admin(now, iface, *up).map_err(err),
+        Op::SetMtu { iface, mtu } => {
+            if w.ifnet(iface).is_some_and(|i| i.mtu == *mtu) {
+                return Ok(());
+            }
+            w.set_mtu(now, iface, *mtu).map_err(err)
+        }
+        Op::AddAddress { iface, addr } => w.add_address(now, iface, *addr).map_err(err),
+        Op::RemoveAddress { iface, addr } => {
+            let present = w
+                .ifnet(iface)
+                .map(|i| {
+                    i.ipv4
+                        .iter()
+                        .any(|n| n.addr.to_string() == addr.addr().to_string())
+                        || i.ipv6
+                            .iter()
+                            .any(|n| n.addr.to_string() == addr.addr().to_string())
+                })
+                .unwrap_or(false);
+            if !present {
+                return Ok(());
+            }
+            w.remove_address(now, iface, addr.addr()).map_err(err)
+        }
+        Op::AddRoute { route } => w.add_route(route).map_err(err),
+        Op::RemoveRoute { route } => {
+            w.remove_route(route);
+            Ok(())
+        }
+        Op::StartDhcp { iface, .. } => w.start_dhclient(now, iface).map(|_| ()).map_err(err),
+        Op::StopDhcp { pid, .. } => {
+            let _ = w.kill(*pid);
+            Ok(())
+        }
+        Op::StartDaemon { daemon } => {
+            if !w.devices.contains(daemon.device()) {
+                return Err(BackendError::apply(
+                    op,
+                    format!("open /dev/{}: No such file or directory", daemon.device()),
+                ));
+            }
+            w.spawn(ProcKind::Daemon(*daemon));
+            Ok(())
+        }
+        Op::StopDaemon { pid, .. } => {
+            let _ = w.kill(*pid);
+            Ok(())
+        }
+        _ => Err(BackendError::unsupported(op)),
+    }
+}
+
+impl Backend for SimBackend<'_> {
+    fn observe(&mut self) -> Result<SystemView, BackendError> {
+        if self.faults.fail_observe() {
+            return Err(BackendError::observe("injected failure"));
+        }
+        Ok(observe_world(self.world))
+    }
+
+    fn apply(&mut self, op: &Op) -> Result<(), BackendError> {
+        if self.faults.fail_op() {
+            self.journal.push(format!("{op} FAILED (injected)"));
+            return Err(BackendError::apply(op, "injected failure"));
+        }
+        if let Op::RunHook { program, args } = op {
+            self.hooks.push((program.clone(), args.clone()));
+            self.journal.push(op.to_string());
+            return Ok(());
+        }
+        match apply_op(self.world, self.now, op) {
+            Ok(()) => {
+                self.journal.push(op.to_string());
+                Ok(())
+            }
+            Err(e) => {
+                self.journal.push(format!("{op} FAILED: {}", e.message));
+                Err(e)
+            }
+        }
+    }
+}

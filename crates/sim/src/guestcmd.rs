@@ -1,0 +1,346 @@
+//! A subset of FreeBSD's userland over the model: `ifconfig`, `sysctl`,
+//! `dhclient`, `kill`, with their output formats where scripts parse them
+//! (`laggport:` lines, `sysctl -n`).
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use hvnet_vf::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::world::World;
+
+/// Result of a command: exit status, stdout, stderr.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CmdOutput {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CmdOutput {
+    fn ok(stdout: String) -> Self {
+        CmdOutput {
+            status: 0,
+            stdout,
+            stderr: String::new(),
+        }
+    }
+
+    fn fail(prog: &str, msg: impl std::fmt::Display) -> Self {
+        CmdOutput {
+            status: 1,
+            stdout: String::new(),
+            stderr: format!("{prog}: {msg}\n"),
+        }
+    }
+}
+
+/// Run `argv` in the guest at `now`.
+pub fn run(w: &mut World, now: Duration, argv: &[String]) -> CmdOutput {
+    let Some(prog) = argv.first() else {
+        return CmdOutput::fail("sh", "empty command");
+    };
+    let base = prog.rsplit('/').next().unwrap_or(prog);
+    let args = &argv[1..];
+    match base {
+        "ifconfig" => ifconfig(w, now, args),
+        "sysctl" => sysctl(w, args),
+        "dhclient" => {
+            let Some(iface) = args.iter().find(|a| !a.starts_with('-')) else {
+                return CmdOutput::fail("dhclient", "usage: dhclient [-b] interface");
+            };
+            match w.start_dhclient(now, iface) {
+                Ok(_) => CmdOutput::ok(String::new()),
+                Err(e) => CmdOutput::fail("dhclient", e),
+            }
+        }
+        "kill" => {
+            let mut st = CmdOutput::ok(String::new());
+            for a in args.iter().filter(|a| !a.starts_with('-')) {
+                match a.parse::<u32>().map_err(|_| a.clone()) {
+                    Ok(pid) if w.kill(pid).is_ok() => {}
+                    _ => st = CmdOutput::fail("kill", format!("{a}: No such process")),
+                }
+            }
+            st
+        }
+        other => CmdOutput {
+            status: 127,
+            stdout: String::new(),
+            stderr: format!("{other}: not found\n"),
+        },
+    }
+}
+
+fn sysctl(w: &mut World, args: &[String]) -> CmdOutput {
+    let mut value_only = false;
+    let mut out = String::new();
+    let mut status = 0;
+    let mut err = String::new();
+    for a in args {
+        if a == "-n" {
+            value_only = true;
+            continue;
+        }
+        if a.starts_with('-') {
+            continue;
+        }
+        if let Some((k, v)) = a.split_once('=') {
+            let old = w.sysctl_get(k);
+            match (old, w.sysctl_set(k, v)) {
+                (Ok(old), Ok(())) => {
+                    let _ = writeln!(out, "{k}: {old} -> {v}");
+                }
+                (_, Err(e)) | (Err(e), _) => {
+                    status = 1;
+                    let _ = writeln!(err, "sysctl: {e}");
+                }
+            }
+            continue;
+        }
+        match w.sysctl_get(a) {
+            Ok(v) if value_only => {
+                let _ = writeln!(out, "{v}");
+            }
+            Ok(v) => {
+                let _ = writeln!(out, "{a}: {v}");
+            }
+            Err(e) => {
+                status = 1;
+                let _ = writeln!(err, "sysctl: {e}");
+            }
+        }
+    }
+    CmdOutput {
+        status,
+        stdout: out,
+        stderr: err,
+    }
+}
+
+fn prefix_of_mask(m: &str) -> Option<u8> {
+    let bits = if let Some(h) = m.strip_prefix("0x") {
+        u32::from_str_radix(h, 16).ok()?
+    } else {
+        u32::from(m.parse::<std::net::Ipv4Addr>().ok()?)
+    };
+    Some(bits.leading_ones() as u8)
+}
+
+fn ifconfig(w: &mut World, now: Duration, args: &[String]) -> CmdOutput {
+    match args.first().map(String::as_str) {
+        None | Some("-a") => {
+            let names: Vec<String> = w.by_index().iter().map(|i| i.name.clone()).collect();
+            return CmdOutput::ok(names.iter().map(|n| show(w, n)).collect());
+        }
+        Some("-l") => {
+            let names: Vec<String> = w.by_index().iter().map(|i| i.name.clone()).collect();
+            return CmdOutput::ok(format!("{}\n", names.join(" ")));
+        }
+        _ => {}
+    }
+    let name = args[0].as_str();
+    let words = &args[1..];
+    if words.is_empty() {
+        return match w.ifnet(name) {
+            Some(_) => CmdOutput::ok(show(w, name)),
+            None => CmdOutput::fail("ifconfig", format!("interface {name} does not exist")),
+        };
+    }
+    if words[0] == "create" {
+        return match w.create_lagg(now, name) {
+            Ok(()) => CmdOutput::ok(String::new()),
+            Err(e) => CmdOutput::fail("ifconfig", format!("SIOCIFCREATE2: {e}")),
+        };
+    }
+    if words[0] == "destroy" {
+        return match w.destroy_lagg(now, name) {
+            Ok(()) => CmdOutput::ok(String::new()),
+            Err(e) => CmdOutput::fail("ifconfig", format!("SIOCIFDESTROY: {e}")),
+        };
+    }
+    if w.ifnet(name).is_none() {
+        return CmdOutput::fail("ifconfig", format!("interface {name} does not exist"));
+    }
+    let mut i = 0;
+    let mut res: Result<(), String> = Ok(());
+    while i < words.len() && res.is_ok() {
+        let wd = words[i].as_str();
+        let next = words.get(i + 1).map(String::as_str);
+        res = match wd {
+            "up" => w.set_admin(now, name, true).map_err(|e| e.to_string()),
+            "down" => w.set_admin(now, name, false).map_err(|e| e.to_string()),
+            "mtu" => {
+                i += 1;
+                match next.and_then(|v| v.parse().ok()) {
+                    Some(m) => w
+                        .set_mtu(now, name, m)
+                        .map_err(|e| format!("SIOCSIFMTU: {e}")),
+                    None => Err("mtu: bad value".into()),
+                }
+            }
+            "laggproto" => {
+                i += 1;
+                w.set_laggproto(name, next.unwrap_or(""))
+                    .map_err(|e| format!("SIOCSLAGG: {e}"))
+            }
+            "laggport" => {
+                i += 1;
+                w.add_port(now, name, next.unwrap_or(""))
+                    .map_err(|e| format!("SIOCSLAGGPORT: {e}"))
+            }
+            "-laggport" => {
+                i += 1;
+                w.remove_port(now, name, next.unwrap_or(""))
+                    .map_err(|e| format!("SIOCSLAGGDELPORT: {e}"))
+            }
+            "-alias" => w
+                .remove_first_ipv4(now, name)
+                .map_err(|_| "ioctl (SIOCDIFADDR): Can't assign requested address".into()),
+            "inet" | "inet6" => {
+                let (consumed, r) = address_words(w, now, name, wd == "inet6", &words[i + 1..]);
+                i += consumed;
+                r
+            }
+            // Accepted and ignored: no effect on the model.
+            "no_dad" | "-ifdisabled" | "ifdisabled" | "accept_rtadv" | "-accept_rtadv"
+            | "auto_linklocal" | "-auto_linklocal" | "lagghash" | "description" | "descr" => {
+                if matches!(wd, "lagghash" | "description" | "descr") {
+                    i += 1;
+                }
+                Ok(())
+            }
+            other => Err(format!("{other}: bad value")),
+        };
+        i += 1;
+    }
+    match res {
+        Ok(()) => CmdOutput::ok(String::new()),
+        Err(e) => CmdOutput::fail("ifconfig", e),
+    }
+}
+
+/// `inet ADDR[/N] [netmask M] [prefixlen N] [alias|-alias|delete]`; returns
+/// the number of words consumed.
+fn address_words(
+    w: &mut World,
+    now: Duration,
+    name: &str,
+    v6: bool,
+    rest: &[String],
+) -> (usize, Result<(), String>) {
+    let Some(a) = rest.first() else {
+        return (0, Err("missing address".into()));
+    };
+    let (addr, mut prefix) = match a.split_once('/') {
+        Some((x, p)) => (x, p.parse::<u8>().ok()),
+        None => (a.as_str(), None),
+    };
+    let Ok(ip) = addr.parse::<IpAddr>() else {
+        return (1, Err(format!("{addr}: bad value")));
+    };
+    let mut n = 1;
+    let mut remove = false;
+    while let Some(wd) = rest.get(n) {
+        match wd.as_str() {
+            "netmask" => {
+                prefix = rest.get(n + 1).and_then(|m| prefix_of_mask(m));
+                n += 2;
+            }
+            "prefixlen" => {
+                prefix = rest.get(n + 1).and_then(|m| m.parse().ok());
+                n += 2;
+            }
+            "alias" | "add" => n += 1,
+            "-alias" | "delete" => {
+                remove = true;
+                n += 1;
+            }
+            _ => break,
+        }
+    }
+    let r = if remove {
+        w.remove_address(now, name, ip)
+            .map_err(|_| "ioctl (SIOCDIFADDR): Can't assign requested address".to_string())
+    } else {
+        let net = match (ip, v6) {
+            (IpAddr::V4(a), false) => IpNet::V4(Ipv4Net::new(a, prefix.unwrap_or(8))),
+            (IpAddr::V6(a), true) => IpNet::V6(Ipv6Net::new(a, prefix.unwrap_or(64))),
+            _ => return (n, Err(format!("{addr}: bad value"))),
+        };
+        w.add_address(now, name, net).map_err(|e| e.to_string())
+    };
+    (n, r)
+}
+
+fn prefix_mask(p: u8) -> String {
+    let m: u32 = if p == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(p))
+    };
+    format!("0x{m:08x}")
+}
+
+/// `ifconfig NAME` output (FreeBSD layout, the lines scripts parse).
+pub fn show(w: &World, name: &str) -> String {
+    let Some(i) = w.ifnet(name) else {
+        return String::new();
+    };
+    let mut flags = Vec::new();
+    if i.up {
+        flags.push("UP");
+    }
+    flags.push("BROADCAST");
+    if i.running {
+        flags.push("RUNNING");
+    }
+    flags.push("SIMPLEX");
+    flags.push("MULTICAST");
+    let mut bits = 0x8802u32;
+    if i.up {
+        bits |= 0x1;
+    }
+    if i.running {
+        bits |= 0x40;
+    }
+    let mut s = format!(
+        "{}: flags={bits:x}<{}> metric 0 mtu {}\n",
+        i.name,
+        flags.join(","),
+        i.mtu
+    );
+    if !i.mac.is_zero() {
+        let _ = writeln!(s, "\tether {}", i.mac);
+    }
+    for n in &i.ipv4 {
+        let _ = writeln!(s, "\tinet {} netmask {}", n.addr, prefix_mask(n.prefix));
+    }
+    for n in &i.ipv6 {
+        let _ = writeln!(s, "\tinet6 {} prefixlen {}", n.addr, n.prefix);
+    }
+    if let Some(l) = &i.lagg {
+        let _ = writeln!(s, "\tlaggproto {} lagghash l2,l3,l4", l.proto);
+        for p in &l.ports {
+            let f = w.laggport_flags(name, p);
+            let mut b = 0u32;
+            for x in &f {
+                b |= match *x {
+                    "MASTER" => 0x1,
+                    "ACTIVE" => 0x4,
+                    "COLLECTING" => 0x8,
+                    "DISTRIBUTING" => 0x10,
+                    _ => 0,
+                };
+            }
+            let _ = writeln!(s, "\tlaggport: {p} flags={b:x}<{}>", f.join(","));
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\tstatus: {}",
+        if i.link { "active" } else { "no carrier" }
+    );
+    s
+}
