@@ -19,12 +19,15 @@ enum Command {
     /// devd-compatible rule engine: check, match, bench, run.
     #[command(subcommand)]
     Devd(cmd::devd::DevdCommand),
+    /// Run a scenario on the simulator (default: the demo).
+    Simulate(cmd::simulate::SimulateArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Devd(c) => cmd::devd::run(c),
+        Command::Simulate(a) => cmd::simulate::run(a),
     };
     match result {
         Ok(code) => code,

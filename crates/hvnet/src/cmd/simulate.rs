@@ -1,0 +1,200 @@
+//! `hvnet simulate [SCENARIO] [--seed N] [--json] [--plot FILE.svg] [--agent A]`
+//! and `hvnet simulate --list [--json]`: run a scenario on the simulator
+//! (hvnet-sim) and print its timeline and summary.
+//!
+//! `--json`: one JSON object per timeline entry, then the summary as the
+//! last line. `wall_ms` is the only field that differs between identical
+//! runs; `HVNET_SIM_WALL=0` sets it to 0 for byte-for-byte comparisons.
+//! Exit status: 0 when the run passed (expectations held, no invariant
+//! violated), 1 otherwise or on bad input (`FILE:LINE: ...` on stderr).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use hvnet_sim::{builtin, AgentFactory, RunOptions, Scenario};
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// A built-in scenario name or a scenario file (default: demo).
+    pub scenario: Option<String>,
+    /// Seed of the run (default: the scenario's `seed`, else 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Timeline as JSON lines; the last line is the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Draw traffic per path over time to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
+    /// The guest agent: none (kernel only).
+    #[arg(long, default_value = "none")]
+    pub agent: String,
+    /// List the built-in scenarios.
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// Agents this binary can put in the guest.
+pub const AGENTS: &[&str] = &["none"];
+
+/// The factory for agent `name`.
+pub fn agent_factory(name: &str) -> anyhow::Result<AgentFactory> {
+    match name {
+        "none" => Ok(hvnet_sim::no_agent()),
+        other => anyhow::bail!(
+            "unknown agent {other:?}; expected one of: {}",
+            AGENTS.join(", ")
+        ),
+    }
+}
+
+/// Load a built-in scenario or a scenario file. A file error is
+/// `FILE:LINE: message`.
+pub fn load_scenario(name: &str) -> Result<Scenario, String> {
+    if let Some(sc) = builtin::get(name) {
+        return Ok(sc);
+    }
+    let path = std::path::Path::new(name);
+    if !path.exists() {
+        return Err(format!(
+            "{name}: expected a built-in scenario ({}) or a scenario file, found neither",
+            builtin::names().join(", ")
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
+    hvnet_sim::parse(name, &text).map_err(|e| e.to_string())
+}
+
+fn bucket_for(d: Duration) -> Duration {
+    let ms = (d.as_millis() / 400).max(10);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
+    if a.list {
+        return list(a.json);
+    }
+    let name = a.scenario.as_deref().unwrap_or("demo");
+    let sc = match load_scenario(name) {
+        Ok(sc) => sc,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let factory = agent_factory(&a.agent)?;
+    let seed = a.seed.or(sc.seed).unwrap_or(0);
+    let opts = RunOptions {
+        seed,
+        bucket: a.plot.as_ref().map(|_| bucket_for(sc.duration)),
+        ..Default::default()
+    };
+    let title = format!("{} (seed {seed}, agent {})", sc.name, a.agent);
+    let mut r = match hvnet_sim::run(sc, opts, factory) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if std::env::var("HVNET_SIM_WALL").is_ok_and(|v| v == "0") {
+        r.summary.wall_ms = 0.0;
+    }
+    if let Some(p) = &a.plot {
+        let svg = hvnet_sim::plot::svg(&r, &title)?;
+        std::fs::write(p, svg).with_context(|| format!("writing {}", p.display()))?;
+    }
+    let mut out = String::new();
+    if a.json {
+        for e in &r.timeline {
+            let line = serde_json::json!({
+                "t_ms": (e.at.as_secs_f64() * 1e6).round() / 1e3,
+                "source": e.source,
+                "text": e.text,
+            });
+            out.push_str(&line.to_string());
+            out.push('\n');
+        }
+        out.push_str(&serde_json::to_string(&r.summary)?);
+        out.push('\n');
+    } else {
+        for e in &r.timeline {
+            out.push_str(&e.to_string());
+            out.push('\n');
+        }
+        out.push_str(&human_summary(&r.summary));
+    }
+    print!("{out}");
+    Ok(if r.summary.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn lat(l: &Option<hvnet_sim::Latency>) -> String {
+    match l {
+        Some(l) => format!("median {} ms, max {} ms", l.median, l.max),
+        None => "none".into(),
+    }
+}
+
+fn human_summary(s: &hvnet_sim::Summary) -> String {
+    let p = &s.packets;
+    let reasons: Vec<String> = p
+        .lost_by_reason
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let mut t = format!(
+        "\nscenario {} (seed {}, agent {}, {}): {}\n  virtual {} s in {} ms wall\n  packets: sent {}, delivered {} (hn {}, vf {}), lost {}{}\n  connections broken {}, failovers {}\n  VF up latency: {}\n  back to hn: {}\n  invariant violations {}, expectations passed {} failed {}\n",
+        s.scenario,
+        s.seed,
+        s.agent,
+        s.mode,
+        if s.passed { "PASSED" } else { "FAILED" },
+        s.virtual_seconds,
+        s.wall_ms,
+        p.sent,
+        p.delivered,
+        p.by_path.hn,
+        p.by_path.vf,
+        p.lost,
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", reasons.join(", "))
+        },
+        s.connections_broken,
+        s.failovers,
+        lat(&s.vf_up_latency_ms),
+        lat(&s.back_to_hn_ms),
+        s.invariant_violations,
+        s.expectations.passed,
+        s.expectations.failed,
+    );
+    for f in &s.failed_expectations {
+        t.push_str(&format!("  failed: {f}\n"));
+    }
+    for v in &s.violations {
+        t.push_str(&format!("  violation: {v}\n"));
+    }
+    t
+}
+
+fn list(json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        let v: Vec<serde_json::Value> = builtin::names()
+            .into_iter()
+            .map(|n| serde_json::json!({"name": n, "description": builtin::description(n)}))
+            .collect();
+        println!("{}", serde_json::to_string(&v)?);
+    } else {
+        for n in builtin::names() {
+            println!("{n:<20} {}", builtin::description(n));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
