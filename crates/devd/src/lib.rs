@@ -1,1 +1,46 @@
-//! hvnet-devd
+//! hvnet-devd: FreeBSD devd's configuration language, event parsing, rule matching and
+//! action expansion, as a pure library (no processes, no sockets; it reads config files).
+//!
+//! The behaviour follows `shared/spec/devd.md` (upstream devd ≈2024–2025), bugs included
+//! where configurations in the wild depend on them; every deviation is an opt-in option.
+//!
+//! ```
+//! use hvnet_devd::{Config, Engine, Event, LoadOptions, NoMedia};
+//!
+//! let cfg = Config::parse_str("example.conf", r#"
+//!     notify 10 {
+//!         match "system" "IFNET";
+//!         match "type"   "LINK_UP";
+//!         action "service dhclient quietstart $subsystem";
+//!     };
+//! "#, &LoadOptions::default()).unwrap();
+//! let engine = Engine::new(cfg);
+//! let event = Event::parse("!system=IFNET subsystem=em0 type=LINK_UP").unwrap();
+//! let d = engine.decide(&event, &NoMedia);
+//! assert_eq!(d.matched.unwrap().line, 2);
+//! assert_eq!(d.actions, vec!["service dhclient quietstart $'em0'"]);
+//! ```
+//!
+//! Modules, one job each:
+//! * [`lexer`] and [`parser`]: the devd.conf tokens and grammar (§1.2–1.3);
+//! * [`config`]: loading files and directories, `set` variables, compiled rules (§1.1, §1.4, §2.1);
+//! * [`ere`]: POSIX ERE → `regex` crate translation (§2.1);
+//! * [`event`]: devctl event lines and their variables (§3.1–3.3);
+//! * [`expand`]: `$var` expansion and `$'…'` quoting (§3.5–3.6);
+//! * [`media`]: `media-type` through [`MediaProbe`] (§2.3);
+//! * [`engine`]: rule selection — the indexed [`Engine`] and devd's [`LinearMatcher`] (§2.4).
+
+pub mod config;
+pub mod engine;
+pub mod ere;
+pub mod event;
+pub mod expand;
+pub mod lexer;
+pub mod media;
+pub mod parser;
+
+pub use config::{Config, ConfigError, DirOrder, LoadOptions, MatchStmt, Rule, Statement, Warning};
+pub use engine::{Decision, Engine, IndexStats, LinearMatcher, RuleRef};
+pub use event::{Event, EventError, EventKind, EventOptions};
+pub use expand::Quoting;
+pub use media::{MediaKind, MediaProbe, MediaType, NoMedia, StaticMedia};

@@ -1,0 +1,194 @@
+//! Variable expansion (spec §3.5) and devd's shell quoting of inserted values (§3.6).
+
+/// How a variable's value is inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Quoting {
+    /// devd since 2020: every value becomes `$'…'` with `'` and `\` backslash-escaped, so no
+    /// byte of a value can act as shell syntax. Unset variables give `$''`.
+    #[default]
+    Shell,
+    /// Before 2020: values inserted verbatim (shell injection possible). Compatibility only.
+    Legacy,
+}
+
+/// Characters that continue a variable name.
+pub(crate) fn is_id_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// Characters that may start a variable name after `$`.
+fn starts_name(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_' || b == b'-' || b == b'*'
+}
+
+/// Append `value` quoted as one `$'…'` shell fragment.
+pub fn shell_quote_into(out: &mut Vec<u8>, value: &[u8]) {
+    out.extend_from_slice(b"$'");
+    for &b in value {
+        if b == b'\'' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out.push(b'\'');
+}
+
+/// Length of the `$(…)` passthrough starting at `template[start]` (the `$`): up to and
+/// including the matching `)`, or to the end if the parentheses never balance.
+fn paren_span(template: &[u8], start: usize) -> usize {
+    let mut depth = 0usize;
+    for (i, &b) in template[start + 1..].iter().enumerate() {
+        match b {
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 2;
+                }
+            }
+            _ => {}
+        }
+    }
+    template.len() - start
+}
+
+/// Expand `template`, calling `lookup` for each variable reference. Returns nothing unset
+/// specially: `lookup` decides what a missing variable is (devd: the empty string).
+pub fn expand_into<'v>(
+    out: &mut Vec<u8>,
+    template: &[u8],
+    quoting: Option<Quoting>,
+    mut lookup: impl FnMut(&[u8]) -> &'v [u8],
+) {
+    let mut i = 0;
+    let n = template.len();
+    while i < n {
+        let Some(off) = template[i..].iter().position(|&b| b == b'$') else {
+            out.extend_from_slice(&template[i..]);
+            break;
+        };
+        out.extend_from_slice(&template[i..i + off]);
+        i += off;
+        match template.get(i + 1).copied() {
+            Some(b'$') => {
+                out.push(b'$');
+                i += 2;
+            }
+            Some(b'(') => {
+                let len = paren_span(template, i);
+                out.extend_from_slice(&template[i..i + len]);
+                i += len;
+            }
+            Some(c) if starts_name(c) => {
+                let start = i + 1;
+                let mut end = start + 1;
+                while end < n && is_id_char(template[end]) {
+                    end += 1;
+                }
+                let value = lookup(&template[start..end]);
+                match quoting {
+                    Some(Quoting::Shell) => shell_quote_into(out, value),
+                    Some(Quoting::Legacy) | None => out.extend_from_slice(value),
+                }
+                i = end;
+            }
+            // `$` at the end or before any other character stays a literal `$`.
+            _ => {
+                out.push(b'$');
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Convenience wrapper around [`expand_into`] returning a new buffer.
+pub fn expand<'v>(
+    template: &[u8],
+    quoting: Option<Quoting>,
+    lookup: impl FnMut(&[u8]) -> &'v [u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(template.len() + 32);
+    expand_into(&mut out, template, quoting, lookup);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(name: &[u8]) -> &'static [u8] {
+        match name {
+            b"device-name" => b"em0",
+            b"cdev" => b"da0",
+            b"q" => b"it's a\\b",
+            b"*" => b"!system=X",
+            b"_" => b"system=X",
+            b"-" => b"dash",
+            _ => b"",
+        }
+    }
+
+    fn shell(t: &str) -> String {
+        String::from_utf8(expand(t.as_bytes(), Some(Quoting::Shell), vars)).unwrap()
+    }
+
+    fn raw(t: &str) -> String {
+        String::from_utf8(expand(t.as_bytes(), None, vars)).unwrap()
+    }
+
+    #[test]
+    fn quoting_of_values() {
+        assert_eq!(shell("ifconfig $device-name up"), "ifconfig $'em0' up");
+        assert_eq!(shell("echo $q"), "echo $'it\\'s a\\\\b'");
+        assert_eq!(shell("logger a $nosuch b"), "logger a $'' b");
+        assert_eq!(shell("/dev/$cdev"), "/dev/$'da0'");
+        assert_eq!(
+            String::from_utf8(expand(b"x $q", Some(Quoting::Legacy), vars)).unwrap(),
+            "x it's a\\b"
+        );
+    }
+
+    #[test]
+    fn dollar_rules() {
+        assert_eq!(shell("echo $$HOME"), "echo $HOME");
+        assert_eq!(shell("$1 ${x} $? $ $/ $."), "$1 ${x} $? $ $/ $.");
+        assert_eq!(shell("end$"), "end$");
+        assert_eq!(shell("$cdev.foo"), "$'da0'.foo");
+        assert_eq!(shell("$device-name-x"), "$''");
+        assert_eq!(shell("$*"), "$'!system=X'");
+        assert_eq!(shell("$*x"), "$''");
+        assert_eq!(shell("$**"), "$'!system=X'*");
+        assert_eq!(shell("$_"), "$'system=X'");
+        assert_eq!(shell("$-"), "$'dash'");
+    }
+
+    #[test]
+    fn paren_passthrough_nested_and_unbalanced() {
+        assert_eq!(shell("$(date) $cdev"), "$(date) $'da0'");
+        assert_eq!(
+            shell("a=$(expr $(x $cdev) + 1) $cdev"),
+            "a=$(expr $(x $cdev) + 1) $'da0'"
+        );
+        assert_eq!(shell("$(echo $cdev"), "$(echo $cdev");
+    }
+
+    #[test]
+    fn no_recursion() {
+        let out = expand(b"$a", Some(Quoting::Shell), |n: &[u8]| -> &[u8] {
+            if n == b"a" {
+                b"$b"
+            } else {
+                b"SHOULD-NOT-APPEAR"
+            }
+        });
+        assert_eq!(out, b"$'$b'");
+    }
+
+    #[test]
+    fn raw_mode_for_patterns() {
+        assert_eq!(raw("$cdev[0-9]+"), "da0[0-9]+");
+        assert_eq!(raw("foo$"), "foo$");
+        assert_eq!(raw("a$$b"), "a$b");
+    }
+}
