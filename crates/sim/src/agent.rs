@@ -20,6 +20,30 @@ pub struct AgentContext {
     pub restarts: u32,
 }
 
+/// The /etc/defaults/rc.conf values the simulated guest has (the ones
+/// network.subr's rules depend on).
+pub const RC_DEFAULTS: &str = "ipv6_network_interfaces=\"auto\"
+ipv6_activate_all_interfaces=\"NO\"
+synchronous_dhclient=\"NO\"
+background_dhclient=\"NO\"
+";
+
+impl AgentContext {
+    /// rc.conf as `load_rc_config` would read it: the defaults, then the
+    /// scenario's /etc/rc.conf.
+    pub fn rc(&self) -> hvnet_rcconf::RcConf {
+        load_rc(&self.rc_conf)
+    }
+}
+
+/// Parse a guest's rc.conf text on top of [`RC_DEFAULTS`].
+pub fn load_rc(rc_conf: &str) -> hvnet_rcconf::RcConf {
+    let mut rc = hvnet_rcconf::RcConf::new();
+    rc.source_text("/etc/defaults/rc.conf", RC_DEFAULTS);
+    rc.source_text("/etc/rc.conf", rc_conf);
+    rc
+}
+
 /// A program running in the simulated guest.
 ///
 /// The runner calls `on_start` once per (re)start, `on_devctl` for each

@@ -453,7 +453,7 @@ impl Sim {
     /// rc's netif at boot: configure each hn from rc.conf (the part of
     /// ifn_start the model needs: MTU, addresses, routes, up, dhclient).
     fn rc_netif(&mut self) {
-        let rc = hvnet_rcconf::RcConf::from_text("/etc/rc.conf", &self.sc.rc_conf);
+        let rc = crate::agent::load_rc(&self.sc.rc_conf);
         let now = self.now;
         let hns: Vec<String> = self.world.hns.keys().cloned().collect();
         for hn in hns {
@@ -641,6 +641,12 @@ impl Sim {
                     self.acct.start = Some(now);
                 }
                 self.log("conn", format!("peer starts talking to {a}"));
+            }
+        }
+        if let (Some(addr), None) = (self.acct.addr, self.acct.start) {
+            if !self.world.holders(addr).is_empty() {
+                self.acct.start = Some(now);
+                self.log("conn", format!("peer starts talking to {addr}"));
             }
         }
         if let Some(addr) = self.acct.addr {
