@@ -17,7 +17,11 @@ fn last_json(out: &[u8]) -> serde_json::Value {
 #[test]
 fn demo_json_summary_has_the_contract_fields() {
     let out = hvnet().args(["simulate", "--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = last_json(&out.stdout);
     assert_eq!(v["scenario"], "demo");
     assert_eq!(v["seed"], 0);
@@ -25,7 +29,10 @@ fn demo_json_summary_has_the_contract_fields() {
     assert_eq!(v["wall_ms"], 0.0);
     let p = &v["packets"];
     let sent = p["sent"].as_u64().unwrap();
-    assert_eq!(sent, p["delivered"].as_u64().unwrap() + p["lost"].as_u64().unwrap());
+    assert_eq!(
+        sent,
+        p["delivered"].as_u64().unwrap() + p["lost"].as_u64().unwrap()
+    );
     assert_eq!(
         p["delivered"].as_u64().unwrap(),
         p["by_path"]["hn"].as_u64().unwrap() + p["by_path"]["vf"].as_u64().unwrap()
@@ -58,7 +65,10 @@ fn same_scenario_and_seed_give_identical_output() {
 
 #[test]
 fn list_names_the_builtins() {
-    let out = hvnet().args(["simulate", "--list", "--json"]).output().unwrap();
+    let out = hvnet()
+        .args(["simulate", "--list", "--json"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: Vec<&str> = v
@@ -67,7 +77,13 @@ fn list_names_the_builtins() {
         .iter()
         .map(|e| e["name"].as_str().unwrap())
         .collect();
-    for n in ["demo", "live-migration", "mlx4-to-mlx5", "vf-before-hn", "hour-60-migrations"] {
+    for n in [
+        "demo",
+        "live-migration",
+        "mlx4-to-mlx5",
+        "vf-before-hn",
+        "hour-60-migrations",
+    ] {
         assert!(names.contains(&n), "{n}");
     }
     let text = hvnet().args(["simulate", "--list"]).output().unwrap();
@@ -89,7 +105,10 @@ fn bad_scenario_file_reports_file_and_line() {
         err.starts_with(&format!("{}:2: expected a driver family", f.display())),
         "{err}"
     );
-    let out = hvnet().args(["simulate", "no-such-thing"]).output().unwrap();
+    let out = hvnet()
+        .args(["simulate", "no-such-thing"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
 

@@ -52,7 +52,14 @@ impl World {
         let Some(i) = self.ifnets.get(iface) else {
             return false;
         };
-        self.dhcp.enabled && i.up && i.running && i.link && self.tx_fate(iface).is_delivered()
+        // A lagg port's own dhclient never sees the reply: lagg takes the
+        // frame (rcvif rewritten) before BPF does.
+        self.dhcp.enabled
+            && i.up
+            && i.running
+            && i.link
+            && i.member_of.is_none()
+            && self.tx_fate(iface).is_delivered()
     }
 
     /// A dhclient exchange is due (first lease, renewal, or retry).

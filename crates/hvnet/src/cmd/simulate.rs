@@ -28,7 +28,8 @@ pub struct SimulateArgs {
     /// Draw traffic per path over time to this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<std::path::PathBuf>,
-    /// The guest agent: none (kernel only).
+    /// The guest agent: none (kernel only), scripts (devd + hyperv.conf +
+    /// the original hyperv_vfattach/hyperv_vfup).
     #[arg(long, default_value = "none")]
     pub agent: String,
     /// List the built-in scenarios.
@@ -37,12 +38,13 @@ pub struct SimulateArgs {
 }
 
 /// Agents this binary can put in the guest.
-pub const AGENTS: &[&str] = &["none"];
+pub const AGENTS: &[&str] = &["none", "scripts"];
 
 /// The factory for agent `name`.
 pub fn agent_factory(name: &str) -> anyhow::Result<AgentFactory> {
     match name {
         "none" => Ok(hvnet_sim::no_agent()),
+        "scripts" => Ok(hvnet_sim::original_scripts()),
         other => anyhow::bail!(
             "unknown agent {other:?}; expected one of: {}",
             AGENTS.join(", ")
