@@ -110,10 +110,7 @@ impl OriginalScripts {
         let lagg = format!("lagg{unit}");
         let rc = crate::agent::load_rc(&self.rc);
         if let Some(l) = v.interface(&lagg) {
-            let has = l
-                .aggregate
-                .as_ref()
-                .is_some_and(|a| a.ports.contains(&vf));
+            let has = l.aggregate.as_ref().is_some_and(|a| a.ports.contains(&vf));
             if !has {
                 self.apply(
                     be,

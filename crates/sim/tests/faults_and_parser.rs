@@ -1,0 +1,157 @@
+//! Fault injection (devctl loss/duplication/reordering, failing ops, agent
+//! restarts) and scenario parser properties.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use hvnet_sim::{builtin, parse, run, AgentFactory, FaultConfig, GuestAgent, RunOptions};
+use hvnet_vf::{Backend, Op};
+use proptest::prelude::*;
+
+/// Records every devctl line and start; tries one op per line.
+struct Recorder {
+    seen: Rc<RefCell<Vec<String>>>,
+    failures: Rc<RefCell<u32>>,
+}
+
+impl GuestAgent for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+    fn on_start(&mut self, _now: Duration, _b: &mut dyn Backend) {
+        self.seen.borrow_mut().push("START".into());
+    }
+    fn on_devctl(&mut self, _now: Duration, line: &str, b: &mut dyn Backend) {
+        self.seen.borrow_mut().push(line.to_string());
+        let op = Op::SetMtu {
+            iface: "hn0".into(),
+            mtu: 1500,
+        };
+        if b.apply(&op).is_err() {
+            *self.failures.borrow_mut() += 1;
+        }
+    }
+    fn on_timer(&mut self, _now: Duration, _b: &mut dyn Backend) {}
+    fn next_wakeup(&self) -> Option<Duration> {
+        None
+    }
+}
+
+fn recorder() -> (AgentFactory, Rc<RefCell<Vec<String>>>, Rc<RefCell<u32>>) {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let failures = Rc::new(RefCell::new(0));
+    let (s, f) = (seen.clone(), failures.clone());
+    let factory: AgentFactory = Box::new(move |_| {
+        Box::new(Recorder {
+            seen: s.clone(),
+            failures: f.clone(),
+        })
+    });
+    (factory, seen, failures)
+}
+
+fn flapping(faults: FaultConfig, seed: u64) -> (Vec<String>, u32, hvnet_sim::Summary) {
+    let (f, seen, fails) = recorder();
+    let r = run(
+        builtin::get("flapping").unwrap(),
+        RunOptions {
+            seed,
+            faults,
+            ..Default::default()
+        },
+        f,
+    )
+    .unwrap();
+    let s = seen.borrow().clone();
+    let n = *fails.borrow();
+    (s, n, r.summary)
+}
+
+#[test]
+fn agents_get_boot_events_queued_before_they_started() {
+    let (seen, _, _) = flapping(FaultConfig::default(), 1);
+    assert_eq!(seen[0], "START");
+    assert_eq!(seen[1], "!system=IFNET subsystem=lo0 type=ATTACH");
+    assert!(seen.contains(&"!system=DEVFS subsystem=CDEV type=CREATE cdev=hv_kvp_dev".to_string()));
+}
+
+#[test]
+fn devctl_loss_dup_and_reorder_are_applied_and_deterministic() {
+    let (clean, _, _) = flapping(FaultConfig::default(), 1);
+    let lossy = FaultConfig {
+        devctl_loss: 0.3,
+        ..Default::default()
+    };
+    let (lost, _, s) = flapping(lossy, 1);
+    assert!(lost.len() < clean.len());
+    assert!(s.faults_injected["devctl_loss"] > 0);
+    assert_eq!(flapping(lossy, 1).0, lost, "same seed, same faults");
+    assert_ne!(flapping(lossy, 2).0, lost, "another seed, other faults");
+    let dup = FaultConfig {
+        devctl_dup: 1.0,
+        ..Default::default()
+    };
+    let (d, _, _) = flapping(dup, 1);
+    assert_eq!(d.len(), 2 * (clean.len() - 1) + 1);
+    let re = FaultConfig {
+        devctl_reorder: 1.0,
+        ..Default::default()
+    };
+    let (r, _, _) = flapping(re, 1);
+    let mut a = r.clone();
+    let mut b = clean.clone();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "reordering keeps every line");
+    assert_ne!(r, clean);
+}
+
+#[test]
+fn failing_ops_return_errors_to_the_agent() {
+    let (seen, fails, s) = flapping(
+        FaultConfig {
+            op_fail: 1.0,
+            ..Default::default()
+        },
+        1,
+    );
+    assert_eq!(fails as usize, seen.len() - 1);
+    assert_eq!(s.faults_injected["op_fail"], u64::from(fails));
+}
+
+#[test]
+fn restart_agent_action_starts_a_fresh_agent() {
+    let text =
+        "duration 20s\nat 10s restart-agent\nat 15s faults devctl-loss 1\nat 16s offer-vf hn0\n";
+    let (f, seen, _) = recorder();
+    let r = run(parse("r.scn", text).unwrap(), RunOptions::default(), f).unwrap();
+    let starts = seen.borrow().iter().filter(|l| *l == "START").count();
+    assert_eq!(starts, 2);
+    // After the loss fault, the VF's events were not delivered.
+    assert!(!seen.borrow().iter().any(|l| l.contains("mce0")));
+    assert!(r.devctl.iter().any(|(_, l)| l.contains("mce0")));
+}
+
+proptest! {
+    #[test]
+    fn parser_never_panics(text in "[ -~\n]{0,300}") {
+        let _ = parse("p.scn", &text);
+    }
+
+    #[test]
+    fn parser_errors_point_at_a_real_line(lines in proptest::collection::vec("[a-z0-9 .=\"/-]{0,40}", 1..12)) {
+        let text = lines.join("\n");
+        if let Err(e) = parse("p.scn", &text) {
+            prop_assert!(e.line >= 1 && e.line <= lines.len());
+            let shown = e.to_string();
+            let prefix = format!("p.scn:{}: expected", e.line);
+            prop_assert!(shown.starts_with(&prefix), "{}", shown);
+        }
+    }
+
+    #[test]
+    fn durations_in_ms_round_trip(ms in 0u64..10_000_000) {
+        prop_assert_eq!(hvnet_sim::scenario::parse_duration(&format!("{ms}ms")), Some(Duration::from_millis(ms)));
+    }
+}
