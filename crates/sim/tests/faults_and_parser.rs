@@ -38,7 +38,9 @@ impl GuestAgent for Recorder {
     }
 }
 
-fn recorder() -> (AgentFactory, Rc<RefCell<Vec<String>>>, Rc<RefCell<u32>>) {
+type Shared<T> = Rc<RefCell<T>>;
+
+fn recorder() -> (AgentFactory, Shared<Vec<String>>, Shared<u32>) {
     let seen = Rc::new(RefCell::new(Vec::new()));
     let failures = Rc::new(RefCell::new(0));
     let (s, f) = (seen.clone(), failures.clone());
