@@ -270,7 +270,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 }
 
 /// Split a line into words; `"..."` and `'...'` group words.
-fn words(s: &str) -> Result<Vec<String>, String> {
+pub fn words(s: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;

@@ -253,27 +253,88 @@ impl OriginalScripts {
     }
 }
 
+impl OriginalScripts {
+    /// The commands devd runs for `line` with hyperv.conf and devd.conf's
+    /// `IFNET LINK_UP` rule (values need no quoting: interface and device
+    /// names are single safe words).
+    pub fn builtin_rules(line: &str) -> Vec<String> {
+        let Some(f) = notify_fields(line) else {
+            return Vec::new();
+        };
+        let get = |k: &str| f.get(k).copied().unwrap_or("");
+        let safe = |v: &str| {
+            !v.is_empty()
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        };
+        let sub = get("subsystem");
+        let cmd = match (get("system"), get("type")) {
+            ("ETHERNET", "IFATTACH") if safe(sub) => {
+                format!("/usr/libexec/hyperv/hyperv_vfattach {sub} 0")
+            }
+            ("HYPERV_NIC_VF", "VF_UP") if safe(sub) => {
+                format!("/usr/libexec/hyperv/hyperv_vfup {sub}")
+            }
+            ("IFNET", "LINK_UP") if safe(sub) => format!("service dhclient quietstart {sub}"),
+            ("DEVFS", t) if sub == "CDEV" => match (t, get("cdev")) {
+                ("CREATE", "hv_kvp_dev") => "/usr/sbin/hv_kvp_daemon".into(),
+                ("DESTROY", "hv_kvp_dev") => "pkill -x hv_kvp_daemon".into(),
+                ("CREATE", "hv_fsvss_dev") => "/usr/sbin/hv_vss_daemon".into(),
+                ("DESTROY", "hv_fsvss_dev") => "pkill -x hv_vss_daemon".into(),
+                _ => return Vec::new(),
+            },
+            _ => return Vec::new(),
+        };
+        vec![cmd]
+    }
+
+    /// Run one devd action (a `/bin/sh -c` string) in the simulated guest.
+    /// Known programs: hyperv_vfattach, hyperv_vfup, hv_kvp_daemon,
+    /// hv_vss_daemon, `pkill -x`, `service dhclient quietstart|start`;
+    /// anything else is logged as not simulated.
+    pub fn run_action(&mut self, now: Duration, cmd: &str, be: &mut dyn Backend) {
+        let argv = match crate::scenario::words(cmd) {
+            Ok(a) if !a.is_empty() => a,
+            _ => {
+                self.log.push(format!("not simulated: {cmd}"));
+                return;
+            }
+        };
+        let prog = argv[0].rsplit('/').next().unwrap_or(&argv[0]).to_string();
+        let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
+        match (prog.as_str(), args.as_slice()) {
+            ("hyperv_vfattach", [iface, "0"]) => self.vfattach(now, iface, be),
+            ("hyperv_vfattach", [iface, delay]) => {
+                if let Ok(d) = delay.parse::<u64>() {
+                    let at = now + Duration::from_secs(d);
+                    self.pending_up
+                        .entry(at)
+                        .or_default()
+                        .push(iface.to_string());
+                }
+            }
+            ("hyperv_vfup", [hn]) => self.vfup(hn, be),
+            ("hv_kvp_daemon", _) => self.daemon("hv_kvp_dev", true, be),
+            ("hv_vss_daemon", _) => self.daemon("hv_fsvss_dev", true, be),
+            ("pkill", ["-x", name]) => {
+                if let Some(d) = Daemon::from_process_name(name) {
+                    self.daemon(d.device(), false, be);
+                }
+            }
+            ("service", ["dhclient", "quietstart" | "start", iface]) => self.link_up(iface, be),
+            _ => self.log.push(format!("not simulated: {cmd}")),
+        }
+    }
+}
+
 impl GuestAgent for OriginalScripts {
     fn name(&self) -> &str {
         "scripts"
     }
 
     fn on_devctl(&mut self, now: Duration, line: &str, be: &mut dyn Backend) {
-        let Some(f) = notify_fields(line) else { return };
-        let (Some(sys), Some(sub), Some(ty)) = (f.get("system"), f.get("subsystem"), f.get("type"))
-        else {
-            return;
-        };
-        match (*sys, *ty) {
-            ("ETHERNET", "IFATTACH") => self.vfattach(now, sub, be),
-            ("HYPERV_NIC_VF", "VF_UP") => self.vfup(sub, be),
-            ("IFNET", "LINK_UP") => self.link_up(sub, be),
-            ("DEVFS", "CREATE") | ("DEVFS", "DESTROY") if *sub == "CDEV" => {
-                if let Some(cdev) = f.get("cdev") {
-                    self.daemon(cdev, *ty == "CREATE", be);
-                }
-            }
-            _ => {}
+        for cmd in Self::builtin_rules(line) {
+            self.run_action(now, &cmd, be);
         }
     }
 
@@ -293,5 +354,50 @@ impl GuestAgent for OriginalScripts {
 
     fn take_log(&mut self) -> Vec<String> {
         std::mem::take(&mut self.log)
+    }
+}
+
+/// Maps a devctl line to the action strings devd would run (e.g. built
+/// with hvnet-devd over hyperv.conf and devd.conf).
+pub type DevdMatcher = Box<dyn FnMut(&str) -> Vec<String>>;
+
+/// The devd hook: a caller-supplied rule matcher whose actions run in the
+/// simulated guest through [`OriginalScripts::run_action`].
+pub struct DevdRules {
+    matcher: DevdMatcher,
+    scripts: OriginalScripts,
+}
+
+impl DevdRules {
+    pub fn new(rc_conf: &str, matcher: DevdMatcher) -> Self {
+        DevdRules {
+            matcher,
+            scripts: OriginalScripts::new(rc_conf),
+        }
+    }
+}
+
+impl GuestAgent for DevdRules {
+    fn name(&self) -> &str {
+        "devd"
+    }
+
+    fn on_devctl(&mut self, now: Duration, line: &str, be: &mut dyn Backend) {
+        for cmd in (self.matcher)(line) {
+            self.scripts.log.push(format!("devd: {cmd}"));
+            self.scripts.run_action(now, &cmd, be);
+        }
+    }
+
+    fn on_timer(&mut self, now: Duration, be: &mut dyn Backend) {
+        self.scripts.on_timer(now, be);
+    }
+
+    fn next_wakeup(&self) -> Option<Duration> {
+        self.scripts.next_wakeup()
+    }
+
+    fn take_log(&mut self) -> Vec<String> {
+        self.scripts.take_log()
     }
 }

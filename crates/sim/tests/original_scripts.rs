@@ -71,3 +71,55 @@ fn transparent_mode_scripts_do_nothing() {
     // KVP and VSS daemons follow their device nodes.
     assert_eq!(r.world.procs.len() - r.world.dhclients.len(), 2);
 }
+
+#[test]
+fn devd_hook_with_a_rule_matcher_runs_the_same_actions() {
+    use hvnet_sim::{no_agent, runner::Sim, DevdRules, OriginalScripts};
+    let sc = builtin::get("live-migration-nt").unwrap();
+    let hook = DevdRules::new(
+        &sc.rc_conf,
+        Box::new(|l: &str| OriginalScripts::builtin_rules(l)),
+    );
+    let r = Sim::new(sc, RunOptions::default(), no_agent(), vec![Box::new(hook)])
+        .unwrap()
+        .run();
+    let direct = run_scripts("live-migration-nt");
+    let mut a = r.summary.clone();
+    let mut b = direct.summary.clone();
+    a.wall_ms = 0.0;
+    b.wall_ms = 0.0;
+    a.agent.clear();
+    b.agent.clear();
+    assert_eq!(a, b);
+    assert!(r
+        .timeline
+        .iter()
+        .any(|e| e.text == "devd: /usr/libexec/hyperv/hyperv_vfup hn0"));
+}
+
+#[test]
+fn builtin_rules_are_hyperv_conf() {
+    use hvnet_sim::OriginalScripts;
+    assert_eq!(
+        OriginalScripts::builtin_rules("!system=ETHERNET subsystem=mce0 type=IFATTACH"),
+        vec!["/usr/libexec/hyperv/hyperv_vfattach mce0 0"]
+    );
+    assert_eq!(
+        OriginalScripts::builtin_rules("!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP"),
+        vec!["/usr/libexec/hyperv/hyperv_vfup hn0"]
+    );
+    assert!(
+        OriginalScripts::builtin_rules("!system=HYPERV_NIC_VF subsystem=hn0 type=VF_DOWN")
+            .is_empty()
+    );
+    assert_eq!(
+        OriginalScripts::builtin_rules(
+            "!system=DEVFS subsystem=CDEV type=DESTROY cdev=hv_fsvss_dev"
+        ),
+        vec!["pkill -x hv_vss_daemon"]
+    );
+    // Untrusted names never reach an action.
+    assert!(
+        OriginalScripts::builtin_rules("!system=ETHERNET subsystem=a;rm type=IFATTACH").is_empty()
+    );
+}
