@@ -79,6 +79,7 @@ enum Ev {
     AgentStart,
     Action { idx: usize, rep: u32 },
     DetachVf { hn: String },
+    CreateDevice(String),
     ReturnVf { hn: String, offer: VfOffer },
     Timer(Timer),
     AgentWake,
@@ -300,6 +301,10 @@ impl Sim {
                 }
             }
             Ev::ReturnVf { hn, offer } => self.offer(&hn, &offer),
+            Ev::CreateDevice(cdev) => {
+                self.log("host", format!("offers {cdev}"));
+                self.world.create_device(&cdev);
+            }
             Ev::Timer(t) => match t {
                 Timer::LinkQuery { hn } => self.world.link_query_done(now, &hn),
                 Timer::XpntInit { hn, vf } => {
@@ -419,6 +424,13 @@ impl Sim {
                     format!("{hn} host link {}", if *up { "up" } else { "down" }),
                 );
                 self.world.host_link_change(now, hn, *up);
+            }
+            Action::Rescind { cdev, return_after } => {
+                self.log("host", format!("rescinds {cdev}"));
+                self.world.destroy_device(cdev);
+                if let Some(r) = return_after {
+                    self.push(now + *r, 0, Ev::CreateDevice(cdev.clone()));
+                }
             }
             Action::Guest(argv) => {
                 let out = crate::guestcmd::run(&mut self.world, now, argv);

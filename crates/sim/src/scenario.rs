@@ -102,6 +102,12 @@ pub enum Action {
     },
     /// The host's synthetic link goes up or down.
     HostLink { hn: String, up: bool },
+    /// A Hyper-V utility device (`hv_kvp_dev`, `hv_fsvss_dev`) is rescinded
+    /// (DEVFS CDEV DESTROY) and offered again after `return_after`.
+    Rescind {
+        cdev: String,
+        return_after: Option<Duration>,
+    },
     /// A command run in the guest (ifconfig, sysctl, dhclient, kill).
     Guest(Vec<String>),
     /// The guest agent is killed and started again.
@@ -696,6 +702,23 @@ fn parse_at(p: &P, w: &[String]) -> Result<TimedAction, ScenarioError> {
             }
             Action::Guest(args.to_vec())
         }
+        "rescind-device" => {
+            let cdev = p.word("a device name", args.first())?;
+            if cdev != "hv_kvp_dev" && cdev != "hv_fsvss_dev" {
+                return p.err(format!(
+                    "expected hv_kvp_dev or hv_fsvss_dev, found {cdev:?}"
+                ));
+            }
+            let return_after = match args.get(1).map(String::as_str) {
+                Some("return-after") => Some(p.dur("return-after", args.get(2))?),
+                None => None,
+                Some(o) => return p.err(format!("expected return-after, found {o:?}")),
+            };
+            Action::Rescind {
+                cdev: cdev.to_string(),
+                return_after,
+            }
+        }
         "restart-agent" => Action::RestartAgent,
         "faults" => {
             let mut f = FaultConfig::default();
@@ -723,7 +746,7 @@ fn parse_at(p: &P, w: &[String]) -> Result<TimedAction, ScenarioError> {
         }
         o => {
             return p.err(format!(
-                "expected an action (offer-vf, migrate, revoke-vf, service, remove-vf, host-link, guest, restart-agent, faults), found {o:?}"
+                "expected an action (offer-vf, migrate, revoke-vf, service, remove-vf, host-link, rescind-device, guest, restart-agent, faults), found {o:?}"
             ))
         }
     };

@@ -123,3 +123,30 @@ fn builtin_rules_are_hyperv_conf() {
         OriginalScripts::builtin_rules("!system=ETHERNET subsystem=a;rm type=IFATTACH").is_empty()
     );
 }
+
+#[test]
+fn kvp_daemon_follows_its_device() {
+    let text = "duration 30s\nat 10s rescind-device hv_kvp_dev return-after 5s\n";
+    let sc = hvnet_sim::parse("k.scn", text).unwrap();
+    let r = run(sc, RunOptions::default(), original_scripts()).unwrap();
+    let lines: Vec<&str> = r.devctl.iter().map(|(_, l)| l.as_str()).collect();
+    assert!(lines.contains(&"!system=DEVFS subsystem=CDEV type=DESTROY cdev=hv_kvp_dev"));
+    let stops = r
+        .timeline
+        .iter()
+        .filter(|e| e.text.starts_with("stop hv_kvp_daemon"))
+        .count();
+    let starts = r
+        .timeline
+        .iter()
+        .filter(|e| e.text == "start hv_kvp_daemon")
+        .count();
+    assert_eq!((stops, starts), (1, 2));
+    let kvp = r
+        .world
+        .procs
+        .values()
+        .filter(|p| p.kind == hvnet_sim::world::ProcKind::Daemon(hvnet_vf::Daemon::Kvp))
+        .count();
+    assert_eq!(kvp, 1);
+}
