@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod devd_run;
 
 #[derive(Parser)]
 #[command(name = "hvnet", version, about = "Keep a VM's network up while its SR-IOV VF comes and goes")]

@@ -1,0 +1,68 @@
+//! Signal flags (spec §5.5): handlers only set atomics; the poll loop sees EINTR and checks.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static TERMINATE: AtomicBool = AtomicBool::new(false);
+static HUP: AtomicBool = AtomicBool::new(false);
+static REPORT: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_terminate(_: libc::c_int) {
+    TERMINATE.store(true, Ordering::SeqCst);
+}
+extern "C" fn on_hup(_: libc::c_int) {
+    HUP.store(true, Ordering::SeqCst);
+}
+extern "C" fn on_report(_: libc::c_int) {
+    REPORT.store(true, Ordering::SeqCst);
+}
+
+fn install(sig: libc::c_int, handler: libc::sighandler_t) {
+    // SAFETY: plain sigaction with an async-signal-safe handler (atomic store) or SIG_IGN.
+    // No SA_RESTART, so a blocking poll returns EINTR and the loop notices the flag.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler;
+        libc::sigemptyset(&mut sa.sa_mask);
+        sa.sa_flags = 0;
+        libc::sigaction(sig, &sa, std::ptr::null_mut());
+    }
+}
+
+/// devd's dispositions: SIGPIPE ignored; SIGTERM/SIGINT/SIGHUP terminate (SIGHUP reloads
+/// instead when `reload_on_hup`); SIGINFO (where it exists) and SIGUSR1 report counters.
+pub fn install_all(reload_on_hup: bool) {
+    install(libc::SIGPIPE, libc::SIG_IGN);
+    install(
+        libc::SIGTERM,
+        on_terminate as *const () as libc::sighandler_t,
+    );
+    install(
+        libc::SIGINT,
+        on_terminate as *const () as libc::sighandler_t,
+    );
+    let hup = if reload_on_hup {
+        on_hup as *const () as libc::sighandler_t
+    } else {
+        on_terminate as *const () as libc::sighandler_t
+    };
+    install(libc::SIGHUP, hup);
+    install(libc::SIGUSR1, on_report as *const () as libc::sighandler_t);
+    #[cfg(any(
+        target_os = "freebsd",
+        target_os = "macos",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd"
+    ))]
+    install(libc::SIGINFO, on_report as *const () as libc::sighandler_t);
+}
+
+pub fn terminate_requested() -> bool {
+    TERMINATE.load(Ordering::SeqCst)
+}
+pub fn take_hup() -> bool {
+    HUP.swap(false, Ordering::SeqCst)
+}
+pub fn take_report() -> bool {
+    REPORT.swap(false, Ordering::SeqCst)
+}

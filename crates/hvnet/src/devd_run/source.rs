@@ -1,0 +1,271 @@
+//! The event source: `/dev/devctl` or a Linux stand-in for it.
+//!
+//! On FreeBSD every `read` of `/dev/devctl` returns exactly one record of at most 1015 bytes
+//! (spec §4.1). The path may be:
+//! * a character device: read as devctl (one record per read);
+//! * a unix socket: connected with SOCK_SEQPACKET, one record per `recv`, like devctl;
+//! * a FIFO (or a regular file): a byte stream, split into records after each `\n`.
+//!
+//! Records longer than 1015 bytes are reported as [`Record::Oversized`] and skipped, as the
+//! kernel would never have delivered them.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+
+use anyhow::Context;
+
+/// The largest record devctl delivers on 64-bit (1024 − sizeof(pointer) − NUL).
+pub const MAX_RECORD: usize = 1015;
+/// devd's read buffer (DEVCTL_MAXBUF).
+const READ_BUF: usize = 8192;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Record {
+    /// One event, bytes exactly as read (normally ending in `\n`).
+    Event(Vec<u8>),
+    /// A record longer than [`MAX_RECORD`]; its length.
+    Oversized(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// One record per read (char device, seqpacket socket).
+    Datagram,
+    /// Split on newlines (FIFO, regular file).
+    Lines,
+}
+
+pub struct Source {
+    fd: OwnedFd,
+    framing: Framing,
+    /// Lines mode: bytes read but not yet returned.
+    pending: Vec<u8>,
+    /// Lines mode: discarding an over-long line until its newline.
+    skipping: Option<usize>,
+    eof: bool,
+}
+
+/// Result of one read step.
+pub enum Read {
+    Records(Vec<Record>),
+    /// Nothing available now (EAGAIN / EINTR).
+    Nothing,
+    /// End of input or a read error: devd leaves its loop.
+    End(Option<std::io::Error>),
+}
+
+impl Source {
+    pub fn open(path: &Path) -> anyhow::Result<Source> {
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("Can't open devctl device {}", path.display()))?;
+        let ft = meta.file_type();
+        let (fd, framing) = if ft.is_socket() {
+            (
+                connect_seqpacket(path)
+                    .with_context(|| format!("Can't open devctl device {}", path.display()))?,
+                Framing::Datagram,
+            )
+        } else {
+            let framing = if ft.is_char_device() {
+                Framing::Datagram
+            } else {
+                Framing::Lines
+            };
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags_nonblock()
+                .open(path)
+                .with_context(|| format!("Can't open devctl device {}", path.display()))?;
+            (OwnedFd::from(file), framing)
+        };
+        Ok(Source {
+            fd,
+            framing,
+            pending: Vec::new(),
+            skipping: None,
+            eof: false,
+        })
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Whether complete records are already buffered (so polling the fd is not enough).
+    pub fn has_buffered(&self) -> bool {
+        self.framing == Framing::Lines && self.pending.contains(&b'\n')
+    }
+
+    /// Read once and return what is complete. Datagram framing returns at most one record.
+    pub fn read(&mut self) -> Read {
+        if self.has_buffered() {
+            return Read::Records(self.take_lines());
+        }
+        if self.eof {
+            return Read::End(None);
+        }
+        let mut buf = vec![0u8; READ_BUF];
+        // SAFETY: reading into a buffer we own, at most its length − 1 as devd does.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), READ_BUF - 1) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EINTR) | Some(libc::EAGAIN) => Read::Nothing,
+                _ => Read::End(Some(e)),
+            };
+        }
+        let n = n as usize;
+        if n == 0 {
+            self.eof = true;
+            // A last line without a newline is still an event.
+            if self.framing == Framing::Lines && !self.pending.is_empty() && self.skipping.is_none()
+            {
+                let rest = std::mem::take(&mut self.pending);
+                return Read::Records(vec![classify(rest)]);
+            }
+            return Read::End(None);
+        }
+        buf.truncate(n);
+        match self.framing {
+            Framing::Datagram => Read::Records(vec![classify(buf)]),
+            Framing::Lines => {
+                self.pending.extend_from_slice(&buf);
+                Read::Records(self.take_lines())
+            }
+        }
+    }
+
+    fn take_lines(&mut self) -> Vec<Record> {
+        let mut out = Vec::new();
+        while let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=pos).collect();
+            match self.skipping.take() {
+                Some(skipped) => out.push(Record::Oversized(skipped + line.len())),
+                None => out.push(classify(line)),
+            }
+        }
+        // An unterminated line already past the limit can never become a valid record.
+        if self.pending.len() > MAX_RECORD {
+            *self.skipping.get_or_insert(0) += self.pending.len();
+            self.pending.clear();
+        }
+        out
+    }
+}
+
+fn classify(record: Vec<u8>) -> Record {
+    if record.len() > MAX_RECORD {
+        Record::Oversized(record.len())
+    } else {
+        Record::Event(record)
+    }
+}
+
+trait NonBlock {
+    fn custom_flags_nonblock(&mut self) -> &mut Self;
+}
+
+impl NonBlock for std::fs::OpenOptions {
+    fn custom_flags_nonblock(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Non-blocking so that opening a FIFO does not wait for a writer; close-on-exec so
+        // actions do not inherit it (they get fds >= 3 closed anyway).
+        self.custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+    }
+}
+
+fn connect_seqpacket(path: &Path) -> std::io::Result<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: socket(2) then ownership of the new descriptor.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd was just created and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let (addr, len) = super::clients::sockaddr_un(path.as_os_str().as_bytes())?;
+    // SAFETY: addr is a valid sockaddr_un of length len.
+    if unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    super::clients::set_nonblock(fd.as_raw_fd())?;
+    Ok(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_source(data: &[u8]) -> Source {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("events");
+        std::fs::write(&p, data).unwrap();
+        let s = Source::open(&p).unwrap();
+        drop(dir);
+        s
+    }
+
+    fn drain(s: &mut Source) -> Vec<Record> {
+        let mut all = Vec::new();
+        loop {
+            match s.read() {
+                Read::Records(r) => all.extend(r),
+                Read::Nothing => continue,
+                Read::End(_) => return all,
+            }
+        }
+    }
+
+    #[test]
+    fn lines_keep_newlines_and_split_records() {
+        let mut s = lines_source(b"!system=A subsystem=b type=c\n+em0 at  on pci0\nlast");
+        let r = drain(&mut s);
+        assert_eq!(
+            r,
+            vec![
+                Record::Event(b"!system=A subsystem=b type=c\n".to_vec()),
+                Record::Event(b"+em0 at  on pci0\n".to_vec()),
+                Record::Event(b"last".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn oversized_lines_are_reported_and_the_next_line_survives() {
+        let mut data = vec![b'x'; 3000];
+        data.push(b'\n');
+        data.extend_from_slice(b"!ok\n");
+        let mut s = lines_source(&data);
+        assert_eq!(
+            drain(&mut s),
+            vec![Record::Oversized(3001), Record::Event(b"!ok\n".to_vec())]
+        );
+        let mut exact = vec![b'y'; MAX_RECORD - 1];
+        exact.push(b'\n');
+        let mut s = lines_source(&exact);
+        assert_eq!(drain(&mut s), vec![Record::Event(exact.clone())]);
+    }
+
+    #[test]
+    fn lines_longer_than_the_read_buffer_are_skipped() {
+        let mut data = vec![b'z'; 20_000];
+        data.push(b'\n');
+        data.extend_from_slice(b"-da0 at  on umass0\n");
+        let mut s = lines_source(&data);
+        assert_eq!(
+            drain(&mut s),
+            vec![
+                Record::Oversized(20_001),
+                Record::Event(b"-da0 at  on umass0\n".to_vec())
+            ]
+        );
+    }
+}
