@@ -9,7 +9,11 @@ mod cmd;
 mod devd_run;
 
 #[derive(Parser)]
-#[command(name = "hvnet", version, about = "Keep a VM's network up while its SR-IOV VF comes and goes")]
+#[command(
+    name = "hvnet",
+    version,
+    about = "Keep a VM's network up while its SR-IOV VF comes and goes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,6 +26,10 @@ enum Command {
     Devd(cmd::devd::DevdCommand),
     /// Run a scenario on the simulator (default: the demo).
     Simulate(cmd::simulate::SimulateArgs),
+    /// Drop-in for hyperv_vfattach IFACE DELAY (devd IFATTACH action).
+    Vfattach(cmd::vfattach::VfattachArgs),
+    /// Drop-in for hyperv_vfup hnX (devd HYPERV_NIC_VF VF_UP action).
+    Vfup(cmd::vfup::VfupArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -29,6 +37,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Devd(c) => cmd::devd::run(c),
         Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Vfattach(a) => cmd::vfattach::run(a),
+        Command::Vfup(a) => cmd::vfup::run(a),
     };
     match result {
         Ok(code) => code,

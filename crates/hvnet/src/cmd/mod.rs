@@ -2,3 +2,5 @@
 
 pub mod devd;
 pub mod simulate;
+pub mod vfattach;
+pub mod vfup;
