@@ -19,7 +19,7 @@ pub struct CmdOutput {
 }
 
 impl CmdOutput {
-    fn ok(stdout: String) -> Self {
+    pub fn ok(stdout: String) -> Self {
         CmdOutput {
             status: 0,
             stdout,

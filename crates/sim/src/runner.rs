@@ -228,8 +228,34 @@ impl Sim {
     pub fn run(mut self) -> RunResult {
         let wall = Instant::now();
         let end = self.sc.duration;
+        self.advance_to(end);
+        self.finish_at_end(wall.elapsed().as_secs_f64() * 1000.0)
+    }
+
+    /// Current virtual time.
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// The scenario's end.
+    pub fn end(&self) -> Duration {
+        self.sc.duration
+    }
+
+    /// The model (read-only).
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// devctl lines emitted so far, with their times.
+    pub fn devctl_log(&self) -> &[(Duration, String)] {
+        &self.devctl_log
+    }
+
+    /// Process every event up to and including `t`, then stand at `t`.
+    pub fn advance_to(&mut self, t: Duration) {
         while let Some((&(at, prio, seq), _)) = self.queue.first_key_value() {
-            if at > end {
+            if at > t {
                 break;
             }
             let ev = self.queue.remove(&(at, prio, seq)).expect("queued");
@@ -245,14 +271,56 @@ impl Sim {
                 self.after_instant();
             }
         }
-        self.acct.advance(end);
-        self.now = end;
+        if t > self.now {
+            self.acct.advance(t);
+            self.now = t;
+        }
+    }
+
+    /// Run a guest command (ifconfig, sysctl, dhclient, kill, pkill -x)
+    /// now, as a script in the guest would.
+    pub fn command(&mut self, argv: &[String]) -> crate::guestcmd::CmdOutput {
+        let out = if argv.first().map(String::as_str) == Some("pkill") {
+            self.pkill(argv)
+        } else {
+            crate::guestcmd::run(&mut self.world, self.now, argv)
+        };
+        self.log("guest", format!("$ {}", argv.join(" ")));
+        self.settle();
+        self.after_instant();
+        out
+    }
+
+    /// `pkill -x NAME`: the simulated daemons and dhclients by name.
+    fn pkill(&mut self, argv: &[String]) -> crate::guestcmd::CmdOutput {
+        let name = argv.iter().skip(1).find(|a| !a.starts_with('-'));
+        let pids: Vec<u32> = self
+            .world
+            .procs
+            .values()
+            .filter(|p| match (&p.kind, name) {
+                (crate::world::ProcKind::Daemon(d), Some(n)) => d.process_name() == n,
+                (crate::world::ProcKind::Dhclient { .. }, Some(n)) => n == "dhclient",
+                _ => false,
+            })
+            .map(|p| p.pid)
+            .collect();
+        for pid in &pids {
+            let _ = self.world.kill(*pid);
+        }
+        crate::guestcmd::CmdOutput {
+            status: i32::from(pids.is_empty()),
+            ..Default::default()
+        }
+    }
+
+    /// Finish the run now: end-of-run checks and the summary.
+    pub fn finish_at_end(mut self, wall_ms: f64) -> RunResult {
         for i in 0..self.sc.expects.len() {
             if self.sc.expects[i].at().is_none() && !self.is_metric(i) {
                 self.check(i);
             }
         }
-        let wall_ms = wall.elapsed().as_secs_f64() * 1000.0;
         self.finish(wall_ms)
     }
 

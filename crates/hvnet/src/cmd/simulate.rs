@@ -35,6 +35,17 @@ pub struct SimulateArgs {
     /// List the built-in scenarios.
     #[arg(long)]
     pub list: bool,
+    /// Server mode: keep the simulated guest running and serve FreeBSD
+    /// commands (DIR/bin: sysctl, ifconfig, dhclient, daemon, pkill, kill,
+    /// sleep) to shell scripts; devctl lines go to DIR/devctl.
+    #[arg(long, value_name = "DIR")]
+    pub serve: Option<std::path::PathBuf>,
+    /// Client side of the fake commands (used by DIR/bin wrappers).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub client: Option<std::path::PathBuf>,
+    /// The command a wrapper runs (after `--`).
+    #[arg(last = true, hide = true)]
+    pub argv: Vec<String>,
 }
 
 /// Agents this binary can put in the guest.
@@ -78,6 +89,9 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     if a.list {
         return list(a.json);
     }
+    if let Some(dir) = &a.client {
+        return serve::client(dir, &a.argv);
+    }
     let name = a.scenario.as_deref().unwrap_or("demo");
     let sc = match load_scenario(name) {
         Ok(sc) => sc,
@@ -88,6 +102,9 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     };
     let factory = agent_factory(&a.agent)?;
     let seed = a.seed.or(sc.seed).unwrap_or(0);
+    if let Some(dir) = &a.serve {
+        return serve::serve(dir, sc, seed, factory);
+    }
     let opts = RunOptions {
         seed,
         bucket: a.plot.as_ref().map(|_| bucket_for(sc.duration)),
@@ -199,4 +216,211 @@ fn list(json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Server mode: the simulated guest behind a Unix socket, and wrappers
+/// that make FreeBSD commands talk to it. Virtual time advances only
+/// through `sleep`, so script runs stay deterministic.
+mod serve {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::{UnixListener, UnixStream};
+    use std::os::unix::process::CommandExt;
+    use std::path::Path;
+    use std::process::ExitCode;
+    use std::time::{Duration, Instant};
+
+    use anyhow::{bail, Context};
+    use hvnet_sim::runner::Sim;
+    use hvnet_sim::{AgentFactory, RunOptions, Scenario};
+    use serde::{Deserialize, Serialize};
+
+    /// Commands the wrappers provide.
+    pub const COMMANDS: &[&str] = &[
+        "sysctl", "ifconfig", "dhclient", "daemon", "pkill", "kill", "sleep",
+    ];
+
+    #[derive(Serialize, Deserialize)]
+    struct Request {
+        argv: Vec<String>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Response {
+        status: i32,
+        stdout: String,
+        stderr: String,
+    }
+
+    fn write_wrappers(dir: &Path) -> anyhow::Result<()> {
+        let exe = std::env::current_exe().context("finding hvnet's own path")?;
+        let (exe, d) = (exe.to_string_lossy(), dir.to_string_lossy());
+        if exe.contains('\'') || d.contains('\'') {
+            bail!("{d}: paths with a single quote are not supported");
+        }
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
+        for c in COMMANDS {
+            let p = bin.join(c);
+            let text = format!("#!/bin/sh\nexec '{exe}' simulate --client '{d}' -- {c} \"$@\"\n");
+            std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))?;
+        }
+        Ok(())
+    }
+
+    pub fn serve(
+        dir: &Path,
+        sc: Scenario,
+        seed: u64,
+        factory: AgentFactory,
+    ) -> anyhow::Result<ExitCode> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        write_wrappers(dir)?;
+        let sock = dir.join("sim.sock");
+        let _ = std::fs::remove_file(&sock);
+        let listener =
+            UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
+        let mut events = std::fs::File::create(dir.join("devctl"))?;
+        let wall = Instant::now();
+        let opts = RunOptions {
+            seed,
+            ..Default::default()
+        };
+        let mut sim = Sim::new(sc, opts, factory, Vec::new()).map_err(anyhow::Error::msg)?;
+        let mut written = 0;
+        sim.advance_to(Duration::ZERO);
+        written = flush_events(&sim, &mut events, written)?;
+        eprintln!(
+            "hvnet simulate: serving on {} (PATH={}/bin:$PATH)",
+            sock.display(),
+            dir.display()
+        );
+        for stream in listener.incoming() {
+            let mut stream = match stream {
+                Ok(s) => s,
+                Err(_) => continue,
+            };
+            let mut line = String::new();
+            if BufReader::new(&stream).read_line(&mut line).is_err() {
+                continue;
+            }
+            let Ok(req) = serde_json::from_str::<Request>(&line) else {
+                continue;
+            };
+            let (resp, stop) = handle(&mut sim, &req.argv);
+            written = flush_events(&sim, &mut events, written)?;
+            let _ = writeln!(stream, "{}", serde_json::to_string(&resp)?);
+            if stop || sim.now() >= sim.end() {
+                break;
+            }
+        }
+        let _ = std::fs::remove_file(&sock);
+        let mut r = sim.finish_at_end(wall.elapsed().as_secs_f64() * 1000.0);
+        if std::env::var("HVNET_SIM_WALL").is_ok_and(|v| v == "0") {
+            r.summary.wall_ms = 0.0;
+        }
+        let json = serde_json::to_string(&r.summary)?;
+        std::fs::write(dir.join("summary.json"), format!("{json}\n"))?;
+        println!("{json}");
+        Ok(ExitCode::SUCCESS)
+    }
+
+    fn flush_events(sim: &Sim, f: &mut std::fs::File, from: usize) -> anyhow::Result<usize> {
+        let log = sim.devctl_log();
+        for (_, l) in &log[from.min(log.len())..] {
+            writeln!(f, "{l}")?;
+        }
+        f.flush()?;
+        Ok(log.len())
+    }
+
+    fn handle(sim: &mut Sim, argv: &[String]) -> (Response, bool) {
+        let ok = |stdout: String| Response {
+            status: 0,
+            stdout,
+            stderr: String::new(),
+        };
+        match argv.first().map(String::as_str) {
+            Some("sleep") => {
+                let secs: f64 = argv.get(1).and_then(|s| s.parse().ok()).unwrap_or(-1.0);
+                if !(0.0..1e9).contains(&secs) {
+                    return (
+                        Response {
+                            status: 1,
+                            stdout: String::new(),
+                            stderr: "usage: sleep seconds\n".into(),
+                        },
+                        false,
+                    );
+                }
+                let t = sim.now() + Duration::from_secs_f64(secs);
+                sim.advance_to(t.min(sim.end()));
+                (ok(String::new()), false)
+            }
+            Some("stop") => (ok(String::new()), true),
+            Some("now") => (ok(format!("{}\n", sim.now().as_secs_f64())), false),
+            _ => {
+                let out = sim.command(argv);
+                (
+                    Response {
+                        status: out.status,
+                        stdout: out.stdout,
+                        stderr: out.stderr,
+                    },
+                    false,
+                )
+            }
+        }
+    }
+
+    /// A wrapper's side: `daemon` runs locally (detached); everything else
+    /// goes to the server.
+    pub fn client(dir: &Path, argv: &[String]) -> anyhow::Result<ExitCode> {
+        if argv.first().map(String::as_str) == Some("daemon") {
+            let mut i = 1;
+            while i < argv.len() && argv[i].starts_with('-') {
+                // Options with an argument.
+                if matches!(
+                    argv[i].as_str(),
+                    "-p" | "-P" | "-o" | "-t" | "-u" | "-l" | "-m" | "-s" | "-T" | "-R"
+                ) {
+                    i += 1;
+                }
+                i += 1;
+            }
+            let Some(prog) = argv.get(i) else {
+                eprintln!("usage: daemon [-f] command arguments ...");
+                return Ok(ExitCode::from(1));
+            };
+            std::process::Command::new(prog)
+                .args(&argv[i + 1..])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .process_group(0)
+                .spawn()
+                .with_context(|| format!("daemon: {prog}"))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let sock = dir.join("sim.sock");
+        let mut s = UnixStream::connect(&sock)
+            .with_context(|| format!("connecting to the simulator at {}", sock.display()))?;
+        writeln!(
+            s,
+            "{}",
+            serde_json::to_string(&Request {
+                argv: argv.to_vec()
+            })?
+        )?;
+        let mut line = String::new();
+        BufReader::new(&s).read_line(&mut line)?;
+        let r: Response = serde_json::from_str(&line).context("simulator reply")?;
+        print!("{}", r.stdout);
+        eprint!("{}", r.stderr);
+        Ok(ExitCode::from(
+            u8::try_from(r.status.clamp(0, 255)).unwrap_or(1),
+        ))
+    }
 }
