@@ -146,6 +146,9 @@ const MAX_INDEX_VARS: usize = 7;
 struct VarIndex {
     var: Box<[u8]>,
     max_key: usize,
+    /// Smallest rule position in any bucket: the variable need not be looked up while an
+    /// earlier candidate is still undecided.
+    min_pos: u32,
     buckets: FxMap<Box<[u8]>, Vec<u32>>,
 }
 
@@ -229,6 +232,7 @@ impl KindIndex {
                         .expect("kept var");
                     for l in lits.iter() {
                         vi.max_key = vi.max_key.max(l.len());
+                        vi.min_pos = vi.min_pos.min(pos as u32);
                         vi.buckets.entry(l.clone()).or_default().push(pos as u32);
                     }
                 }
@@ -269,37 +273,38 @@ impl Engine {
         let mut lists: [&[u32]; MAX_INDEX_VARS + 1] = [&[]; MAX_INDEX_VARS + 1];
         lists[0] = &index.always;
         let mut n = 1;
-        let mut buf = [0u8; 128];
-        for vi in &index.vars {
-            let value = lookup(&self.config, event, &vi.var);
-            if value.len() > vi.max_key {
-                continue;
-            }
-            let hit = if value.len() <= buf.len() {
-                let key = &mut buf[..value.len()];
-                key.copy_from_slice(value);
-                key.make_ascii_lowercase();
-                vi.buckets.get(&key[..])
-            } else {
-                vi.buckets.get(&value.to_ascii_lowercase()[..])
-            };
-            if let Some(list) = hit {
-                lists[n] = list;
-                n += 1;
-            }
-        }
-        let lists = &mut lists[..n];
+        // Index variables not looked up yet (bit i = index.vars[i]).
+        let mut pending: u32 = (1u32 << index.vars.len()) - 1;
         loop {
             // k-way merge by position: the smallest head is the next rule in devd's order.
             let mut min = u32::MAX;
             let mut which = usize::MAX;
-            for (i, l) in lists.iter().enumerate() {
+            for (i, l) in lists[..n].iter().enumerate() {
                 if let Some(&head) = l.first() {
                     if head < min {
                         min = head;
                         which = i;
                     }
                 }
+            }
+            // Before visiting `min`, bring in every bucket that could hold an earlier rule.
+            let mut added = false;
+            let mut bits = pending;
+            while bits != 0 {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let vi = &index.vars[i];
+                if vi.min_pos <= min {
+                    pending &= !(1 << i);
+                    if let Some(list) = self.bucket(vi, event) {
+                        lists[n] = list;
+                        n += 1;
+                        added = true;
+                    }
+                }
+            }
+            if added {
+                continue;
             }
             if which == usize::MAX {
                 return None;
@@ -310,6 +315,25 @@ impl Engine {
                 return Some(rule);
             }
         }
+    }
+
+    /// The rules filed under the event's value of an index variable.
+    #[inline]
+    fn bucket<'s>(&'s self, vi: &'s VarIndex, event: &Event) -> Option<&'s [u32]> {
+        let value = lookup(&self.config, event, &vi.var);
+        if value.len() > vi.max_key {
+            return None;
+        }
+        let mut buf = [0u8; 64];
+        let hit = if value.len() <= buf.len() {
+            let key = &mut buf[..value.len()];
+            key.copy_from_slice(value);
+            key.make_ascii_lowercase();
+            vi.buckets.get(&key[..])
+        } else {
+            vi.buckets.get(&value.to_ascii_lowercase()[..])
+        };
+        hit.map(Vec::as_slice)
     }
 
     fn rule_holds(&self, rule: &Rule, event: &Event, media: &dyn MediaProbe) -> bool {

@@ -88,7 +88,7 @@ pub struct Event {
     line: Vec<u8>,
     kind: EventKind,
     abandoned: bool,
-    vars: Vec<(Name, Value)>,
+    vars: Vec<(u64, Name, Value)>,
     timestamp: ([u8; 32], u8),
 }
 
@@ -129,7 +129,11 @@ impl Event {
         let n = line.len() as u32;
         ev.push(Name::Static(b"*"), 0, n);
         ev.push(Name::Static(b"_"), 1, n);
-        ev.vars.push((Name::Static(b"timestamp"), Value::Timestamp));
+        ev.vars.push((
+            name_key(b"timestamp"),
+            Name::Static(b"timestamp"),
+            Value::Timestamp,
+        ));
         match kind {
             EventKind::Notify => {
                 ev.scan_pairs(1, opts);
@@ -169,18 +173,20 @@ impl Event {
     /// The event's own value of a variable (later assignments win), or `None` when the event
     /// does not set it. Global `set` variables are not consulted here.
     pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
+        let key = name_key(name);
+        // Names of up to 7 bytes are identified by their key alone.
         self.vars
             .iter()
             .rev()
-            .find(|(n, _)| self.name_bytes(n) == name)
-            .map(|(_, v)| self.value_bytes(v))
+            .find(|(k, n, _)| *k == key && (name.len() < 8 || self.name_bytes(n) == name))
+            .map(|(_, _, v)| self.value_bytes(v))
     }
 
     /// All variables in the order devd assigns them (duplicates included; the last one wins).
     pub fn variables(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.vars
             .iter()
-            .map(|(n, v)| (self.name_bytes(n), self.value_bytes(v)))
+            .map(|(_, n, v)| (self.name_bytes(n), self.value_bytes(v)))
     }
 
     fn name_bytes<'a>(&'a self, n: &'a Name) -> &'a [u8] {
@@ -217,7 +223,8 @@ impl Event {
         } else {
             Value::Span(a, b)
         };
-        self.vars.push((name, value));
+        let key = name_key(self.name_bytes(&name));
+        self.vars.push((key, name, value));
     }
 
     /// Steps 2–4 of §3.3 from position `pos`: optional `at `, the pairs, then `on PARENT`.
@@ -294,6 +301,16 @@ impl Event {
             );
         }
     }
+}
+
+/// Length and the first seven bytes of a variable name, packed for a one-compare test.
+#[inline]
+fn name_key(name: &[u8]) -> u64 {
+    let mut key = (name.len().min(255) as u64) << 56;
+    for (i, &b) in name.iter().take(7).enumerate() {
+        key |= u64::from(b) << (8 * i);
+    }
+    key
 }
 
 fn find_space(line: &[u8], from: usize) -> Option<usize> {

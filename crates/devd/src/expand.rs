@@ -24,13 +24,17 @@ fn starts_name(b: u8) -> bool {
 
 /// Append `value` quoted as one `$'…'` shell fragment.
 pub fn shell_quote_into(out: &mut Vec<u8>, value: &[u8]) {
+    out.reserve(value.len() + 3);
     out.extend_from_slice(b"$'");
-    for &b in value {
-        if b == b'\'' || b == b'\\' {
-            out.push(b'\\');
-        }
-        out.push(b);
+    let mut rest = value;
+    // Copy runs between the two bytes that need a backslash.
+    while let Some(i) = rest.iter().position(|&b| b == b'\'' || b == b'\\') {
+        out.extend_from_slice(&rest[..i]);
+        out.push(b'\\');
+        out.push(rest[i]);
+        rest = &rest[i + 1..];
     }
+    out.extend_from_slice(rest);
     out.push(b'\'');
 }
 

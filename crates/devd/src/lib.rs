@@ -29,7 +29,10 @@
 //! * [`expand`]: `$var` expansion and `$'…'` quoting (§3.5–3.6);
 //! * [`media`]: `media-type` through [`MediaProbe`] (§2.3);
 //! * [`engine`]: rule selection — the indexed [`Engine`] and devd's [`LinearMatcher`] (§2.4).
+//! * [`workload`]: a deterministic mixed event workload for benchmarks.
+//! * [`bench`]: timing the engine against the linear scan.
 
+pub mod bench;
 pub mod config;
 pub mod engine;
 pub mod ere;
@@ -38,6 +41,7 @@ pub mod expand;
 pub mod lexer;
 pub mod media;
 pub mod parser;
+pub mod workload;
 
 pub use config::{Config, ConfigError, DirOrder, LoadOptions, MatchStmt, Rule, Statement, Warning};
 pub use engine::{Decision, Engine, IndexStats, LinearMatcher, RuleRef};

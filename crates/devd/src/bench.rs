@@ -1,0 +1,145 @@
+//! Timing hvnet's indexed [`Engine`] against devd's linear scan ([`LinearMatcher`]) on the
+//! same events, in the same run (used by `hvnet devd bench`).
+
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::engine::{Decision, Engine, LinearMatcher};
+use crate::event::{Event, EventOptions};
+use crate::media::{MediaProbe, StaticMedia};
+
+/// Results of [`compare`]. Field names are part of the `hvnet devd bench --json` contract.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchReport {
+    /// Number of events in the workload.
+    pub events: usize,
+    /// Number of rules loaded.
+    pub rules: usize,
+    /// Rule selection plus action expansion, hvnet's engine.
+    pub hvnet_events_per_sec: f64,
+    /// Rule selection plus action expansion, devd's linear scan.
+    pub linear_events_per_sec: f64,
+    /// `hvnet_events_per_sec / linear_events_per_sec`.
+    pub speedup: f64,
+    /// Rule selection only (no expansion), hvnet.
+    pub hvnet_match_only_events_per_sec: f64,
+    /// Rule selection only (no expansion), linear scan.
+    pub linear_match_only_events_per_sec: f64,
+    /// Ratio of the two match-only figures.
+    pub match_only_speedup: f64,
+    /// hvnet including parsing each event line.
+    pub hvnet_parse_and_decide_events_per_sec: f64,
+    /// Events for which some rule matched.
+    pub matched_events: usize,
+}
+
+/// Why a comparison could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BenchError {
+    #[error("no events to benchmark")]
+    NoEvents,
+    #[error("matchers disagree on {event:?}: hvnet {hvnet}, linear {linear}")]
+    Disagree {
+        event: String,
+        hvnet: String,
+        linear: String,
+    },
+}
+
+/// Repeat `pass` over `events` events until `min` has elapsed; events per second.
+fn measure(events: usize, min: Duration, mut pass: impl FnMut() -> usize) -> f64 {
+    std::hint::black_box(pass()); // warm-up
+    let start = Instant::now();
+    let mut done = 0usize;
+    loop {
+        std::hint::black_box(pass());
+        done += events;
+        let elapsed = start.elapsed();
+        if elapsed >= min {
+            return done as f64 / elapsed.as_secs_f64();
+        }
+    }
+}
+
+fn weight(d: Decision) -> usize {
+    d.actions.iter().map(String::len).sum::<usize>() + usize::from(d.matched.is_some())
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Time both matchers on `lines` (unparsable lines are skipped), at least `min` each.
+/// First checks that both decide every event identically.
+pub fn compare(
+    config: &Config,
+    lines: &[String],
+    min: Duration,
+) -> Result<BenchReport, BenchError> {
+    let opts = EventOptions {
+        timestamp: Some((1_700_000_000, 0)),
+        ..Default::default()
+    };
+    let events: Vec<Event> = lines
+        .iter()
+        .filter_map(|l| Event::parse_with(l.as_bytes(), &opts).ok())
+        .collect();
+    if events.is_empty() {
+        return Err(BenchError::NoEvents);
+    }
+    let media = StaticMedia::new();
+    let media: &dyn MediaProbe = &media;
+    let engine = Engine::new(config.clone());
+    let linear = LinearMatcher::new(config);
+    for ev in &events {
+        let (x, y) = (engine.decide(ev, media), linear.decide(ev, media));
+        if x != y {
+            return Err(BenchError::Disagree {
+                event: String::from_utf8_lossy(ev.line()).into_owned(),
+                hvnet: format!("{x:?}"),
+                linear: format!("{y:?}"),
+            });
+        }
+    }
+    let n = events.len();
+    let hvnet = measure(n, min, || {
+        events.iter().map(|e| weight(engine.decide(e, media))).sum()
+    });
+    let linear_eps = measure(n, min, || {
+        events.iter().map(|e| weight(linear.decide(e, media))).sum()
+    });
+    let hvnet_find = measure(n, min, || {
+        events
+            .iter()
+            .filter(|e| engine.find(e, media).is_some())
+            .count()
+    });
+    let linear_find = measure(n, min, || {
+        events
+            .iter()
+            .filter(|e| linear.find(e, media).is_some())
+            .count()
+    });
+    let with_parse = measure(n, min, || {
+        lines
+            .iter()
+            .filter_map(|l| Event::parse_with(l.as_bytes(), &opts).ok())
+            .map(|e| weight(engine.decide(&e, media)))
+            .sum()
+    });
+    Ok(BenchReport {
+        events: n,
+        rules: config.rule_count(),
+        hvnet_events_per_sec: hvnet.round(),
+        linear_events_per_sec: linear_eps.round(),
+        speedup: round2(hvnet / linear_eps),
+        hvnet_match_only_events_per_sec: hvnet_find.round(),
+        linear_match_only_events_per_sec: linear_find.round(),
+        match_only_speedup: round2(hvnet_find / linear_find),
+        hvnet_parse_and_decide_events_per_sec: with_parse.round(),
+        matched_events: events
+            .iter()
+            .filter(|e| engine.find(e, media).is_some())
+            .count(),
+    })
+}
