@@ -233,6 +233,10 @@ fn address_words(
     let Some(a) = rest.first() else {
         return (0, Err("missing address".into()));
     };
+    // `inet6 no_dad`, `inet6 -ifdisabled`: address-family flags, no address.
+    if !a.starts_with(|c: char| c.is_ascii_hexdigit() || c == ':') {
+        return (0, Ok(()));
+    }
     let (addr, mut prefix) = match a.split_once('/') {
         Some((x, p)) => (x, p.parse::<u8>().ok()),
         None => (a.as_str(), None),

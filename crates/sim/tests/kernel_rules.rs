@@ -501,3 +501,61 @@ fn vf_units_and_indexes_are_reused_after_detach() {
     assert_eq!(w.ifnet("mce0").unwrap().index, idx);
     assert_eq!(w.sysctl_get("hw.hn.vfmap").unwrap(), "mce0:hn0");
 }
+
+// ---- the userland surface (ifconfig/sysctl output scripts parse) ----
+
+#[test]
+fn ifconfig_and_sysctl_commands_as_hyperv_vfup_uses_them() {
+    use hvnet_sim::guestcmd::run;
+    let argv = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let mut w = guest(false, 1);
+    w.set_admin(T0, "hn0", true).unwrap();
+    w.add_address(T0, "hn0", ip("10.0.0.4/24")).unwrap();
+    offer(&mut w, "hn0", "mlx5en");
+    assert_eq!(run(&mut w, T0, &argv("ifconfig mce0 up")).status, 0);
+    assert_eq!(
+        run(&mut w, T0, &argv("sysctl -n dev.hn.0.vf")).stdout,
+        "mce0\n"
+    );
+    assert_eq!(run(&mut w, T0, &argv("ifconfig lagg0")).status, 1);
+    assert_eq!(run(&mut w, T0, &argv("ifconfig lagg0 create")).status, 0);
+    let r = run(
+        &mut w,
+        T0,
+        &argv("ifconfig lagg0 laggproto failover laggport hn0 laggport mce0"),
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(
+        run(&mut w, T0, &argv("ifconfig lagg0 inet6 no_dad")).status,
+        0
+    );
+    // The -alias loop ends when no address is left.
+    assert_eq!(run(&mut w, T0, &argv("ifconfig hn0 -alias")).status, 0);
+    assert_eq!(run(&mut w, T0, &argv("ifconfig hn0 -alias")).status, 1);
+    let r = run(&mut w, T0, &argv("ifconfig lagg0 inet 10.0.0.4/24"));
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let show = run(&mut w, T0, &argv("ifconfig lagg0")).stdout;
+    assert!(
+        show.contains("\tinet 10.0.0.4 netmask 0xffffff00\n"),
+        "{show}"
+    );
+    assert!(
+        show.contains("\tlaggproto failover lagghash l2,l3,l4\n"),
+        "{show}"
+    );
+    assert!(show.contains("\tlaggport: hn0 flags=1<MASTER>\n"), "{show}");
+    assert!(
+        show.contains("\tlaggport: mce0 flags=1c<ACTIVE,COLLECTING,DISTRIBUTING>\n"),
+        "{show}"
+    );
+    let r = run(&mut w, T0, &argv("ifconfig lagg0 laggport hn0"));
+    assert_eq!(r.status, 1);
+    assert!(r.stderr.contains("SIOCSLAGGPORT"), "{}", r.stderr);
+    assert_eq!(
+        run(&mut w, T0, &argv("sysctl hw.hn.vf_transparent=1")).status,
+        1,
+        "read-only at run time"
+    );
+    assert_eq!(run(&mut w, T0, &argv("sysctl -n no.such.oid")).status, 1);
+    assert_eq!(run(&mut w, T0, &argv("frobnicate")).status, 127);
+}
