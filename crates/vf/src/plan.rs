@@ -643,8 +643,10 @@ fn plan_pair(
                     }
                     // Strip hn before it becomes a port (the kernel would purge
                     // its inet6 addresses anyway), then add it first: primary.
-                    let carry_v4 = !cfg.dhcp && view.dhcp_for(&hn.name).next().is_none();
-                    let moved = strip(view, hn, &l, carry_v4, true, &mut ops);
+                    // Leased addresses move too: the new client on the
+                    // aggregate (same MAC) gets the same lease, and open
+                    // connections survive the wait for it.
+                    let moved = strip(view, hn, &l, true, true, &mut ops);
                     let ports: Vec<String> = state.map(|s| s.ports.clone()).unwrap_or_default();
                     if !ports.contains(&hn.name) {
                         ops.push(Op::AddPort {
