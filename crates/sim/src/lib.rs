@@ -38,7 +38,7 @@ pub use faults::{FaultConfig, Faults};
 pub use host::VfOffer;
 pub use runner::{run, Marker, RunOptions, RunResult, Sim, TimelineEntry};
 pub use scenario::{parse, Scenario, ScenarioError};
-pub use scripts::{original_scripts, DevdMatcher, DevdRules, OriginalScripts};
+pub use scripts::{devd_agent, original_scripts, DevdMatcher, DevdRules, OriginalScripts};
 pub use summary::{Latency, Summary};
 pub use traffic::{DropReason, Fate, Path};
 pub use world::{KernelError, World};

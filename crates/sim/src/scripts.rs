@@ -15,6 +15,127 @@ use hvnet_vf::{Backend, Daemon, IpNet, Op, SystemView};
 
 use crate::agent::{AgentContext, AgentFactory, GuestAgent};
 
+/// The rules of FreeBSD's `/etc/devd/hyperv.conf` (comments shortened).
+pub const HYPERV_CONF: &str = r#"# Hyper-V specific events (sbin/devd/hyperv.conf)
+notify 10 {
+	match "system"		"DEVFS";
+	match "subsystem"	"CDEV";
+	match "type"		"CREATE";
+	match "cdev"		"hv_kvp_dev";
+	action "/usr/sbin/hv_kvp_daemon";
+};
+
+notify 10 {
+	match "system"		"DEVFS";
+	match "subsystem"	"CDEV";
+	match "type"		"DESTROY";
+	match "cdev"		"hv_kvp_dev";
+	action "pkill -x hv_kvp_daemon";
+};
+
+notify 11 {
+	match "system"		"DEVFS";
+	match "subsystem"	"CDEV";
+	match "type"		"CREATE";
+	match "cdev"		"hv_fsvss_dev";
+	action "/usr/sbin/hv_vss_daemon";
+};
+
+notify 11 {
+	match "system"		"DEVFS";
+	match "subsystem"	"CDEV";
+	match "type"		"DESTROY";
+	match "cdev"		"hv_fsvss_dev";
+	action "pkill -x hv_vss_daemon";
+};
+
+notify 10 {
+	match "system"		"HYPERV_NIC_VF";
+	match "type"		"VF_UP";
+	action "/usr/libexec/hyperv/hyperv_vfup $subsystem";
+};
+
+notify 10 {
+	match "system"		"ETHERNET";
+	match "type"		"IFATTACH";
+	action "/usr/libexec/hyperv/hyperv_vfattach $subsystem 0";
+};
+"#;
+
+/// FreeBSD's `/etc/devd/dhclient.conf` Ethernet rule.
+pub const DHCLIENT_CONF: &str = r#"# dhclient on link up (sbin/devd/dhclient.conf)
+notify 0 {
+	match "system"		"IFNET";
+	match "type"		"LINK_UP";
+	media-type		"ethernet";
+	action "service dhclient quietstart $subsystem";
+};
+"#;
+
+/// Split a `/bin/sh -c` string into words: plain words, `'...'`,
+/// `"..."` (with `\` escapes) and devd's `$'...'` quoting. Anything
+/// else a shell would interpret (`;`, `|`, `$(`...) makes it `None`.
+pub fn shell_words(cmd: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut it = cmd.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '$' if it.peek() == Some(&'\'') => {
+                it.next();
+                in_word = true;
+                loop {
+                    match it.next()? {
+                        '\'' => break,
+                        '\\' => match it.next()? {
+                            'n' => cur.push('\n'),
+                            't' => cur.push('\t'),
+                            o => cur.push(o),
+                        },
+                        o => cur.push(o),
+                    }
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match it.next()? {
+                        '\'' => break,
+                        o => cur.push(o),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match it.next()? {
+                        '"' => break,
+                        '\\' => cur.push(it.next()?),
+                        '$' | '`' => return None,
+                        o => cur.push(o),
+                    }
+                }
+            }
+            ' ' | '\t' | '\n' => {
+                if in_word {
+                    out.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            ';' | '|' | '&' | '<' | '>' | '`' | '$' | '(' | ')' | '\\' => return None,
+            o => {
+                in_word = true;
+                cur.push(o);
+            }
+        }
+    }
+    if in_word {
+        out.push(cur);
+    }
+    Some(out)
+}
+
 /// devd + hyperv.conf + the two scripts.
 #[derive(Debug, Clone)]
 pub struct OriginalScripts {
@@ -293,8 +414,8 @@ impl OriginalScripts {
     /// hv_vss_daemon, `pkill -x`, `service dhclient quietstart|start`;
     /// anything else is logged as not simulated.
     pub fn run_action(&mut self, now: Duration, cmd: &str, be: &mut dyn Backend) {
-        let argv = match crate::scenario::words(cmd) {
-            Ok(a) if !a.is_empty() => a,
+        let argv = match shell_words(cmd) {
+            Some(a) if !a.is_empty() => a,
             _ => {
                 self.log.push(format!("not simulated: {cmd}"));
                 return;
@@ -400,4 +521,48 @@ impl GuestAgent for DevdRules {
     fn take_log(&mut self) -> Vec<String> {
         self.scripts.take_log()
     }
+}
+
+/// Every interface of the simulated guest is Ethernet except loopback.
+struct GuestMedia;
+
+impl hvnet_devd::MediaProbe for GuestMedia {
+    fn media(&self, ifname: &str) -> Option<hvnet_devd::MediaType> {
+        (!ifname.starts_with("lo")).then_some(hvnet_devd::MediaType::Ethernet)
+    }
+}
+
+/// A rule matcher from devd configuration texts (hvnet-devd's engine).
+pub fn devd_matcher(files: &[(&str, &str)]) -> Result<DevdMatcher, String> {
+    let opts = hvnet_devd::LoadOptions {
+        no_directories: true,
+        ..Default::default()
+    };
+    let mut text = String::new();
+    for (_, t) in files {
+        text.push_str(t);
+        text.push('\n');
+    }
+    let name = files.iter().map(|(n, _)| *n).collect::<Vec<_>>().join("+");
+    let cfg = hvnet_devd::Config::parse_str(&name, &text, &opts).map_err(|e| e.to_string())?;
+    let engine = hvnet_devd::Engine::new(cfg);
+    Ok(Box::new(move |line: &str| {
+        match hvnet_devd::Event::parse(line) {
+            Ok(ev) => engine.decide(&ev, &GuestMedia).actions,
+            Err(_) => Vec::new(),
+        }
+    }))
+}
+
+/// The `devd` agent: hvnet-devd running hyperv.conf and dhclient.conf,
+/// actions executed in the guest.
+pub fn devd_agent() -> AgentFactory {
+    Box::new(|ctx: &AgentContext| {
+        let m = devd_matcher(&[
+            ("hyperv.conf", HYPERV_CONF),
+            ("dhclient.conf", DHCLIENT_CONF),
+        ])
+        .expect("the built-in devd rules parse");
+        Box::new(DevdRules::new(&ctx.rc_conf, m))
+    })
 }

@@ -150,3 +150,44 @@ fn kvp_daemon_follows_its_device() {
         .count();
     assert_eq!(kvp, 1);
 }
+
+#[test]
+fn shell_words_handles_devd_quoting_and_refuses_shell_syntax() {
+    use hvnet_sim::scripts::shell_words;
+    assert_eq!(
+        shell_words("/usr/libexec/hyperv/hyperv_vfup $'hn0'").unwrap(),
+        vec!["/usr/libexec/hyperv/hyperv_vfup", "hn0"]
+    );
+    assert_eq!(shell_words("a 'b c' \"d\"").unwrap(), vec!["a", "b c", "d"]);
+    assert_eq!(shell_words("x $'it\\'s'").unwrap(), vec!["x", "it's"]);
+    assert!(shell_words("a; rm -rf /").is_none());
+    assert!(shell_words("a $(b)").is_none());
+    assert!(shell_words("a 'open").is_none());
+}
+
+#[test]
+fn devd_agent_with_hvnet_devd_matches_the_builtin_scripts_agent() {
+    for name in ["live-migration-nt", "static-nt", "demo"] {
+        let sc = builtin::get(name).unwrap();
+        let a = run(sc.clone(), RunOptions::default(), hvnet_sim::devd_agent()).unwrap();
+        let b = run(sc, RunOptions::default(), original_scripts()).unwrap();
+        let (mut sa, mut sb) = (a.summary.clone(), b.summary.clone());
+        sa.wall_ms = 0.0;
+        sb.wall_ms = 0.0;
+        sa.agent.clear();
+        sb.agent.clear();
+        assert_eq!(sa, sb, "{name}");
+        let devd_lines: Vec<_> = a
+            .timeline
+            .iter()
+            .filter(|e| e.text.starts_with("devd: "))
+            .collect();
+        assert!(!devd_lines.is_empty(), "{name}");
+        assert!(
+            !a.timeline
+                .iter()
+                .any(|e| e.text.starts_with("not simulated")),
+            "{name}"
+        );
+    }
+}

@@ -29,7 +29,8 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<std::path::PathBuf>,
     /// The guest agent: none (kernel only), scripts (devd + hyperv.conf +
-    /// the original hyperv_vfattach/hyperv_vfup).
+    /// the original hyperv_vfattach/hyperv_vfup), devd (the same rules
+    /// through hvnet-devd's engine).
     #[arg(long, default_value = "none")]
     pub agent: String,
     /// List the built-in scenarios.
@@ -49,13 +50,14 @@ pub struct SimulateArgs {
 }
 
 /// Agents this binary can put in the guest.
-pub const AGENTS: &[&str] = &["none", "scripts"];
+pub const AGENTS: &[&str] = &["none", "scripts", "devd"];
 
 /// The factory for agent `name`.
 pub fn agent_factory(name: &str) -> anyhow::Result<AgentFactory> {
     match name {
         "none" => Ok(hvnet_sim::no_agent()),
         "scripts" => Ok(hvnet_sim::original_scripts()),
+        "devd" => Ok(hvnet_sim::devd_agent()),
         other => anyhow::bail!(
             "unknown agent {other:?}; expected one of: {}",
             AGENTS.join(", ")
