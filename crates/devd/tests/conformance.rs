@@ -14,14 +14,35 @@ fn check(file: &str, with_devmatch: bool, blocks: usize) {
     assert_eq!(cases.len(), 2500);
     let mut failures = Vec::new();
     for (line, expected) in &cases {
-        let ev = Event::parse_with(line.as_bytes(), &EventOptions { timestamp: Some((1, 0)), ..Default::default() }).unwrap();
+        let ev = Event::parse_with(
+            line.as_bytes(),
+            &EventOptions {
+                timestamp: Some((1, 0)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let got = engine.decide(&ev, &NoMedia);
         let lin = linear.decide(&ev, &NoMedia);
         if got.actions != *expected || got != lin {
-            failures.push(format!("event {line:?}\n  expected {expected:?}\n  engine   {:?}\n  linear   {:?}", got.actions, lin.actions));
+            failures.push(format!(
+                "event {line:?}\n  expected {expected:?}\n  engine   {:?}\n  linear   {:?}",
+                got.actions, lin.actions
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} events disagree in {file}; first:\n{}", failures.len(), cases.len(), failures.iter().take(5).cloned().collect::<Vec<_>>().join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} events disagree in {file}; first:\n{}",
+        failures.len(),
+        cases.len(),
+        failures
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
 
 #[test]

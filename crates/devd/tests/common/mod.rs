@@ -25,7 +25,11 @@ pub fn corpus_dir_files() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(corpus())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "conf") && p.file_name().unwrap() != "devd.conf")
+        .filter(|p| {
+            p.is_file()
+                && p.extension().is_some_and(|e| e == "conf")
+                && p.file_name().unwrap() != "devd.conf"
+        })
         .collect();
     v.sort();
     v
@@ -42,7 +46,9 @@ pub fn conformance_config(with_devmatch: bool) -> (Config, tempfile::TempDir) {
         std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
     }
     let missing = dir.path().join("does-not-exist");
-    let opts = LoadOptions::default().remap_dir("/etc/devd", dir.path()).remap_dir("/usr/local/etc/devd", missing);
+    let opts = LoadOptions::default()
+        .remap_dir("/etc/devd", dir.path())
+        .remap_dir("/usr/local/etc/devd", missing);
     let cfg = Config::load(corpus().join("devd.conf"), &opts).unwrap();
     (cfg, dir)
 }
@@ -55,7 +61,12 @@ pub fn conformance_cases(name: &str) -> Vec<(String, Vec<String>)> {
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             let event = v["event"].as_str().unwrap().to_string();
-            let actions = v["actions"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+            let actions = v["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect();
             (event, actions)
         })
         .collect()
