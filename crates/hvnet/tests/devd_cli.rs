@@ -1,0 +1,269 @@
+//! `hvnet devd check|match|bench` as a user runs them.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn hvnet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hvnet"))
+}
+
+fn shared() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    assert!(
+        p.join("corpus/devd").is_dir(),
+        "shared/ not found at {}",
+        p.display()
+    );
+    p
+}
+
+fn corpus(name: &str) -> String {
+    shared()
+        .join("corpus/devd")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = hvnet()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = stdin.unwrap_or("").to_string();
+    let mut pipe = child.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        let _ = pipe.write_all(input.as_bytes());
+    });
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A directory with every top-level corpus file except devd.conf (and optionally devmatch.conf).
+fn etc_devd(with_devmatch: bool) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(shared().join("corpus/devd")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        if p.is_file()
+            && name.ends_with(".conf")
+            && name != "devd.conf"
+            && (with_devmatch || name != "devmatch.conf")
+        {
+            std::fs::copy(&p, d.path().join(&name)).unwrap();
+        }
+    }
+    d
+}
+
+#[test]
+fn check_reports_counts_variables_and_warnings() {
+    let dir = etc_devd(true);
+    let map = format!("/etc/devd={}", dir.path().display());
+    let o = run(
+        &[
+            "devd",
+            "check",
+            "-f",
+            &corpus("devd.conf"),
+            "--dir-map",
+            &map,
+            "--json",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = &json_lines(&o)[0];
+    assert_eq!(v["rules"]["total"], 657);
+    assert_eq!(
+        v["rules"]["nomatch"].as_u64().unwrap()
+            + v["rules"]["notify"].as_u64().unwrap()
+            + v["rules"]["attach"].as_u64().unwrap()
+            + v["rules"]["detach"].as_u64().unwrap(),
+        657
+    );
+    assert!(v["variables"]["wifi-driver-regex"]
+        .as_str()
+        .unwrap()
+        .starts_with("(ath|"));
+    assert_eq!(v["warnings"][0]["line"], 82);
+    let text = run(
+        &[
+            "devd",
+            "check",
+            "-f",
+            &corpus("devd.conf"),
+            "--dir-map",
+            &map,
+        ],
+        None,
+    );
+    let t = stdout(&text);
+    assert!(
+        t.contains("657 rules") && t.contains("wifi-driver-regex") && t.contains("warnings: 1"),
+        "{t}"
+    );
+}
+
+#[test]
+fn check_syntax_error_is_file_line_message_exit_1() {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("bad.conf");
+    std::fs::write(&f, "notify 0 {\n  match \"system\" \"IFNET\"\n};\n").unwrap();
+    let o = run(&["devd", "check", "-f", f.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.trim(),
+        format!("{}:3: expected ';', found '}}'", f.display())
+    );
+    let o = run(&["devd", "check", "-f", "/nonexistent/devd.conf"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .starts_with("/nonexistent/devd.conf: cannot open config file"));
+}
+
+#[test]
+fn match_json_one_object_per_event_from_args_and_stdin() {
+    let conf = corpus("hyperv.conf");
+    let o = run(
+        &[
+            "devd",
+            "match",
+            "-f",
+            &conf,
+            "--json",
+            "!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP",
+            "!system=IFNET subsystem=hn0 type=LINK_UP",
+        ],
+        None,
+    );
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["kind"], "notify");
+    assert_eq!(lines[0]["matched"]["priority"], 10);
+    assert_eq!(lines[0]["matched"]["line"], 97);
+    assert!(lines[0]["matched"]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("hyperv.conf"));
+    assert_eq!(
+        lines[0]["actions"],
+        serde_json::json!(["/usr/libexec/hyperv/hyperv_vfup $'hn0'"])
+    );
+    assert_eq!(lines[1]["matched"], serde_json::Value::Null);
+    assert_eq!(lines[1]["actions"], serde_json::json!([]));
+
+    let events = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/hyperv-events.txt"),
+    )
+    .unwrap();
+    let o = run(&["devd", "match", "-f", &conf, "--json"], Some(&events));
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), events.lines().count());
+    let run_for = |needle: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l["event"].as_str().unwrap().contains(needle))
+            .flat_map(|l| {
+                l["actions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+            })
+            .collect()
+    };
+    assert_eq!(
+        run_for("subsystem=mce0 type=IFATTACH"),
+        ["/usr/libexec/hyperv/hyperv_vfattach $'mce0' 0"]
+    );
+    assert_eq!(
+        run_for("type=CREATE cdev=hv_kvp_dev"),
+        ["/usr/sbin/hv_kvp_daemon"]
+    );
+    assert_eq!(
+        run_for("type=DESTROY cdev=hv_kvp_dev"),
+        ["pkill -x hv_kvp_daemon"]
+    );
+}
+
+#[test]
+fn match_text_and_media() {
+    let conf = corpus("dhclient.conf");
+    let ev = "!system=IFNET subsystem=em0 type=LINK_UP";
+    let o = run(
+        &["devd", "match", "-f", &conf, "--media", "em0=ethernet", ev],
+        None,
+    );
+    let t = stdout(&o);
+    assert!(
+        t.contains("dhclient.conf:") && t.contains("action: service dhclient quietstart $'em0'"),
+        "{t}"
+    );
+    let o = run(&["devd", "match", "-f", &conf, ev], None);
+    assert!(stdout(&o).contains("no rule matched"));
+    let o = run(&["devd", "match", "-f", &conf, "--media", "em0", ev], None);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn bench_json_fields() {
+    let dir = etc_devd(false);
+    let map = format!("/etc/devd={}", dir.path().display());
+    let o = run(
+        &[
+            "devd",
+            "bench",
+            "-f",
+            &corpus("devd.conf"),
+            "--dir-map",
+            &map,
+            "--count",
+            "300",
+            "--seconds",
+            "0.02",
+            "--json",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = &json_lines(&o)[0];
+    assert_eq!(v["events"], 300);
+    assert_eq!(v["rules"], 654);
+    for k in ["hvnet_events_per_sec", "linear_events_per_sec", "speedup"] {
+        assert!(v[k].as_f64().unwrap() > 0.0, "{k}");
+    }
+    let d = tempfile::tempdir().unwrap();
+    let events = d.path().join("ev.txt");
+    std::fs::write(&events, "!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP\n\n!system=ETHERNET subsystem=mce0 type=IFATTACH\n").unwrap();
+    let o = run(
+        &[
+            "devd",
+            "bench",
+            "-f",
+            &corpus("hyperv.conf"),
+            "--events",
+            events.to_str().unwrap(),
+            "--seconds",
+            "0.01",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(json_lines(&o)[0]["events"], 2);
+}
