@@ -234,7 +234,10 @@ impl Backend for SimBackend<'_> {
             self.journal.push(op.to_string());
             return Ok(());
         }
-        match apply_op(self.world, self.now, op) {
+        let res = apply_op(self.world, self.now, op);
+        // The kernel's link tasks run before the caller's next syscall.
+        self.world.run_link_tasks(self.now);
+        match res {
             Ok(()) => {
                 self.journal.push(op.to_string());
                 Ok(())

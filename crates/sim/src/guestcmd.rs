@@ -43,6 +43,12 @@ pub fn run(w: &mut World, now: Duration, argv: &[String]) -> CmdOutput {
     };
     let base = prog.rsplit('/').next().unwrap_or(prog);
     let args = &argv[1..];
+    let out = run_one(w, now, base, args);
+    w.run_link_tasks(now);
+    out
+}
+
+fn run_one(w: &mut World, now: Duration, base: &str, args: &[String]) -> CmdOutput {
     match base {
         "ifconfig" => ifconfig(w, now, args),
         "sysctl" => sysctl(w, args),

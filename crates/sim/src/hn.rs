@@ -362,9 +362,12 @@ impl World {
         }
     }
 
-    /// Set a link state; on a change emit IFNET LINK_UP/LINK_DOWN and run
-    /// the link event handlers (lagg port state, transparent hn mirroring).
-    pub(crate) fn set_link(&mut self, now: Duration, name: &str, up: bool) {
+    /// Set a link state (`if_link_state_change`): the state changes now;
+    /// the devctl IFNET LINK_UP/LINK_DOWN and the link event handlers run
+    /// later from the link task ([`World::run_link_tasks`]), as FreeBSD
+    /// defers them to a taskqueue — so e.g. `VF_UP` reaches devd before
+    /// hn's `LINK_DOWN`.
+    pub(crate) fn set_link(&mut self, _now: Duration, name: &str, up: bool) {
         let Some(ifp) = self.ifnets.get_mut(name) else {
             return;
         };
@@ -372,25 +375,40 @@ impl World {
             return;
         }
         ifp.link = up;
-        let member_of = ifp.member_of.clone();
-        self.notify(
-            "IFNET",
-            name,
-            if up { "LINK_UP" } else { "LINK_DOWN" },
-            None,
-        );
-        if self.vf_transparent {
-            if let Some(hn) = self.hn_of_vf(name).map(str::to_string) {
-                if self.hns[&hn].link_suspended {
-                    self.set_link(now, &hn, up);
+        if !self.link_tasks.iter().any(|n| n == name) {
+            self.link_tasks.push_back(name.to_string());
+        }
+    }
+
+    /// Run queued link tasks (`do_link_state_change`): lagg port state,
+    /// devctl, transparent hn mirroring, dhclient's reaction. A task
+    /// reports the state at the time it runs (coalesced like a taskqueue).
+    pub fn run_link_tasks(&mut self, now: Duration) {
+        while let Some(name) = self.link_tasks.pop_front() {
+            let Some(ifp) = self.ifnets.get(&name) else {
+                continue;
+            };
+            let up = ifp.link;
+            let member_of = ifp.member_of.clone();
+            if let Some(lagg) = member_of {
+                self.lagg_update_link(now, &lagg);
+            }
+            self.notify(
+                "IFNET",
+                &name,
+                if up { "LINK_UP" } else { "LINK_DOWN" },
+                None,
+            );
+            if self.vf_transparent {
+                if let Some(hn) = self.hn_of_vf(&name).map(str::to_string) {
+                    if self.hns[&hn].link_suspended {
+                        self.set_link(now, &hn, up);
+                    }
                 }
             }
-        }
-        if let Some(lagg) = member_of {
-            self.lagg_update_link(now, &lagg);
-        }
-        if !up {
-            self.dhclient_link_lost(name);
+            if !up {
+                self.dhclient_link_lost(&name);
+            }
         }
     }
 }

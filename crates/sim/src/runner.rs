@@ -658,6 +658,7 @@ impl Sim {
     /// Move kernel output (devctl, timers, log) into the run until quiet.
     fn settle(&mut self) {
         for _ in 0..MAX_ROUNDS_PER_INSTANT {
+            self.world.run_link_tasks(self.now);
             for (at, t) in std::mem::take(&mut self.world.timers) {
                 self.push(at.max(self.now), 1, Ev::Timer(t));
             }

@@ -244,6 +244,8 @@ pub struct World {
     pub timing: Timing,
     /// devctl lines emitted and not yet collected by the runner.
     pub devctl: Vec<String>,
+    /// Interfaces whose link task (`do_link_state_change`) is queued.
+    pub link_tasks: std::collections::VecDeque<String>,
     /// Timers to schedule, collected by the runner.
     pub timers: Vec<(Duration, Timer)>,
     /// Kernel log lines (bootverbose-ish), collected by the runner.
@@ -302,6 +304,7 @@ impl World {
             dhcp: DhcpServer::default(),
             timing: Timing::default(),
             devctl: Vec::new(),
+            link_tasks: Default::default(),
             timers: Vec::new(),
             log: Vec::new(),
             nvs_datapath: Vec::new(),

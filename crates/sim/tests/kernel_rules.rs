@@ -28,6 +28,7 @@ fn guest(transparent: bool, nics: u8) -> World {
         w.attach_hn(T0, &hn, mac(u + 1)).unwrap();
         w.link_query_done(T0, &hn);
     }
+    w.run_link_tasks(T0);
     w.devctl.clear();
     w.timers.clear();
     w
@@ -60,6 +61,7 @@ fn fire_timers(w: &mut World, until: Duration) {
                 hvnet_sim::world::Timer::XpntInit { hn, vf } => w.xpnt_init_task(t, &hn, &vf),
                 hvnet_sim::world::Timer::Dhcp { pid } => w.dhcp_timer(t, pid),
             }
+            w.run_link_tasks(t);
         }
     }
 }
@@ -196,12 +198,22 @@ fn non_transparent_vf_up_and_down_sequence() {
     assert!(w.sysctl_get("dev.hn.0.vf_xpnt_enabled").is_err());
 
     w.set_admin(s(2), "mce0", true).unwrap();
+    // VF_UP is emitted synchronously; link changes come from the link task.
+    assert_eq!(
+        w.devctl,
+        vec!["!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP"]
+    );
+    assert!(
+        !w.ifnet("hn0").unwrap().link,
+        "the state itself changed at once"
+    );
+    w.run_link_tasks(s(2));
     assert_eq!(
         w.devctl,
         vec![
+            "!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP",
             "!system=IFNET subsystem=mce0 type=LINK_UP",
             "!system=IFNET subsystem=hn0 type=LINK_DOWN",
-            "!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP",
         ]
     );
     assert_eq!(w.sysctl_get("dev.hn.0.rxvf").unwrap(), "mce0");
@@ -214,6 +226,7 @@ fn non_transparent_vf_up_and_down_sequence() {
 
     w.devctl.clear();
     w.set_admin(s(3), "mce0", false).unwrap();
+    w.run_link_tasks(s(3));
     assert_eq!(
         w.devctl,
         vec![
@@ -254,15 +267,17 @@ fn non_transparent_vf_detach_order() {
     w.add_port(T0, "lagg0", "hn0").unwrap();
     w.add_port(T0, "lagg0", "mce0").unwrap();
     w.set_admin(T0, "lagg0", true).unwrap();
+    w.run_link_tasks(T0);
     w.devctl.clear();
     w.host_revoke_begin("hn0");
     w.host_vf_detach(s(1), "hn0").unwrap();
+    w.run_link_tasks(s(1));
     assert_eq!(
         w.devctl,
         vec![
             "!system=HYPERV_NIC_VF subsystem=hn0 type=VF_DOWN",
-            "!system=IFNET subsystem=lagg0 type=LINK_DOWN",
             "!system=IFNET subsystem=mce0 type=DETACH",
+            "!system=IFNET subsystem=lagg0 type=LINK_DOWN",
         ]
     );
     assert_eq!(w.sysctl_get("hw.hn.vflist").unwrap(), "");
@@ -324,6 +339,7 @@ fn transparent_hn_link_follows_the_vf_and_resumes_after_detach() {
     fire_timers(&mut w, s(2));
     w.devctl.clear();
     w.host_surprise_begin(s(3), "hn0");
+    w.run_link_tasks(s(3));
     assert_eq!(
         w.devctl,
         vec![
