@@ -1,1 +1,17 @@
-//! hvnet-linux
+//! hvnet's Linux backend: rtnetlink for links, addresses and tc, steered mode, the
+//! drop-in files that keep other network managers off a VF, and the namespace lab.
+//!
+//! The netlink parts only build on Linux; `install` and `roles` are plain code that
+//! type-checks everywhere.
+
+pub mod install;
+pub mod roles;
+
+#[cfg(target_os = "linux")]
+pub mod lab;
+#[cfg(target_os = "linux")]
+pub mod netlink;
+#[cfg(target_os = "linux")]
+pub mod netns;
+#[cfg(target_os = "linux")]
+pub mod steer;
