@@ -30,6 +30,9 @@ enum Command {
     Vfattach(cmd::vfattach::VfattachArgs),
     /// Drop-in for hyperv_vfup hnX (devd HYPERV_NIC_VF VF_UP action).
     Vfup(cmd::vfup::VfupArgs),
+    /// Linux real-kernel lab: namespaces, steered hn0/vf0, live traffic (root).
+    #[cfg(target_os = "linux")]
+    Lab(cmd::lab::LabArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -39,6 +42,8 @@ fn main() -> std::process::ExitCode {
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Vfattach(a) => cmd::vfattach::run(a),
         Command::Vfup(a) => cmd::vfup::run(a),
+        #[cfg(target_os = "linux")]
+        Command::Lab(a) => cmd::lab::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 pub mod devd;
+#[cfg(target_os = "linux")]
+pub mod lab;
 pub mod simulate;
 pub mod vfattach;
 pub mod vfup;
