@@ -345,7 +345,11 @@ impl Sim {
                 self.world.create_device("hv_fsvss_dev");
             }
             Ev::RcNetif => self.rc_netif(),
-            Ev::AgentStart => self.start_agent(),
+            Ev::AgentStart => {
+                if self.agent.is_none() {
+                    self.start_agent();
+                }
+            }
             Ev::Action { idx, rep } => {
                 let ta = self.sc.actions[idx].clone();
                 if let Some(every) = ta.every {
@@ -509,6 +513,10 @@ impl Sim {
                 self.log("guest", text);
             }
             Action::RestartAgent => {
+                if self.agent.is_none() {
+                    self.log("agent", "restart requested before the agent started".into());
+                    return;
+                }
                 self.log("agent", "restart".into());
                 self.restarts += 1;
                 self.agent = None;

@@ -157,3 +157,11 @@ proptest! {
         prop_assert_eq!(hvnet_sim::scenario::parse_duration(&format!("{ms}ms")), Some(Duration::from_millis(ms)));
     }
 }
+
+#[test]
+fn restart_before_the_agent_started_is_ignored() {
+    let text = "duration 10s\nat 1s restart-agent\n";
+    let (f, seen, _) = recorder();
+    run(parse("r.scn", text).unwrap(), RunOptions::default(), f).unwrap();
+    assert_eq!(seen.borrow().iter().filter(|l| *l == "START").count(), 1);
+}
