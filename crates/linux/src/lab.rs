@@ -353,6 +353,27 @@ fn start_steerer(vm: &str) -> SteererHandle {
     (tx, journal, h, up_rx)
 }
 
+/// Resolve ARP both ways before counting, so the first packets are not queued behind it.
+fn warm_up(topo: &Topology) -> Result<(), LabError> {
+    let mut workers = Vec::new();
+    for (ns, to) in [(&topo.peer, VM_IP), (&topo.vm, PEER_IP)] {
+        let to: SocketAddr = format!("{to}:9").parse().unwrap();
+        workers.push(spawn_in(ns, move || {
+            let s = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+            s.send_to(b"warm", to)
+                .map_err(|e| format!("warm-up send: {e}"))?;
+            Ok(())
+        }));
+    }
+    for w in workers {
+        w.join()
+            .map_err(|_| LabError::Run("warm-up panicked".into()))?
+            .map_err(LabError::Run)?;
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    Ok(())
+}
+
 /// Wait until the journal has `n` records (bounded).
 fn wait_journal(j: &Journal, n: usize, timeout: Duration) -> Result<(), LabError> {
     let end = Instant::now() + timeout;
@@ -397,6 +418,7 @@ fn run_in(
         .map_err(|_| LabError::Run("steerer did not start".into()))?;
     wait_journal(&journal, 1, Duration::from_secs(5))?; // initial steering onto vf0
 
+    warm_up(topo)?;
     let stop = Arc::new(AtomicBool::new(false));
     let slice = cfg.duration.max(Duration::from_secs(2)) / 5;
     let count = (pps as f64 * slice.as_secs_f64() * 5.0) as usize;

@@ -381,7 +381,7 @@ impl Netlink {
     }
 
     /// Add a match-all (u32 0/0) redirect on `hook` of `from` to `to`, into `to`'s ingress or
-    /// out of its egress. Replaces an earlier hvnet filter at the same priority.
+    /// out of its egress. Replaces whatever filters the hook had (idempotent).
     pub async fn add_redirect(
         &self,
         from: &Link,
@@ -417,6 +417,8 @@ impl Netlink {
             Hook::Ingress => "add ingress redirect filter",
             Hook::Egress => "add egress redirect filter",
         };
+        // u32 would add a second key on "replace" without a handle: clear the hook first.
+        self.del_filters(from.index, &from.name, hook).await?;
         let req = self
             .handle
             .traffic_filter(from.index as i32)
