@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod daemon;
 mod devd_run;
 
 #[derive(Parser)]
@@ -26,6 +27,8 @@ enum Command {
     Devd(cmd::devd::DevdCommand),
     /// Run a scenario on the simulator (default: the demo).
     Simulate(cmd::simulate::SimulateArgs),
+    /// Random scenarios with faults on the simulator, the VF manager in the guest.
+    Chaos(cmd::chaos::ChaosArgs),
     /// Drop-in for hyperv_vfattach IFACE DELAY (devd IFATTACH action).
     Vfattach(cmd::vfattach::VfattachArgs),
     /// Drop-in for hyperv_vfup hnX (devd HYPERV_NIC_VF VF_UP action).
@@ -40,6 +43,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Devd(c) => cmd::devd::run(c),
         Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Chaos(a) => cmd::chaos::run(a),
         Command::Vfattach(a) => cmd::vfattach::run(a),
         Command::Vfup(a) => cmd::vfup::run(a),
         #[cfg(target_os = "linux")]

@@ -8,6 +8,8 @@ pub mod install;
 pub mod roles;
 
 #[cfg(target_os = "linux")]
+pub mod backend;
+#[cfg(target_os = "linux")]
 pub mod lab;
 #[cfg(target_os = "linux")]
 pub mod netlink;

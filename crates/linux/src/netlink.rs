@@ -538,3 +538,93 @@ pub fn subscribe_links() -> Result<(Netlink, LinkEvents), NetlinkError> {
     tokio::spawn(conn);
     Ok((Netlink { handle }, messages))
 }
+
+/// An IPv4 route of the main table, as hvnet models it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route4 {
+    pub dest: std::net::Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Option<std::net::Ipv4Addr>,
+    pub oif: Option<u32>,
+}
+
+impl Netlink {
+    /// IPv4 routes of the main table.
+    pub async fn routes4(&self) -> Result<Vec<Route4>, NetlinkError> {
+        use netlink_packet_route::route::{RouteAddress, RouteAttribute};
+        let msg = rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new().build();
+        let mut s = self.handle.route().get(msg).execute();
+        let mut out = Vec::new();
+        while let Some(m) = s
+            .try_next()
+            .await
+            .map_err(|e| NetlinkError::from_rt("dump routes", "*", e))?
+        {
+            if m.header.table != 254 {
+                continue;
+            }
+            let mut r = Route4 {
+                dest: std::net::Ipv4Addr::UNSPECIFIED,
+                prefix: m.header.destination_prefix_length,
+                gateway: None,
+                oif: None,
+            };
+            for a in &m.attributes {
+                match a {
+                    RouteAttribute::Destination(RouteAddress::Inet(d)) => r.dest = *d,
+                    RouteAttribute::Gateway(RouteAddress::Inet(g)) => r.gateway = Some(*g),
+                    RouteAttribute::Oif(i) => r.oif = Some(*i),
+                    _ => {}
+                }
+            }
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    fn route_message(r: &Route4) -> netlink_packet_route::route::RouteMessage {
+        let mut b = rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+            .destination_prefix(r.dest, r.prefix);
+        if let Some(g) = r.gateway {
+            b = b.gateway(g);
+        }
+        if let Some(o) = r.oif {
+            b = b.output_interface(o);
+        }
+        b.build()
+    }
+
+    /// Add an IPv4 route; an existing one is success.
+    pub async fn add_route4(&self, r: &Route4, iface: &str) -> Result<(), NetlinkError> {
+        match self
+            .handle
+            .route()
+            .add(Self::route_message(r))
+            .execute()
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => match NetlinkError::from_rt("add route", iface, e) {
+                e if e.errno() == Some(libc::EEXIST) => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+
+    /// Delete an IPv4 route; an absent one is success.
+    pub async fn del_route4(&self, r: &Route4, iface: &str) -> Result<(), NetlinkError> {
+        match self
+            .handle
+            .route()
+            .del(Self::route_message(r))
+            .execute()
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => match NetlinkError::from_rt("delete route", iface, e) {
+                e if e.errno() == Some(libc::ESRCH) => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+}

@@ -389,3 +389,187 @@ fn lab_phases_keep_traffic_and_tear_down() {
     assert!(report.tcp_survived);
     assert!(report.received > report.sent * 99 / 100);
 }
+
+#[test]
+fn backend_observe_and_apply_match_the_kernel() {
+    use hvnet_vf::backend::Backend;
+    use hvnet_vf::model::{IfKind, IpNet, Ipv4Net, Op, Route, SteerPair};
+    if !available("backend_observe_and_apply_match_the_kernel") {
+        return;
+    }
+    let ns = ns_name("be");
+    let mut guard = Namespaces::new();
+    guard.add(&ns).unwrap();
+    for (l, p) in [("hn0", "hhn"), ("vf0", "hvf")] {
+        ip(
+            Some(&ns),
+            &[
+                "link",
+                "add",
+                l,
+                "address",
+                "02:00:00:00:02:02",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                p,
+            ],
+        )
+        .unwrap();
+        ip(Some(&ns), &["link", "set", p, "up"]).unwrap();
+    }
+    let n = ns.clone();
+    in_ns(&ns, move || {
+        let mut be =
+            hvnet_linux::backend::LinuxBackend::new(RolePatterns::default(), "/sys".into())
+                .unwrap();
+        let v = be.observe().unwrap();
+        assert_eq!(v.interface("hn0").unwrap().kind, IfKind::Synthetic);
+        assert!(v.interface("vf0").unwrap().is_vf());
+        assert!(!v.interface("hn0").unwrap().admin_up);
+        assert!(v.steering.is_empty());
+
+        let show = |dev: &str| ip(Some(&n), &["-o", "addr", "show", "dev", dev]).unwrap();
+        for (op, check) in [
+            (
+                Op::SetAdmin {
+                    iface: "hn0".into(),
+                    up: true,
+                },
+                "hn0 up",
+            ),
+            (
+                Op::SetAdmin {
+                    iface: "vf0".into(),
+                    up: true,
+                },
+                "vf0 up",
+            ),
+            (
+                Op::SetMtu {
+                    iface: "hn0".into(),
+                    mtu: 1300,
+                },
+                "hn0 mtu",
+            ),
+            (
+                Op::AddAddress {
+                    iface: "hn0".into(),
+                    addr: IpNet::V4(Ipv4Net::new("198.18.3.2".parse().unwrap(), 24)),
+                },
+                "addr",
+            ),
+            (
+                Op::AddRoute {
+                    route: Route {
+                        dest: IpNet::V4(Ipv4Net::new("198.19.0.0".parse().unwrap(), 16)),
+                        gateway: Some("198.18.3.1".parse().unwrap()),
+                        iface: Some("hn0".into()),
+                    },
+                },
+                "route",
+            ),
+            (
+                Op::SteerOn {
+                    synthetic: "hn0".into(),
+                    vf: "vf0".into(),
+                },
+                "steer",
+            ),
+        ] {
+            be.apply(&op).unwrap();
+            be.apply(&op).unwrap(); // retry-safe
+            match check {
+                "hn0 up" => assert!(ip(Some(&n), &["-o", "link", "show", "hn0"])
+                    .unwrap()
+                    .contains(",UP")),
+                "vf0 up" => assert!(ip(Some(&n), &["-o", "link", "show", "vf0"])
+                    .unwrap()
+                    .contains(",UP")),
+                "hn0 mtu" => assert!(ip(Some(&n), &["-o", "link", "show", "hn0"])
+                    .unwrap()
+                    .contains("mtu 1300")),
+                "addr" => assert!(show("hn0").contains("198.18.3.2/24")),
+                "route" => assert!(ip(Some(&n), &["route", "show"])
+                    .unwrap()
+                    .contains("198.19.0.0/16 via 198.18.3.1 dev hn0")),
+                _ => {
+                    assert!(tc(&n, &["filter", "show", "dev", "hn0", "egress"])
+                        .contains("Egress Redirect to device vf0"));
+                    assert!(tc(&n, &["filter", "show", "dev", "vf0", "ingress"])
+                        .contains("Ingress Redirect to device hn0"));
+                    assert!(
+                        ip(Some(&n), &["-o", "link", "show", "vf0"])
+                            .unwrap()
+                            .contains("mtu 1300"),
+                        "guard copies the MTU"
+                    );
+                }
+            }
+        }
+        let v = be.observe().unwrap();
+        assert!(v.steering.contains(&SteerPair {
+            synthetic: "hn0".into(),
+            vf: "vf0".into()
+        }));
+        let hn = v.interface("hn0").unwrap();
+        assert!(hn.admin_up && hn.link_up && hn.mtu == 1300);
+        assert_eq!(
+            hn.ipv4,
+            vec![Ipv4Net::new("198.18.3.2".parse().unwrap(), 24)]
+        );
+        assert!(v
+            .routes
+            .iter()
+            .any(|r| r.gateway == Some("198.18.3.1".parse().unwrap())
+                && r.iface.as_deref() == Some("hn0")));
+
+        for op in [
+            Op::SteerOff {
+                synthetic: "hn0".into(),
+                vf: "vf0".into(),
+            },
+            Op::RemoveRoute {
+                route: Route {
+                    dest: IpNet::V4(Ipv4Net::new("198.19.0.0".parse().unwrap(), 16)),
+                    gateway: Some("198.18.3.1".parse().unwrap()),
+                    iface: Some("hn0".into()),
+                },
+            },
+            Op::RemoveAddress {
+                iface: "hn0".into(),
+                addr: IpNet::V4(Ipv4Net::new("198.18.3.2".parse().unwrap(), 24)),
+            },
+        ] {
+            be.apply(&op).unwrap();
+            be.apply(&op).unwrap();
+        }
+        assert!(!tc(&n, &["filter", "show", "dev", "hn0", "egress"]).contains("mirred"));
+        assert!(!ip(Some(&n), &["route", "show"])
+            .unwrap()
+            .contains("198.19.0.0"));
+        assert!(!show("hn0").contains("198.18.3.2"));
+        let v = be.observe().unwrap();
+        assert!(v.steering.is_empty() && v.interface("hn0").unwrap().ipv4.is_empty());
+
+        // Errors: unknown interface names the op and the interface; aggregates are unsupported.
+        let e = be
+            .apply(&Op::SetMtu {
+                iface: "ghost0".into(),
+                mtu: 1500,
+            })
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("set_mtu on ghost0") && e.to_string().contains("ghost0"),
+            "{e}"
+        );
+        let e = be
+            .apply(&Op::CreateAggregate {
+                name: "lagg0".into(),
+            })
+            .unwrap_err();
+        assert!(e.unsupported);
+    });
+    guard.teardown();
+}

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod chaos;
 pub mod devd;
 #[cfg(target_os = "linux")]
 pub mod lab;

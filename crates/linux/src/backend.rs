@@ -1,0 +1,199 @@
+//! [`hvnet_vf::backend::Backend`] for Linux: observe links, addresses, routes and steering
+//! filters over rtnetlink; apply admin state, MTU, addresses, IPv4 routes and steering.
+//!
+//! Aggregates, DHCP clients, helper daemons and hooks are not this backend's business on
+//! Linux (the kernel pairs or hvnet steers; DHCP belongs to the distribution's network
+//! manager), so those ops report `unsupported`.
+
+use crate::netlink::{Hook, Link, Netlink, NetlinkError, Route4};
+use crate::roles::{driver_of, role, Role, RolePatterns};
+use hvnet_vf::backend::{Backend, BackendError};
+use hvnet_vf::model::{
+    IfKind, Interface, IpNet, Ipv4Net, Ipv6Net, Mac, Op, Route, SteerPair, SystemView,
+};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// The Linux backend, bound to the calling thread's network namespace.
+pub struct LinuxBackend {
+    rt: tokio::runtime::Runtime,
+    nl: Netlink,
+    patterns: RolePatterns,
+    sysfs: PathBuf,
+}
+
+impl LinuxBackend {
+    /// Connect in the current network namespace. `sysfs` is normally `/sys`.
+    pub fn new(patterns: RolePatterns, sysfs: PathBuf) -> Result<Self, NetlinkError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(NetlinkError::Socket)?;
+        let nl = rt.block_on(async { Netlink::connect() })?;
+        Ok(LinuxBackend {
+            rt,
+            nl,
+            patterns,
+            sysfs,
+        })
+    }
+
+    fn link(&self, op: &Op, name: &str) -> Result<Link, BackendError> {
+        self.rt
+            .block_on(self.nl.link(name))
+            .map_err(|e| BackendError::apply(op, e.to_string()))
+    }
+
+    fn observe_inner(&self) -> Result<SystemView, NetlinkError> {
+        self.rt.block_on(async {
+            let links = self.nl.links().await?;
+            let name_of = |i: u32| links.iter().find(|l| l.index == i).map(|l| l.name.clone());
+            let mut view = SystemView::default();
+            for l in &links {
+                let driver = driver_of(&self.sysfs, &l.name);
+                let kind = match role(&l.name, driver.as_deref(), &self.patterns) {
+                    Role::Synthetic => IfKind::Synthetic,
+                    Role::Vf => IfKind::Vf {
+                        driver: driver.clone().unwrap_or_default(),
+                    },
+                    Role::Other => IfKind::Other,
+                };
+                let mut iface = Interface {
+                    name: l.name.clone(),
+                    index: l.index,
+                    kind,
+                    mac: Mac(l.mac),
+                    admin_up: l.admin_up,
+                    link_up: l.carrier,
+                    running: l.admin_up && l.carrier,
+                    mtu: l.mtu,
+                    member_of: l.master.and_then(name_of),
+                    ..Default::default()
+                };
+                for (ip, p) in self.nl.addresses(l).await? {
+                    match ip {
+                        IpAddr::V4(a) => iface.ipv4.push(Ipv4Net::new(a, p)),
+                        IpAddr::V6(a) => iface.ipv6.push(Ipv6Net { addr: a, prefix: p }),
+                    }
+                }
+                view.interfaces.push(iface);
+            }
+            // Kernel pairing: a VF enslaved to a synthetic NIC (netvsc) or a failover master.
+            for l in &links {
+                let (Some(m), true) =
+                    (l.master, view.interface(&l.name).is_some_and(|i| i.is_vf()))
+                else {
+                    continue;
+                };
+                if let Some(master) = name_of(m) {
+                    view.platform.vf_transparent = true;
+                    view.platform.vf_map.insert(l.name.clone(), master);
+                }
+            }
+            for r in self.nl.routes4().await? {
+                view.routes.push(Route {
+                    dest: IpNet::V4(Ipv4Net::new(r.dest, r.prefix)),
+                    gateway: r.gateway.map(IpAddr::V4),
+                    iface: r.oif.and_then(name_of),
+                });
+            }
+            for l in links.iter().filter(|l| {
+                role(&l.name, None, &self.patterns) == Role::Synthetic
+                    || driver_of(&self.sysfs, &l.name)
+                        .is_some_and(|d| crate::roles::SYNTHETIC_DRIVERS.contains(&d.as_str()))
+            }) {
+                for r in self.nl.redirects(l, Hook::Egress).await? {
+                    if let Some(vf) = name_of(r.to) {
+                        view.steering.insert(SteerPair {
+                            synthetic: l.name.clone(),
+                            vf,
+                        });
+                    }
+                }
+            }
+            Ok(view)
+        })
+    }
+}
+
+impl Backend for LinuxBackend {
+    fn observe(&mut self) -> Result<SystemView, BackendError> {
+        self.observe_inner()
+            .map_err(|e| BackendError::observe(e.to_string()))
+    }
+
+    fn apply(&mut self, op: &Op) -> Result<(), BackendError> {
+        let err = |e: NetlinkError| BackendError::apply(op, e.to_string());
+        match op {
+            Op::SetAdmin { iface, up } => {
+                let l = self.link(op, iface)?;
+                self.rt.block_on(self.nl.set_admin(&l, *up)).map_err(err)
+            }
+            Op::SetMtu { iface, mtu } => {
+                let l = self.link(op, iface)?;
+                self.rt.block_on(self.nl.set_mtu(&l, *mtu)).map_err(err)
+            }
+            Op::AddAddress { iface, addr } | Op::RemoveAddress { iface, addr } => {
+                let l = self.link(op, iface)?;
+                let (ip, p) = match addr {
+                    IpNet::V4(n) => (IpAddr::V4(n.addr), n.prefix),
+                    IpNet::V6(n) => (IpAddr::V6(n.addr), n.prefix),
+                };
+                let f = async {
+                    if matches!(op, Op::AddAddress { .. }) {
+                        self.nl.add_address(&l, ip, p).await
+                    } else {
+                        self.nl.del_address(&l, ip, p).await
+                    }
+                };
+                self.rt.block_on(f).map_err(err)
+            }
+            Op::AddRoute { route } | Op::RemoveRoute { route } => {
+                let IpNet::V4(dest) = route.dest else {
+                    return Err(BackendError::unsupported(op));
+                };
+                let gateway = match route.gateway {
+                    Some(IpAddr::V4(g)) => Some(g),
+                    Some(IpAddr::V6(_)) => return Err(BackendError::unsupported(op)),
+                    None => None,
+                };
+                let name = route.iface.clone().unwrap_or_default();
+                let oif = match &route.iface {
+                    Some(i) => Some(self.link(op, i)?.index),
+                    None => None,
+                };
+                let r = Route4 {
+                    dest: dest.addr,
+                    prefix: dest.prefix,
+                    gateway,
+                    oif,
+                };
+                let f = async {
+                    if matches!(op, Op::AddRoute { .. }) {
+                        self.nl.add_route4(&r, &name).await
+                    } else {
+                        self.nl.del_route4(&r, &name).await
+                    }
+                };
+                self.rt.block_on(f).map_err(err)
+            }
+            Op::SteerOn { synthetic, vf } => {
+                let hn = self.link(op, synthetic)?;
+                let v = self.link(op, vf)?;
+                self.rt
+                    .block_on(async {
+                        crate::steer::guard_vf(&self.nl, &v, &hn).await;
+                        crate::steer::steer_on(&self.nl, &hn, &v).await
+                    })
+                    .map_err(err)
+            }
+            Op::SteerOff { synthetic, .. } => {
+                let hn = self.link(op, synthetic)?;
+                self.rt
+                    .block_on(crate::steer::steer_off(&self.nl, &hn))
+                    .map_err(err)
+            }
+            _ => Err(BackendError::unsupported(op)),
+        }
+    }
+}
