@@ -84,6 +84,8 @@ pub struct Steerer {
     cfg: SteerConfig,
     links: BTreeMap<u32, Link>,
     pairs: BTreeMap<String, PairState>,
+    /// Kernel-joined VFs (netvsc/net_failover) already guarded, by ifindex.
+    guarded: std::collections::BTreeSet<u32>,
     journal: Journal,
 }
 
@@ -103,6 +105,7 @@ impl Steerer {
             cfg,
             links: BTreeMap::new(),
             pairs: BTreeMap::new(),
+            guarded: Default::default(),
             journal,
         };
         for l in s.nl.links().await? {
@@ -162,8 +165,29 @@ impl Steerer {
             .min()
     }
 
+    /// Kernel-transparent pairs (the VF's master is the synthetic NIC, or a failover master
+    /// it shares a MAC with): the kernel steers; hvnet only guards the VF, once per VF.
+    async fn guard_kernel_pairs(&mut self) {
+        let joined: Vec<(Link, Link)> = self
+            .links
+            .values()
+            .filter_map(|vf| {
+                let master = self.links.get(&vf.master?)?;
+                (master.mac == vf.mac && vf.mac != [0; 6]).then(|| (vf.clone(), master.clone()))
+            })
+            .collect();
+        self.guarded.retain(|i| self.links.contains_key(i));
+        for (vf, master) in joined {
+            if self.guarded.insert(vf.index) {
+                tracing::info!(vf = %vf.name, master = %master.name, "kernel-transparent VF: guarding");
+                guard_vf(&self.nl, &vf, &master).await;
+            }
+        }
+    }
+
     /// Compare what is with what should be; act on the difference.
     async fn reconcile(&mut self, noticed: Instant, trigger: &'static str) {
+        self.guard_kernel_pairs().await;
         let synthetics: Vec<Link> = self
             .links
             .values()

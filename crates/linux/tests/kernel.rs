@@ -573,3 +573,81 @@ fn backend_observe_and_apply_match_the_kernel() {
     });
     guard.teardown();
 }
+
+#[test]
+fn kernel_joined_vf_is_guarded_not_steered() {
+    if !available("kernel_joined_vf_is_guarded_not_steered") {
+        return;
+    }
+    // A bridge stands in for the kernel's aggregate (netvsc/net_failover master): the VF is
+    // enslaved and shares the master's MAC.
+    let ns = ns_name("kt");
+    let mut guard = Namespaces::new();
+    guard.add(&ns).unwrap();
+    ip(
+        Some(&ns),
+        &[
+            "link",
+            "add",
+            "hn0",
+            "address",
+            "02:00:00:00:03:03",
+            "mtu",
+            "1450",
+            "type",
+            "bridge",
+        ],
+    )
+    .unwrap();
+    ip(
+        Some(&ns),
+        &[
+            "link",
+            "add",
+            "vf0",
+            "address",
+            "02:00:00:00:03:03",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "hvf",
+        ],
+    )
+    .unwrap();
+    ip(Some(&ns), &["addr", "add", "198.18.4.9/24", "dev", "vf0"]).unwrap();
+    ip(Some(&ns), &["link", "set", "vf0", "master", "hn0"]).unwrap();
+    // After enslaving: the bridge resets its MTU to its ports' minimum on enslave.
+    ip(Some(&ns), &["link", "set", "hn0", "mtu", "1450"]).unwrap();
+    for l in ["hn0", "vf0", "hvf"] {
+        ip(Some(&ns), &["link", "set", l, "up"]).unwrap();
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let journal: Journal = Default::default();
+    let (j, n) = (journal.clone(), ns.clone());
+    let t = std::thread::spawn(move || {
+        netns::enter(&n).unwrap();
+        let cfg = SteerConfig {
+            patterns: RolePatterns::default(),
+            return_delay: Duration::ZERO,
+        };
+        rt().block_on(Steerer::run(cfg, rx, j)).unwrap();
+    });
+    wait_until("VF guarded", Duration::from_secs(3), || {
+        !ip(Some(&ns), &["-o", "addr", "show", "dev", "vf0"])
+            .unwrap()
+            .contains("198.18.4.9")
+    });
+    wait_until("VF MTU", Duration::from_secs(3), || {
+        ip(Some(&ns), &["-o", "link", "show", "vf0"])
+            .unwrap()
+            .contains("mtu 1450")
+    });
+    tx.send(Request::Stop).unwrap();
+    t.join().unwrap();
+    assert!(
+        journal.lock().unwrap().is_empty(),
+        "no steering for a kernel-joined pair"
+    );
+    assert!(!tc(&ns, &["filter", "show", "dev", "hn0", "egress"]).contains("mirred"));
+}
