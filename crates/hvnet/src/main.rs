@@ -36,6 +36,9 @@ enum Command {
     /// Linux real-kernel lab: namespaces, steered hn0/vf0, live traffic (root).
     #[cfg(target_os = "linux")]
     Lab(cmd::lab::LabArgs),
+    /// Write drop-ins that keep NetworkManager/networkd/udev consumers off VFs (Linux).
+    #[cfg(target_os = "linux")]
+    Install(cmd::install::InstallArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +51,8 @@ fn main() -> std::process::ExitCode {
         Command::Vfup(a) => cmd::vfup::run(a),
         #[cfg(target_os = "linux")]
         Command::Lab(a) => cmd::lab::run(a),
+        #[cfg(target_os = "linux")]
+        Command::Install(a) => cmd::install::run(a),
     };
     match result {
         Ok(code) => code,

@@ -114,6 +114,9 @@ pub struct ManagerConfig {
     pub manage_daemons: bool,
     /// Directory of per-interface `hyperv_vfup.hnX` overrides.
     pub vfup_dir: String,
+    /// Re-observe at least this often even without events (events can be
+    /// lost: devd restarts, socket overruns).
+    pub resync: Duration,
 }
 
 impl Default for ManagerConfig {
@@ -133,6 +136,7 @@ impl Default for ManagerConfig {
             },
             manage_daemons: true,
             vfup_dir: "/usr/libexec/hyperv".into(),
+            resync: Duration::from_secs(10),
         }
     }
 }

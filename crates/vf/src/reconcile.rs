@@ -32,6 +32,8 @@ pub struct Inputs {
 
 #[derive(Debug, Clone)]
 struct VfTimer {
+    /// The VF was allowed to carry traffic (only such VFs count as flaps).
+    used: bool,
     mac: Mac,
     first_seen: Duration,
     synthetic: Option<String>,
@@ -235,7 +237,9 @@ impl Reconciler {
             let t = self.vfs.remove(&name).expect("listed above");
             if let Some(hn) = t.synthetic {
                 self.hooks_done.retain(|_, v| *v != name);
-                self.record_loss(&hn, now);
+                if t.used {
+                    self.record_loss(&hn, now, log);
+                }
                 log.push(LogEntry {
                     at_ms: ms(now),
                     level: LogLevel::Info,
@@ -258,6 +262,7 @@ impl Reconciler {
                     ),
                 });
                 VfTimer {
+                    used: false,
                     mac: i.mac,
                     first_seen: now,
                     synthetic: None,
@@ -269,7 +274,7 @@ impl Reconciler {
         }
     }
 
-    fn record_loss(&mut self, hn: &str, now: Duration) {
+    fn record_loss(&mut self, hn: &str, now: Duration, log: &mut Vec<LogEntry>) {
         let d = self.config.damping;
         let f = self.flaps.entry(hn.to_string()).or_default();
         f.losses.push_back(now);
@@ -287,6 +292,16 @@ impl Reconciler {
                 (f.hold * 2).min(d.max_hold)
             };
             f.hold_until = now + f.hold;
+            log.push(LogEntry {
+                at_ms: ms(now),
+                level: LogLevel::Warn,
+                message: format!(
+                    "{hn}: VF flapping ({} losses in {} s), new VFs held down until {} ms",
+                    f.losses.len(),
+                    d.window.as_secs(),
+                    ms(f.hold_until)
+                ),
+            });
         } else if f.losses.len() <= 1 {
             f.hold = Duration::ZERO;
         }
@@ -450,6 +465,11 @@ impl Reconciler {
         self.track_vfs(&view, mode, now, &mut log);
         self.track_daemons(&view, now, &mut log);
         let input = self.plan_input(&view, mode, inputs);
+        for v in &input.eligible {
+            if let Some(t) = self.vfs.get_mut(v) {
+                t.used = true;
+            }
+        }
         let p = plan(&view, &self.config, net, &input);
 
         let mut applied = Vec::new();
@@ -679,6 +699,9 @@ impl Reconciler {
         };
         if acted {
             consider(now + SETTLE);
+        }
+        if !self.config.resync.is_zero() {
+            consider(now + self.config.resync);
         }
         for f in self.failures.values() {
             consider(f.next_try);

@@ -3,6 +3,8 @@
 pub mod chaos;
 pub mod devd;
 #[cfg(target_os = "linux")]
+pub mod install;
+#[cfg(target_os = "linux")]
 pub mod lab;
 pub mod simulate;
 pub mod vfattach;
