@@ -590,6 +590,26 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             attach: Duration::from_millis(500),
         });
     }
+    for a in &sc.actions {
+        let hn = match &a.action {
+            Action::OfferVf { hn, .. }
+            | Action::Revoke { hn, .. }
+            | Action::Remove { hn, .. }
+            | Action::HostLink { hn, .. } => hn,
+            _ => continue,
+        };
+        if !sc.nics.iter().any(|n| &n.name == hn) {
+            let names: Vec<&str> = sc.nics.iter().map(|n| n.name.as_str()).collect();
+            return Err(ScenarioError {
+                file: file.to_string(),
+                line: a.line,
+                message: format!(
+                    "expected a synthetic NIC of the scenario ({}), found {hn:?} (declare it with `nic {hn}`)",
+                    names.join(", ")
+                ),
+            });
+        }
+    }
     Ok(sc)
 }
 
@@ -924,6 +944,14 @@ mod tests {
             e.to_string().starts_with("t.scn:1: expected a keyword"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn actions_must_name_a_declared_nic() {
+        let e = parse("n.scn", "at 1s offer-vf hn0\nat 2s offer-vf hn1\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.to_string().contains("found \"hn1\""), "{e}");
+        assert!(parse("n.scn", "nic hn0\nnic hn1\nat 2s offer-vf hn1\n").is_ok());
     }
 
     #[test]
