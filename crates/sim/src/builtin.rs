@@ -273,6 +273,39 @@ expect no-invariant-violations
 ",
     ),
     (
+        "two-nics",
+        "description Two synthetic NICs: hn0 with a ConnectX VF, hn1 with a MANA VF; pairing by MAC, sysctls list both.
+duration 90s
+nic hn0
+nic hn1
+rc ifconfig_hn0=\"DHCP\"
+rc ifconfig_hn1=\"inet 10.1.0.4/24\"
+at 10s offer-vf hn1 family mana
+at 12s offer-vf hn0 family mlx5en
+at 50s migrate hn0 return-after 10s
+expect at 20s sysctl hw.hn.vflist = \"mana0 mce0\"
+expect at 20s sysctl hw.hn.vfmap = \"mana0:hn1 mce0:hn0\"
+expect at 20s sysctl dev.hn.1.vf_xpnt_enabled = \"1\"
+expect at 30s path vf
+expect at 55s sysctl hw.hn.vfmap = \"mana0:hn1\"
+expect at 80s path vf
+expect ipv4 10.1.0.4 on hn1
+expect no-broken-connections
+expect no-invariant-violations
+",
+    ),
+    (
+        "jumbo-mtu",
+        "description hn0 at MTU 9000 (transparent): the VF is set to hn's MTU when it becomes ready.
+duration 60s
+rc ifconfig_hn0=\"DHCP mtu 9000\"
+at 10s offer-vf hn0 max-mtu 9000
+expect at 30s path vf
+expect no-broken-connections
+expect no-invariant-violations
+",
+    ),
+    (
         "hour-60-migrations",
         "description One virtual hour with 60 live migrations (the performance scenario).
 duration 3600s

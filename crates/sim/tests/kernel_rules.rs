@@ -575,3 +575,31 @@ fn ifconfig_and_sysctl_commands_as_hyperv_vfup_uses_them() {
     assert_eq!(run(&mut w, T0, &argv("sysctl -n no.such.oid")).status, 1);
     assert_eq!(run(&mut w, T0, &argv("frobnicate")).status, 127);
 }
+
+#[test]
+fn transparent_setready_syncs_mtu_or_resets_hn() {
+    // The VF accepts hn's MTU.
+    let mut w = guest(true, 1);
+    w.set_mtu(T0, "hn0", 9000).unwrap();
+    w.set_admin(T0, "hn0", true).unwrap();
+    offer(&mut w, "hn0", "mlx5en");
+    fire_timers(&mut w, s(2));
+    assert_eq!(w.ifnet("mce0").unwrap().mtu, 9000);
+    // A VF that cannot: hn falls back to 1500, the VF keeps its own.
+    let mut w = guest(true, 1);
+    w.set_mtu(T0, "hn0", 9000).unwrap();
+    w.set_admin(T0, "hn0", true).unwrap();
+    let o = VfOffer {
+        max_mtu: 4000,
+        ..Default::default()
+    };
+    w.host_offer_vf(T0, "hn0", &o).unwrap();
+    fire_timers(&mut w, s(2));
+    assert_eq!(w.ifnet("hn0").unwrap().mtu, 1500);
+    assert_eq!(w.ifnet("mce0").unwrap().mtu, 1500);
+    // Once ready, an hn MTU change goes to the VF first; a refusal aborts.
+    assert!(w.set_mtu(T0, "hn0", 6000).is_err());
+    assert_eq!(w.ifnet("hn0").unwrap().mtu, 1500);
+    w.set_mtu(T0, "hn0", 4000).unwrap();
+    assert_eq!(w.ifnet("mce0").unwrap().mtu, 4000);
+}
