@@ -10,6 +10,40 @@
 //!   [`Summary`], the timeline and plot series;
 //! - [`World`] is the model itself (kernel, host, network), usable
 //!   directly in tests; [`SimBackend`] implements [`hvnet_vf::Backend`].
+//!
+//! Running an agent (the VF manager plugs in the same way):
+//!
+//! ```
+//! use std::time::Duration;
+//! use hvnet_sim::{builtin, run, AgentContext, AgentFactory, GuestAgent, RunOptions};
+//! use hvnet_vf::{Backend, Op};
+//!
+//! /// Brings every VF up as soon as devd reports it (a toy agent).
+//! struct UpEverything;
+//!
+//! impl GuestAgent for UpEverything {
+//!     fn name(&self) -> &str { "up-everything" }
+//!     fn on_devctl(&mut self, _now: Duration, line: &str, b: &mut dyn Backend) {
+//!         if let Some(rest) = line.strip_prefix("!system=ETHERNET subsystem=") {
+//!             let iface = rest.split(' ').next().unwrap_or_default().to_string();
+//!             let view = b.observe().unwrap();
+//!             if view.interface(&iface).is_some_and(|i| i.is_vf()) {
+//!                 let _ = b.apply(&Op::SetAdmin { iface, up: true });
+//!             }
+//!         }
+//!     }
+//!     fn on_timer(&mut self, _now: Duration, _b: &mut dyn Backend) {}
+//!     fn next_wakeup(&self) -> Option<Duration> { None }
+//! }
+//!
+//! let factory: AgentFactory = Box::new(|_ctx: &AgentContext| Box::new(UpEverything));
+//! let sc = builtin::get("boot-vf-nt").unwrap();
+//! let r = run(sc, RunOptions { seed: 7, ..Default::default() }, factory).unwrap();
+//! // The VF came up (hn0 switched its datapath) but no lagg was built.
+//! assert!(r.devctl.iter().any(|(_, l)| l == "!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP"));
+//! assert!(!r.summary.passed);
+//! println!("{}", serde_json::to_string(&r.summary).unwrap());
+//! ```
 
 pub mod account;
 pub mod agent;
