@@ -119,6 +119,7 @@ pub struct Sim {
     last_path: Option<Path>,
     expect_results: Vec<Option<Result<(), String>>>,
     agent_name: String,
+    broken_logged: usize,
 }
 
 impl Sim {
@@ -189,6 +190,7 @@ impl Sim {
             last_path: None,
             expect_results: vec![None; n_expects],
             agent_name: String::new(),
+            broken_logged: 0,
         };
         sim.push(Duration::ZERO, 0, Ev::Boot);
         for i in 0..sim.sc.nics.len() {
@@ -769,8 +771,9 @@ impl Sim {
                 }
             }
         }
-        while self.acct.broken.len() > self.timeline_broken() {
-            let (at, why) = self.acct.broken[self.timeline_broken()].clone();
+        while self.acct.broken.len() > self.broken_logged {
+            let (at, why) = self.acct.broken[self.broken_logged].clone();
+            self.broken_logged += 1;
             self.timeline.push(TimelineEntry {
                 at,
                 source: "conn",
@@ -788,13 +791,6 @@ impl Sim {
             });
         }
         self.active_violations = current;
-    }
-
-    fn timeline_broken(&self) -> usize {
-        self.timeline
-            .iter()
-            .filter(|e| e.source == "conn" && e.text.starts_with("connection broken"))
-            .count()
     }
 
     fn check(&mut self, i: usize) {
