@@ -50,7 +50,7 @@ pub struct SimulateArgs {
 }
 
 /// Agents this binary can put in the guest.
-pub const AGENTS: &[&str] = &["none", "scripts", "devd"];
+pub const AGENTS: &[&str] = &["none", "scripts", "devd", "hvnet"];
 
 /// The factory for agent `name`.
 pub fn agent_factory(name: &str) -> anyhow::Result<AgentFactory> {
@@ -58,6 +58,7 @@ pub fn agent_factory(name: &str) -> anyhow::Result<AgentFactory> {
         "none" => Ok(hvnet_sim::no_agent()),
         "scripts" => Ok(hvnet_sim::original_scripts()),
         "devd" => Ok(hvnet_sim::devd_agent()),
+        "hvnet" => Ok(crate::daemon::agent::manager_agent()),
         other => anyhow::bail!(
             "unknown agent {other:?}; expected one of: {}",
             AGENTS.join(", ")
