@@ -142,6 +142,9 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 /// fixed-size merge without allocation).
 const MAX_INDEX_VARS: usize = 7;
 
+/// A variable is indexed only when at least this many rules would be filed under it.
+const MIN_RULES_PER_VAR: usize = 3;
+
 #[derive(Debug, Default)]
 struct VarIndex {
     var: Box<[u8]>,
@@ -206,8 +209,11 @@ impl KindIndex {
             }
         }
         var_use.sort_by_key(|v| std::cmp::Reverse(v.1));
+        // A variable costs one lookup per event; index only those that several rules use
+        // (rules of dropped variables fall back to another of their literals, or to `always`).
         let kept: Vec<&[u8]> = var_use
             .iter()
+            .filter(|(_, n)| *n >= MIN_RULES_PER_VAR)
             .take(MAX_INDEX_VARS)
             .map(|(v, _)| *v)
             .collect();
@@ -243,18 +249,45 @@ impl KindIndex {
     }
 }
 
+/// Statement indexes of `rule` in evaluation order (actions left out).
+fn evaluation_order(rule: &Rule) -> Box<[u16]> {
+    let rank = |s: &Statement| match s {
+        Statement::Match(m) if m.literals().is_some() => Some(0),
+        Statement::Match(_) => Some(1),
+        Statement::Media(_) => Some(2),
+        Statement::Action(_) => None,
+    };
+    let mut idx: Vec<(u8, u16)> = rule
+        .stmts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| rank(s).map(|r| (r, i as u16)))
+        .collect();
+    idx.sort();
+    idx.into_iter().map(|(_, i)| i).collect()
+}
+
 /// The indexed matcher. Build once from a [`Config`]; `decide` is `&self` and thread-safe.
 #[derive(Debug)]
 pub struct Engine {
     config: Config,
     index: [KindIndex; 4],
+    /// Per kind and rule, the statements to test, cheapest first: literal matches, then
+    /// regex matches, then `media-type`. Matches are pure, so the order cannot change the
+    /// outcome; probes run only after every match held (devd may probe earlier, never later).
+    order: [Vec<Box<[u16]>>; 4],
 }
 
 impl Engine {
     /// Build the per-kind indexes.
     pub fn new(config: Config) -> Engine {
         let index = [0, 1, 2, 3].map(|i| KindIndex::build(&config.rules[i]));
-        Engine { config, index }
+        let order = [0, 1, 2, 3].map(|i| config.rules[i].iter().map(evaluation_order).collect());
+        Engine {
+            config,
+            index,
+            order,
+        }
     }
 
     /// The configuration the engine was built from.
@@ -311,7 +344,7 @@ impl Engine {
             }
             lists[which] = &lists[which][1..];
             let rule = &rules[min as usize];
-            if self.rule_holds(rule, event, media) {
+            if self.rule_holds(rule, &self.order[k][min as usize], event, media) {
                 return Some(rule);
             }
         }
@@ -336,9 +369,15 @@ impl Engine {
         hit.map(Vec::as_slice)
     }
 
-    fn rule_holds(&self, rule: &Rule, event: &Event, media: &dyn MediaProbe) -> bool {
-        for s in rule.stmts.iter() {
-            let ok = match s {
+    fn rule_holds(
+        &self,
+        rule: &Rule,
+        order: &[u16],
+        event: &Event,
+        media: &dyn MediaProbe,
+    ) -> bool {
+        for &i in order {
+            let ok = match &rule.stmts[i as usize] {
                 Statement::Match(m) => m.matches(lookup(&self.config, event, &m.var)),
                 Statement::Media(kind) => media_holds(&self.config, event, *kind, media),
                 Statement::Action(_) => true,

@@ -123,3 +123,23 @@ pub fn mixed(config: &Config, n: usize, seed: u64) -> Vec<String> {
     }
     out
 }
+
+/// `copies` versions of a usb.conf-style file: copy 0 is the text as given, copy `k` has
+/// every `vendor` and `product` id rewritten to a distinct value (`0x05ac` → `0xk05ac`), so the rules are
+/// all different and the rule count grows linearly.
+pub fn replicate_vendor_rules(text: &str, copies: usize) -> String {
+    let mut out = String::with_capacity(text.len() * copies);
+    for k in 0..copies {
+        if k == 0 {
+            out.push_str(text);
+        } else {
+            out.push_str(
+                &text
+                    .replace("\"vendor\" \"0x", &format!("\"vendor\" \"0x{k:x}"))
+                    .replace("\"product\" \"0x", &format!("\"product\" \"0x{k:x}")),
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
