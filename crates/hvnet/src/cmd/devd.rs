@@ -25,6 +25,8 @@ pub enum DevdCommand {
     Match(MatchArgs),
     /// Time hvnet's matcher against a linear scan on the same events.
     Bench(BenchArgs),
+    /// Run as a drop-in devd: devctl events, client sockets, actions.
+    Run(crate::devd_run::RunArgs),
 }
 
 pub fn run(cmd: DevdCommand) -> anyhow::Result<ExitCode> {
@@ -32,6 +34,7 @@ pub fn run(cmd: DevdCommand) -> anyhow::Result<ExitCode> {
         DevdCommand::Check(a) => check(a),
         DevdCommand::Match(a) => match_events(a),
         DevdCommand::Bench(a) => bench(a),
+        DevdCommand::Run(a) => crate::devd_run::run(a),
     }
 }
 

@@ -6,6 +6,7 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
@@ -65,12 +66,28 @@ fn set_disposition(sig: libc::c_int, handler: libc::sighandler_t) -> libc::sigha
     unsafe { libc::signal(sig, handler) }
 }
 
-/// Run `cmd` with `/bin/sh -c` and wait for it (at most `limit`, then it is killed).
-pub fn run(cmd: &[u8], limit: Option<Duration>) -> Outcome {
+/// devd's default shell.
+pub const DEFAULT_SHELL: &str = "/bin/sh";
+
+/// Whether `shell` understands `$'…'` (ANSI-C) quoting, which devd uses for every expanded
+/// value since 2020. FreeBSD's sh does; Debian's dash (before 0.5.13) does not, and there an
+/// event value `md0` would reach the command as `$md0`.
+pub fn supports_ansi_c_quoting(shell: &Path) -> bool {
+    Command::new(shell)
+        .args(["-c", r#"[ $'a\'b' = "a'b" ]"#])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Run `cmd` with `SHELL -c` and wait for it (at most `limit`, then it is killed).
+pub fn run(shell: &Path, cmd: &[u8], limit: Option<Duration>) -> Outcome {
     let start = Instant::now();
     let old_int = set_disposition(libc::SIGINT, libc::SIG_IGN);
     let old_quit = set_disposition(libc::SIGQUIT, libc::SIG_IGN);
-    let mut command = Command::new("/bin/sh");
+    let mut command = Command::new(shell);
     command.arg0("sh").arg("-c").arg(OsStr::from_bytes(cmd));
     // SAFETY: the closure only calls async-signal-safe functions.
     unsafe {
@@ -172,17 +189,29 @@ pub fn describe(status: &Option<ExitStatus>) -> String {
 mod tests {
     use super::*;
 
+    fn sh() -> &'static Path {
+        Path::new(DEFAULT_SHELL)
+    }
+
+    #[test]
+    fn ansi_c_probe_tells_bash_from_dash() {
+        if Path::new("/bin/bash").exists() {
+            assert!(supports_ansi_c_quoting(Path::new("/bin/bash")));
+        }
+        assert!(!supports_ansi_c_quoting(Path::new("/nonexistent/sh")));
+    }
+
     #[test]
     fn waits_and_reports_status() {
-        let o = run(b"exit 3", None);
+        let o = run(sh(), b"exit 3", None);
         assert_eq!(o.status.unwrap().code(), Some(3));
         assert!(!o.timed_out);
-        assert!(run(b"true", None).status.unwrap().success());
+        assert!(run(sh(), b"true", None).status.unwrap().success());
     }
 
     #[test]
     fn time_limit_kills_the_shell() {
-        let o = run(b"sleep 5", Some(Duration::from_millis(100)));
+        let o = run(sh(), b"sleep 5", Some(Duration::from_millis(100)));
         assert!(o.timed_out);
         assert!(o.elapsed < Duration::from_secs(3), "{:?}", o.elapsed);
     }
@@ -193,7 +222,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("sig");
         let cmd = format!("grep '^SigIgn' /proc/self/status > {}", out.display());
-        run(cmd.as_bytes(), None);
+        run(sh(), cmd.as_bytes(), None);
         let text = std::fs::read_to_string(&out).unwrap();
         let mask = u64::from_str_radix(text.split_whitespace().nth(1).unwrap(), 16).unwrap();
         assert_ne!(

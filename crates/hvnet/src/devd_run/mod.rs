@@ -19,10 +19,10 @@ pub mod source;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args;
-use hvnet_devd::{Config, Engine, Event, EventKind, EventOptions, LoadOptions};
+use hvnet_devd::{Config, Engine, Event, EventKind, EventOptions, LoadOptions, Quoting};
 
 use clients::{Clients, Kind, Listener};
 use counters::Counters;
@@ -65,6 +65,10 @@ pub struct RunArgs {
     /// terminating.
     #[arg(long)]
     pub reload_on_hup: bool,
+    /// Shell for actions (devd: /bin/sh). Expanded values are quoted as `$'…'`; if this shell
+    /// does not understand that (e.g. dash), a warning is logged at start.
+    #[arg(long, value_name = "PATH", default_value = action::DEFAULT_SHELL)]
+    pub shell: PathBuf,
     /// Where SIGUSR1 (and exit) write the counters as JSON, mode 0600
     /// (default: SOCKET_DIR/hvnet-devd.status.json).
     #[arg(long, value_name = "PATH")]
@@ -117,6 +121,8 @@ struct Daemon {
     drained: bool,
     status_path: PathBuf,
     timeout: Option<Duration>,
+    /// When hung-up clients were last looked for.
+    last_check: Instant,
     counters: Counters,
 }
 
@@ -146,6 +152,12 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
     for w in cfg.warnings() {
         log.warning(&w.to_string());
     }
+    if cfg.quoting() == Quoting::Shell && !action::supports_ansi_c_quoting(&args.shell) {
+        log.warning(&format!(
+            "{} does not understand $'...' quoting: expanded event values will reach actions with a literal $ (use --shell with a shell that does, e.g. /bin/bash)",
+            args.shell.display()
+        ));
+    }
     let pid_path = absolute(Path::new(cfg.pid_file().unwrap_or(DEFAULT_PID_FILE)));
     let timeout = match args.action_timeout {
         Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
@@ -167,6 +179,7 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
         drained: args.debug || args.no_drain,
         status_path,
         timeout,
+        last_check: Instant::now(),
         counters: Counters {
             pid: std::process::id(),
             ..Default::default()
@@ -249,12 +262,21 @@ impl Daemon {
                     });
                 }
             }
+            // devd's select timeout (60 s, 2 s at the limit) drives check_clients; keep it a
+            // deadline so signals (SIGUSR1) that interrupt poll do not postpone reaping.
+            let period = Duration::from_millis(if self.at_limit { 2_000 } else { 60_000 });
+            let now = Instant::now();
+            if now.duration_since(self.last_check) >= period {
+                self.reap();
+                self.last_check = now;
+            }
             let wait_ms = if self.source.has_buffered() || !self.drained {
                 0
-            } else if self.at_limit {
-                2_000
             } else {
-                60_000
+                (period
+                    .saturating_sub(now.duration_since(self.last_check))
+                    .as_millis() as i32)
+                    .max(1)
             };
             // SAFETY: fds is a valid array of pollfd.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms) };
@@ -267,7 +289,6 @@ impl Daemon {
                 return ExitCode::from(1);
             }
             if n == 0 && !self.source.has_buffered() {
-                self.reap();
                 continue;
             }
             // Accept before forwarding, so a client that connects and then causes an event
@@ -440,7 +461,7 @@ impl Daemon {
         for cmd in actions {
             let shown = String::from_utf8_lossy(&cmd).into_owned();
             self.log.info(&format!("Executing '{shown}'"));
-            let out = action::run(&cmd, self.timeout);
+            let out = action::run(&self.args.shell, &cmd, self.timeout);
             self.counters.actions_run += 1;
             self.counters.action_time_ms += out.elapsed.as_millis() as u64;
             if out.failed() {

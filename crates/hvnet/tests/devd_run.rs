@@ -1,0 +1,776 @@
+//! `hvnet devd run` against real sockets and real processes: a FIFO (or a seqpacket socket)
+//! stands in for /dev/devctl, clients connect to the two sockets in a temp dir, actions are
+//! real `/bin/sh -c` processes. Every wait is bounded; every child is killed on drop.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hvnet");
+const WAIT: Duration = Duration::from_secs(10);
+
+/// devd quotes expanded values as `$'…'`; FreeBSD's sh understands that, Debian's dash does
+/// not, so on such systems the tests run actions with bash.
+fn action_shell() -> &'static str {
+    let ok = |sh: &str| {
+        Command::new(sh)
+            .args(["-c", r#"[ $'a\'b' = "a'b" ]"#])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if ok("/bin/sh") {
+        "/bin/sh"
+    } else {
+        assert!(
+            ok("/bin/bash"),
+            "no shell with $'...' quoting for the action tests"
+        );
+        "/bin/bash"
+    }
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn mkfifo(p: &Path) {
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+/// A SOCK_SEQPACKET client of `path`, with a receive timeout.
+fn seqpacket_connect(path: &Path) -> std::io::Result<OwnedFd> {
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0);
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (d, s) in addr.sun_path.iter_mut().zip(path.as_os_str().as_bytes()) {
+        *d = *s as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    if unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    set_rcvtimeo(&fd, Duration::from_secs(5));
+    Ok(fd)
+}
+
+fn set_rcvtimeo(fd: &OwnedFd, t: Duration) {
+    let tv = libc::timeval {
+        tv_sec: t.as_secs() as _,
+        tv_usec: t.subsec_micros() as _,
+    };
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+}
+
+/// One record (None on timeout or EOF).
+fn recv_record(fd: &OwnedFd) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; 1023];
+    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n <= 0 {
+        return None;
+    }
+    buf.truncate(n as usize);
+    Some(buf)
+}
+
+fn nonblocking_recv(fd: &OwnedFd) -> Result<Option<Vec<u8>>, i32> {
+    let mut buf = vec![0u8; 2048];
+    let n = unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    }
+    buf.truncate(n as usize);
+    Ok(if n == 0 { None } else { Some(buf) })
+}
+
+struct Devd {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    /// Held open read-write so the FIFO never reports EOF and writes never block on open.
+    fifo: Option<File>,
+}
+
+impl Devd {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    fn sock(&self, name: &str) -> PathBuf {
+        self.path(name)
+    }
+    fn conf(rules: &str, dir: &Path) -> String {
+        format!(
+            "options {{ pid-file \"{}\"; }};\n{rules}\n",
+            dir.join("devd.pid").display()
+        )
+    }
+
+    /// Temp dir, FIFO and config; hvnet not started yet.
+    fn prepare(rules: &str) -> Devd {
+        let dir = tempfile::tempdir().unwrap();
+        mkfifo(&dir.path().join("devctl"));
+        std::fs::write(dir.path().join("devd.conf"), Devd::conf(rules, dir.path())).unwrap();
+        let fifo = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(dir.path().join("devctl"))
+            .unwrap();
+        Devd {
+            dir,
+            child: None,
+            fifo: Some(fifo),
+        }
+    }
+
+    fn command(&self, extra: &[&str]) -> Command {
+        self.command_from(&self.path("devctl"), extra)
+    }
+
+    fn command_from(&self, devctl: &Path, extra: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(["devd", "run", "-f"])
+            .arg(self.path("devd.conf"))
+            .arg("--devctl")
+            .arg(devctl)
+            .arg("--shell")
+            .arg(action_shell())
+            .arg("--socket-dir")
+            .arg(self.dir.path())
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(self.path("stderr")).unwrap());
+        c
+    }
+
+    /// Start in the foreground (-d) and wait for both sockets.
+    fn start(rules: &str, extra: &[&str]) -> Devd {
+        let mut d = Devd::prepare(rules);
+        let mut args = vec!["-d"];
+        args.extend_from_slice(extra);
+        d.child = Some(d.command(&args).spawn().unwrap());
+        d.wait_sockets();
+        d
+    }
+
+    fn wait_sockets(&self) {
+        wait_for("client sockets", || {
+            self.sock("devd.seqpacket.pipe").exists() && self.sock("devd.pipe").exists()
+        });
+    }
+
+    fn send(&mut self, events: &[u8]) {
+        self.fifo.as_mut().unwrap().write_all(events).unwrap();
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.path("stderr")).unwrap_or_default()
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    fn signal(&self, sig: i32) {
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    /// Counters via SIGUSR1 (written to the status file).
+    fn status(&self) -> serde_json::Value {
+        let p = self.path("hvnet-devd.status.json");
+        let _ = std::fs::remove_file(&p);
+        self.signal(libc::SIGUSR1);
+        wait_for("status file", || p.exists());
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(start.elapsed() < WAIT, "hvnet did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn read_file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+}
+
+impl Drop for Devd {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // A daemonised instance is not our child: stop it by its pid file.
+        if let Ok(text) = std::fs::read_to_string(self.path("devd.pid")) {
+            if let Ok(pid) = text.trim().parse::<i32>() {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+fn wait_exit_of(child: &mut Child) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(start.elapsed() < WAIT, "process did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn seqpacket_gets_one_exact_record_per_event_and_stream_gets_the_bytes() {
+    let mut d = Devd::start("", &[]);
+    let sp = seqpacket_connect(&d.sock("devd.seqpacket.pipe")).unwrap();
+    let mut st = UnixStream::connect(d.sock("devd.pipe")).unwrap();
+    st.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let e1 = b"!system=DEVFS subsystem=CDEV type=CREATE cdev=md0\n".to_vec();
+    let e2 = b"+umass0 at bus=0 sernum=\"4C53 0001\" on uhub0\n".to_vec();
+    let mut both = e1.clone();
+    both.extend_from_slice(&e2);
+    d.send(&both);
+    assert_eq!(recv_record(&sp).unwrap(), e1);
+    assert_eq!(recv_record(&sp).unwrap(), e2);
+    let mut got = Vec::new();
+    while got.len() < both.len() {
+        let mut buf = [0u8; 1023];
+        let n = st.read(&mut buf).unwrap();
+        assert!(n > 0, "stream closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, both);
+    // The read side is shut down: what a client writes is ignored, and it stays connected.
+    let _ = st.write(b"ignored\n");
+    d.send(b"?  at  on acpi0\n");
+    assert_eq!(recv_record(&sp).unwrap(), b"?  at  on acpi0\n");
+}
+
+#[test]
+fn client_sockets_have_devd_modes() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let d = Devd::start("", &[]);
+    for name in ["devd.seqpacket.pipe", "devd.pipe"] {
+        let m = std::fs::metadata(d.sock(name)).unwrap();
+        assert_eq!(m.permissions().mode() & 0o777, 0o666, "{name}");
+        assert_eq!((m.uid(), m.gid()), (0, 0), "{name}");
+    }
+}
+
+#[test]
+fn events_are_forwarded_before_the_action_runs() {
+    let rules = "notify 0 { match \"system\" \"TEST\"; action \"sleep 0.5; touch $dir/done\"; };";
+    let dir_rules = |dir: &Path| rules.replace("$dir", &dir.display().to_string());
+    let mut d = Devd::prepare("");
+    std::fs::write(
+        d.path("devd.conf"),
+        Devd::conf(&dir_rules(d.dir.path()), d.dir.path()),
+    )
+    .unwrap();
+    d.child = Some(d.command(&["-d"]).spawn().unwrap());
+    d.wait_sockets();
+    let sp = seqpacket_connect(&d.sock("devd.seqpacket.pipe")).unwrap();
+    d.send(b"!system=TEST subsystem=a type=b\n");
+    assert_eq!(
+        recv_record(&sp).unwrap(),
+        b"!system=TEST subsystem=a type=b\n"
+    );
+    assert!(
+        !d.path("done").exists(),
+        "action finished before the event was forwarded"
+    );
+    wait_for("the action", || d.path("done").exists());
+}
+
+#[test]
+fn a_client_that_connects_just_before_an_event_receives_it() {
+    let mut d = Devd::start("", &[]);
+    for i in 0..20 {
+        let sp = seqpacket_connect(&d.sock("devd.seqpacket.pipe")).unwrap();
+        let ev = format!("!system=RACE subsystem=s type=t n={i}\n");
+        d.send(ev.as_bytes());
+        assert_eq!(
+            recv_record(&sp).unwrap(),
+            ev.as_bytes(),
+            "client {i} missed its event"
+        );
+    }
+}
+
+#[test]
+fn a_slow_client_is_dropped_while_a_reader_keeps_every_event() {
+    let mut d = Devd::start("", &[]);
+    let slow = seqpacket_connect(&d.sock("devd.seqpacket.pipe")).unwrap();
+    let fast = seqpacket_connect(&d.sock("devd.seqpacket.pipe")).unwrap();
+    wait_for("two clients", || d.status()["clients_connected"] == 2);
+    const N: usize = 3000;
+    let events: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            format!(
+                "!system=BURST subsystem=x type=y seq={i:06} pad={}\n",
+                "p".repeat(150)
+            )
+            .into_bytes()
+        })
+        .collect();
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        while got.len() < N {
+            match recv_record(&fast) {
+                Some(r) => got.push(r),
+                None => break,
+            }
+        }
+        got
+    });
+    for chunk in events.chunks(50) {
+        d.send(&chunk.concat());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let got = reader.join().unwrap();
+    assert_eq!(got.len(), N, "the reading client lost events");
+    assert_eq!(got, events);
+    // The slow client got a prefix of the events, then EOF.
+    let mut slow_got = Vec::new();
+    loop {
+        match nonblocking_recv(&slow) {
+            Ok(Some(r)) => slow_got.push(r),
+            Ok(None) => break,
+            Err(e) => panic!(
+                "slow client not disconnected (errno {e}) after {} records",
+                slow_got.len()
+            ),
+        }
+    }
+    assert!(!slow_got.is_empty() && slow_got.len() < N);
+    assert_eq!(slow_got[..], events[..slow_got.len()]);
+    let s = d.status();
+    assert_eq!(s["clients_dropped"], 1);
+    assert_eq!(s["events"]["notify"], N as u64);
+    assert!(d
+        .stderr()
+        .contains("notify_clients: send() failed; dropping unresponsive client"));
+}
+
+#[test]
+fn the_client_limit_counts_both_sockets_and_frees_up_on_hangup() {
+    let mut d = Devd::start("", &["-l", "2"]);
+    let a = seqpacket_connect(&d.sock("devd.seqpacket.pipe")).unwrap();
+    let b = UnixStream::connect(d.sock("devd.pipe")).unwrap();
+    wait_for("two clients", || d.status()["clients_connected"] == 2);
+    // A third connection is refused or left pending, never served.
+    let c = seqpacket_connect(&d.sock("devd.seqpacket.pipe"));
+    d.send(b"!system=ONE subsystem=a type=b\n");
+    assert_eq!(
+        recv_record(&a).unwrap(),
+        b"!system=ONE subsystem=a type=b\n"
+    );
+    if let Ok(c) = &c {
+        set_rcvtimeo(c, Duration::from_millis(300));
+        assert_eq!(
+            recv_record(c),
+            None,
+            "a client past the limit received an event"
+        );
+    }
+    assert_eq!(d.status()["clients_connected"], 2);
+    // Hanging up frees a slot (reaped within the 2 s at-limit timeout). A connection left
+    // pending in the backlog is accepted once there is room (then reaped: it hung up).
+    let pending = u64::from(c.is_ok());
+    drop(b);
+    drop(c);
+    wait_for("a reaped client", || {
+        d.status()["clients_reaped"].as_u64().unwrap() >= 1
+    });
+    let late = loop {
+        if let Ok(s) = seqpacket_connect(&d.sock("devd.seqpacket.pipe")) {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    wait_for("the new client", || {
+        d.status()["clients_accepted"].as_u64().unwrap() >= 3 + pending
+    });
+    d.send(b"!system=TWO subsystem=a type=b\n");
+    assert_eq!(
+        recv_record(&late).unwrap(),
+        b"!system=TWO subsystem=a type=b\n"
+    );
+}
+
+#[test]
+fn actions_get_devd_environment_and_no_inherited_descriptors() {
+    let mut d = Devd::prepare("");
+    let out = d.dir.path().display().to_string();
+    let rules = format!(
+        "notify 0 {{ match \"system\" \"ENV\"; action \"env > {out}/env; ls /proc/self/fd > {out}/fds; grep SigIgn /proc/self/status > {out}/sig; echo $cdev > {out}/arg\"; }};"
+    );
+    std::fs::write(d.path("devd.conf"), Devd::conf(&rules, d.dir.path())).unwrap();
+    // Leak a descriptor (fd 7, not close-on-exec) into hvnet: actions must not see it.
+    let leak = File::open("/dev/null").unwrap();
+    let leak_fd = leak.as_raw_fd();
+    let mut cmd = d.command(&["-d"]);
+    cmd.env("HVNET_TEST_MARK", "kept");
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::dup2(leak_fd, 7);
+            Ok(())
+        });
+    }
+    d.child = Some(cmd.spawn().unwrap());
+    d.wait_sockets();
+    d.send(b"!system=ENV subsystem=s type=t cdev=md0\n");
+    wait_for("the action", || {
+        d.path("arg").exists() && !d.read_file("arg").is_empty()
+    });
+    let env = d.read_file("env");
+    assert!(env.contains("HVNET_TEST_MARK=kept"), "{env}");
+    for var in ["system=", "subsystem=", "type=", "cdev=", "timestamp="] {
+        assert!(
+            !env.lines().any(|l| l.starts_with(var)),
+            "event variable {var} exported: {env}"
+        );
+    }
+    let fds: Vec<u32> = d
+        .read_file("fds")
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    // 0-2 inherited, 3 is ls's own handle on /proc/self/fd.
+    assert!(
+        fds.iter().all(|&fd| fd <= 3),
+        "descriptors leaked into the action: {fds:?}"
+    );
+    assert!(!fds.contains(&7));
+    let sig = d.read_file("sig");
+    let mask = u64::from_str_radix(sig.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    assert_ne!(
+        mask & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE not ignored: {sig}"
+    );
+    assert_eq!(mask & (1 << (libc::SIGINT - 1)), 0, "SIGINT ignored: {sig}");
+    assert_eq!(
+        mask & (1 << (libc::SIGQUIT - 1)),
+        0,
+        "SIGQUIT ignored: {sig}"
+    );
+    assert_eq!(d.read_file("arg"), "md0\n");
+    drop(leak);
+}
+
+#[test]
+fn actions_run_one_after_another() {
+    let mut d = Devd::prepare("");
+    let log = d.path("log").display().to_string();
+    let rules = format!(
+        "notify 0 {{ match \"system\" \"SEQ\"; action \"echo start-$type >> {log}; sleep 0.2; echo end-$type >> {log}\"; action \"echo second-$type >> {log}\"; }};"
+    );
+    std::fs::write(d.path("devd.conf"), Devd::conf(&rules, d.dir.path())).unwrap();
+    d.child = Some(d.command(&["-d"]).spawn().unwrap());
+    d.wait_sockets();
+    d.send(b"!system=SEQ subsystem=s type=a\n!system=SEQ subsystem=s type=b\n");
+    wait_for("both events", || d.read_file("log").lines().count() == 6);
+    assert_eq!(
+        d.read_file("log"),
+        "start-a\nend-a\nsecond-a\nstart-b\nend-b\nsecond-b\n"
+    );
+    let s = d.status();
+    assert_eq!(s["actions_run"], 4);
+    assert!(s["action_time_ms"].as_u64().unwrap() >= 400);
+}
+
+#[test]
+fn action_timeout_kills_and_logs() {
+    let mut d = Devd::prepare("");
+    let rules = format!(
+        "notify 0 {{ match \"system\" \"SLOW\"; action \"sleep 30\"; action \"touch {}\"; }};",
+        d.path("next").display()
+    );
+    std::fs::write(d.path("devd.conf"), Devd::conf(&rules, d.dir.path())).unwrap();
+    d.child = Some(
+        d.command(&["-d", "--action-timeout", "0.3"])
+            .spawn()
+            .unwrap(),
+    );
+    d.wait_sockets();
+    let start = Instant::now();
+    d.send(b"!system=SLOW subsystem=s type=t\n");
+    wait_for("the next action", || d.path("next").exists());
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(d.status()["actions_timed_out"], 1);
+    assert!(
+        d.stderr().contains("exceeded its 0.300s limit"),
+        "{}",
+        d.stderr()
+    );
+}
+
+#[test]
+fn boot_backlog_is_drained_with_actions_before_daemonising() {
+    let mut d = Devd::prepare("");
+    let log = d.path("log").display().to_string();
+    let rules = format!(
+        "notify 0 {{ match \"system\" \"BOOT\"; action \"sleep 0.3; echo $type >> {log}\"; }};"
+    );
+    std::fs::write(d.path("devd.conf"), Devd::conf(&rules, d.dir.path())).unwrap();
+    d.send(b"!system=BOOT subsystem=s type=1\n!system=BOOT subsystem=s type=2\n!system=BOOT subsystem=s type=3\n");
+    let start = Instant::now();
+    let mut child = d.command(&[]).spawn().unwrap();
+    let status = wait_exit_of(&mut child);
+    let elapsed = start.elapsed();
+    assert!(status.success());
+    // The foreground process returned only after every queued event's action completed.
+    assert_eq!(d.read_file("log"), "1\n2\n3\n");
+    assert!(elapsed >= Duration::from_millis(900), "{elapsed:?}");
+    // The daemon lives on, with its pid in the pid file, and keeps serving events.
+    wait_for("pid file", || {
+        d.read_file("devd.pid").trim().parse::<i32>().is_ok()
+    });
+    let pid: i32 = d.read_file("devd.pid").trim().parse().unwrap();
+    assert_ne!(pid, child.id() as i32);
+    assert_eq!(unsafe { libc::kill(pid, 0) }, 0);
+    d.send(b"!system=BOOT subsystem=s type=4\n");
+    wait_for("the daemon's action", || {
+        d.read_file("log").ends_with("4\n")
+    });
+    // SIGTERM: exit and remove the pid file.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    wait_for("pid file removal", || !d.path("devd.pid").exists());
+}
+
+#[test]
+fn dash_n_daemonises_at_once_without_draining() {
+    let mut d = Devd::prepare("");
+    let log = d.path("log").display().to_string();
+    let rules = format!(
+        "notify 0 {{ match \"system\" \"BOOT\"; action \"sleep 0.5; echo $type >> {log}\"; }};"
+    );
+    std::fs::write(d.path("devd.conf"), Devd::conf(&rules, d.dir.path())).unwrap();
+    d.send(b"!system=BOOT subsystem=s type=1\n!system=BOOT subsystem=s type=2\n");
+    let start = Instant::now();
+    let mut child = d.command(&["-n"]).spawn().unwrap();
+    assert!(wait_exit_of(&mut child).success());
+    assert!(
+        start.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        start.elapsed()
+    );
+    wait_for("the backlog's actions", || d.read_file("log") == "1\n2\n");
+}
+
+#[test]
+fn a_second_instance_reports_the_locked_pid_file() {
+    let d = Devd::prepare("");
+    let mut first = d.command(&["-n"]).spawn().unwrap();
+    assert!(wait_exit_of(&mut first).success());
+    wait_for("pid file", || {
+        d.read_file("devd.pid").trim().parse::<i32>().is_ok()
+    });
+    let pid: i32 = d.read_file("devd.pid").trim().parse().unwrap();
+    let out = Command::new(BIN)
+        .args(["devd", "run", "-n", "-f"])
+        .arg(d.path("devd.conf"))
+        .arg("--devctl")
+        .arg(d.path("devctl"))
+        .arg("--socket-dir")
+        .arg(d.dir.path())
+        .arg("--shell")
+        .arg(action_shell())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("devd already running, pid: {pid}")),
+        "{err}"
+    );
+    assert_eq!(unsafe { libc::kill(pid, 0) }, 0, "the first instance died");
+}
+
+#[test]
+fn sigterm_sigint_and_sighup_terminate_with_status_0() {
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let mut d = Devd::start("", &[]);
+        d.signal(sig);
+        assert_eq!(d.wait_exit().code(), Some(0), "signal {sig}");
+    }
+}
+
+#[test]
+fn reload_on_hup_keeps_the_old_rules_when_the_new_file_is_broken() {
+    let mut d = Devd::prepare("");
+    let log = d.path("log").display().to_string();
+    let rule = |word: &str| {
+        format!("notify 0 {{ match \"system\" \"R\"; action \"echo {word} >> {log}\"; }};")
+    };
+    std::fs::write(d.path("devd.conf"), Devd::conf(&rule("one"), d.dir.path())).unwrap();
+    d.child = Some(d.command(&["-d", "--reload-on-hup"]).spawn().unwrap());
+    d.wait_sockets();
+    d.send(b"!system=R subsystem=s type=t\n");
+    wait_for("first action", || d.read_file("log") == "one\n");
+    std::fs::write(d.path("devd.conf"), Devd::conf(&rule("two"), d.dir.path())).unwrap();
+    d.signal(libc::SIGHUP);
+    wait_for("reload", || d.status()["reloads"] == 1);
+    d.send(b"!system=R subsystem=s type=t\n");
+    wait_for("second action", || d.read_file("log") == "one\ntwo\n");
+    std::fs::write(d.path("devd.conf"), "notify 0 { match \"system\" ; };\n").unwrap();
+    d.signal(libc::SIGHUP);
+    wait_for("failed reload", || d.status()["reload_failures"] == 1);
+    d.send(b"!system=R subsystem=s type=t\n");
+    wait_for("third action", || d.read_file("log") == "one\ntwo\ntwo\n");
+}
+
+#[test]
+fn malformed_and_oversized_records_are_skipped() {
+    let mut d = Devd::prepare("");
+    let rules = format!(
+        "notify 0 {{ match \"system\" \"OK\"; action \"touch {}\"; }};",
+        d.path("ok").display()
+    );
+    std::fs::write(d.path("devd.conf"), Devd::conf(&rules, d.dir.path())).unwrap();
+    d.child = Some(d.command(&["-d"]).spawn().unwrap());
+    d.wait_sockets();
+    let sp = seqpacket_connect(&d.sock("devd.seqpacket.pipe")).unwrap();
+    let mut big = format!("!system=OK subsystem=s type=t pad={}", "x".repeat(2000)).into_bytes();
+    big.push(b'\n');
+    d.send(&big);
+    d.send(b"\n");
+    d.send(b"!system=OK subsystem=s type=t\n");
+    assert_eq!(recv_record(&sp).unwrap(), b"\n");
+    assert_eq!(
+        recv_record(&sp).unwrap(),
+        b"!system=OK subsystem=s type=t\n"
+    );
+    wait_for("the valid event's action", || d.path("ok").exists());
+    let s = d.status();
+    assert_eq!(s["events"]["oversized"], 1);
+    assert_eq!(s["events"]["malformed"], 1);
+    assert_eq!(s["actions_run"], 1);
+    assert!(d.stderr().contains("Dropping oversized event"));
+}
+
+#[test]
+fn a_seqpacket_socket_can_stand_in_for_devctl() {
+    let mut d = Devd::prepare("");
+    let log = d.path("log").display().to_string();
+    let rules = format!(
+        "attach 0 {{ device-name \"em[0-9]+\"; action \"echo $device-name $bus >> {log}\"; }};"
+    );
+    std::fs::write(d.path("devd.conf"), Devd::conf(&rules, d.dir.path())).unwrap();
+    // A seqpacket listener at a path; std has no seqpacket listener, so use libc.
+    let path = d.path("devctl.sock");
+    let lfd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0) };
+    let lfd = unsafe { OwnedFd::from_raw_fd(lfd) };
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (dst, s) in addr.sun_path.iter_mut().zip(path.as_os_str().as_bytes()) {
+        *dst = *s as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    assert_eq!(
+        unsafe {
+            libc::bind(
+                lfd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                len,
+            )
+        },
+        0
+    );
+    assert_eq!(unsafe { libc::listen(lfd.as_raw_fd(), 1) }, 0);
+    d.child = Some(d.command_from(&path, &["-d"]).spawn().unwrap());
+    let mut p = libc::pollfd {
+        fd: lfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    assert_eq!(
+        unsafe { libc::poll(&mut p, 1, 10_000) },
+        1,
+        "hvnet did not connect: {}",
+        d.stderr()
+    );
+    let conn = unsafe { libc::accept(lfd.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut()) };
+    assert!(conn >= 0);
+    let conn = unsafe { OwnedFd::from_raw_fd(conn) };
+    for rec in [
+        &b"+em0 at slot=1 function=0 on pci0\n"[..],
+        b"+em1 at slot=2 function=0 on pci1\n",
+    ] {
+        let n = unsafe {
+            libc::send(
+                conn.as_raw_fd(),
+                rec.as_ptr().cast(),
+                rec.len(),
+                libc::MSG_EOR,
+            )
+        };
+        assert_eq!(n, rec.len() as isize);
+    }
+    wait_for("both actions", || {
+        d.read_file("log") == "em0 pci0\nem1 pci1\n"
+    });
+    // The source closing is devctl's EOF: devd leaves its loop with status 0.
+    drop(conn);
+    assert_eq!(d.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn usage_and_config_errors_exit_1() {
+    let d = Devd::prepare("");
+    let out = d.command(&["-D"]).stderr(Stdio::piped()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("usage: devd [-dnq] [-l connlimit] [-f file]"));
+    std::fs::write(d.path("devd.conf"), "notify 0 {\n match \"a\" ;\n};\n").unwrap();
+    let out = d.command(&["-d"]).stderr(Stdio::piped()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:", d.path("devd.conf").display())),
+        "{err}"
+    );
+}
