@@ -241,6 +241,25 @@ expect no-broken-connections
 ",
     ),
     (
+        "ipv6-nt",
+        "description Dual stack in non-transparent mode: the static IPv6 address must follow hn0's configuration to lagg0 (the original hyperv_vfup leaves IPv6 as a TODO).
+duration 90s
+mode non-transparent
+rc ifconfig_hn0=\"DHCP\"
+rc ifconfig_hn0_ipv6=\"inet6 2001:db8::4 prefixlen 64\"
+traffic address 2001:db8::4
+at 5s offer-vf hn0
+at 50s migrate hn0 return-after 10s
+expect at 40s path vf
+expect at 52s path hn
+expect at 80s path vf
+expect ipv6 2001:db8::4 on lagg0
+expect no ipv6 2001:db8::4 on hn0
+expect no-broken-connections
+expect no-invariant-violations
+",
+    ),
+    (
         "aliases",
         "description IPv4 aliases next to the main address.
 duration 60s
