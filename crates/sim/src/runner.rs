@@ -254,6 +254,19 @@ impl Sim {
         &self.devctl_log
     }
 
+    /// When the next queued event (host action, kernel timer, check, agent
+    /// wake-up) is due; `None` when nothing is queued. Drivers that run
+    /// guest programs outside the simulator step with it.
+    pub fn next_event_at(&self) -> Option<Duration> {
+        self.queue.first_key_value().map(|(&(at, _, _), _)| at)
+    }
+
+    /// Add a line to the timeline at the current time (a driver's note,
+    /// e.g. which devd action it ran).
+    pub fn note(&mut self, source: &'static str, text: String) {
+        self.log(source, text);
+    }
+
     /// Process every event up to and including `t`, then stand at `t`.
     pub fn advance_to(&mut self, t: Duration) {
         while let Some((&(at, prio, seq), _)) = self.queue.first_key_value() {
