@@ -1,5 +1,13 @@
-//! The VF manager as a running program: the guest agent used in the
-//! simulator (and the place the `hvnet run` daemon loop will live).
+//! The VF manager as a running program: the guest agent used in the simulator, chaos runs,
+//! and the `hvnet run` daemon (configuration, engine loop, control socket, metrics, hosted
+//! devd rules) with the report `hvnet status` shows.
 
 pub mod agent;
 pub mod chaos;
+pub mod config;
+pub mod control;
+pub mod hosted;
+pub mod manager;
+pub mod metrics;
+pub mod report;
+pub mod run;

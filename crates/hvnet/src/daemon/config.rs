@@ -1,0 +1,587 @@
+//! `hvnet.conf`: the daemon's configuration file (TOML).
+//!
+//! Every key is optional; a missing default file means "all defaults". Unknown keys and bad
+//! values are errors reported as `FILE:LINE: message` (the TOML parser gives byte spans).
+//! The option list is documented in docs/CONFIGURATION.md.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hvnet_vf::{Backoff, FlapDamping, ModeSetting, ReadinessGate};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The default configuration file of this OS.
+pub fn default_path() -> &'static str {
+    if cfg!(target_os = "freebsd") {
+        "/usr/local/etc/hvnet.conf"
+    } else {
+        "/etc/hvnet.conf"
+    }
+}
+
+/// The default control socket.
+pub const DEFAULT_SOCKET: &str = "/var/run/hvnet.sock";
+
+/// Where events come from and where changes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// FreeBSD: devd's seqpacket socket, ifconfig/sysctl/dhclient.
+    Freebsd,
+    /// Linux: rtnetlink link notifications, rtnetlink and tc changes.
+    Linux,
+    /// The built-in simulator (a scenario in virtual time).
+    Sim,
+}
+
+impl BackendKind {
+    /// The backend of the OS hvnet runs on.
+    pub fn native() -> BackendKind {
+        if cfg!(target_os = "linux") {
+            BackendKind::Linux
+        } else {
+            BackendKind::Freebsd
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Freebsd => "freebsd",
+            BackendKind::Linux => "linux",
+            BackendKind::Sim => "sim",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum RawMode {
+    Auto,
+    NonTransparent,
+    Transparent,
+    Steered,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHoldDown {
+    threshold: Option<u32>,
+    window: Option<Spanned<f64>>,
+    hold: Option<Spanned<f64>>,
+    max_hold: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    initial: Option<Spanned<f64>>,
+    max: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFreebsd {
+    devd_socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLinux {
+    synthetic: Option<Vec<String>>,
+    vf: Option<Vec<String>>,
+    sysfs: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSim {
+    scenario: Option<String>,
+    seed: Option<u64>,
+    speed: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    backend: Option<BackendKind>,
+    mode: Option<RawMode>,
+    vf_delay: Option<Spanned<f64>>,
+    readiness_file: Option<Spanned<String>>,
+    readiness_command: Option<Spanned<Vec<String>>>,
+    resync: Option<Spanned<f64>>,
+    manage_daemons: Option<bool>,
+    vfup_dir: Option<String>,
+    rc_conf: Option<PathBuf>,
+    control_socket: Option<PathBuf>,
+    metrics: Option<Spanned<String>>,
+    devd_rules: Option<PathBuf>,
+    devd_shell: Option<PathBuf>,
+    action_timeout: Option<Spanned<f64>>,
+    log_level: Option<RawLevel>,
+    #[serde(default)]
+    hold_down: RawHoldDown,
+    #[serde(default)]
+    retry: RawRetry,
+    #[serde(default)]
+    freebsd: RawFreebsd,
+    #[serde(default)]
+    linux: RawLinux,
+    #[serde(default)]
+    sim: RawSim,
+}
+
+/// A configuration error with its place in the file (`line` 0: the file as a whole).
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The daemon's settings (file values over defaults; the command line overrides some).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it came from (`None`: defaults only).
+    pub file: Option<PathBuf>,
+    pub backend: BackendKind,
+    pub mode: ModeSetting,
+    /// `None`: from rc.conf's `hyperv_vf_delay` (at least 2 s).
+    pub vf_delay: Option<Duration>,
+    pub gate: Option<ReadinessGate>,
+    pub resync: Duration,
+    pub manage_daemons: bool,
+    pub vfup_dir: Option<String>,
+    /// `None`: `/etc/rc.conf` as rc reads it on FreeBSD, nothing on Linux.
+    pub rc_conf: Option<PathBuf>,
+    pub control_socket: PathBuf,
+    pub metrics: Option<SocketAddr>,
+    pub devd_rules: Option<PathBuf>,
+    pub devd_shell: PathBuf,
+    pub action_timeout: Option<Duration>,
+    pub log_level: &'static str,
+    pub damping: FlapDamping,
+    pub retry: Backoff,
+    pub devd_socket: PathBuf,
+    pub linux_synthetic: Vec<String>,
+    pub linux_vf: Vec<String>,
+    pub sysfs: PathBuf,
+    pub sim_scenario: String,
+    pub sim_seed: u64,
+    pub sim_speed: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let m = hvnet_vf::ManagerConfig::default();
+        Config {
+            file: None,
+            backend: BackendKind::native(),
+            mode: ModeSetting::Auto,
+            vf_delay: None,
+            gate: None,
+            resync: m.resync,
+            manage_daemons: true,
+            vfup_dir: None,
+            rc_conf: None,
+            control_socket: PathBuf::from(DEFAULT_SOCKET),
+            metrics: None,
+            devd_rules: None,
+            devd_shell: PathBuf::from("/bin/sh"),
+            action_timeout: None,
+            log_level: "info",
+            damping: m.damping,
+            retry: m.retry,
+            devd_socket: PathBuf::from("/var/run/devd.seqpacket.pipe"),
+            linux_synthetic: vec!["hn*".into()],
+            linux_vf: vec!["vf*".into()],
+            sysfs: PathBuf::from("/sys"),
+            sim_scenario: "demo".into(),
+            sim_seed: 1,
+            sim_speed: 1.0,
+        }
+    }
+}
+
+/// Parse a metrics listen address: `PORT`, `:PORT` (both on 127.0.0.1), `IP:PORT`,
+/// `[IPv6]:PORT` or `localhost:PORT`.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    let s = s.trim();
+    let port_only = s.strip_prefix(':').unwrap_or(s);
+    if let Ok(port) = port_only.parse::<u16>() {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    if let Some(port) = s.strip_prefix("localhost:") {
+        if let Ok(port) = port.parse::<u16>() {
+            return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+        }
+    }
+    s.parse::<SocketAddr>()
+        .map_err(|_| format!("metrics: expected PORT, :PORT, IP:PORT or [IPv6]:PORT, found {s:?}"))
+}
+
+fn line_of(text: &str, span: Option<Range<usize>>) -> usize {
+    span.map_or(1, |r| {
+        text.as_bytes()[..r.start.min(text.len())]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
+    })
+}
+
+fn secs(v: f64) -> Option<Duration> {
+    (v.is_finite() && v >= 0.0).then(|| Duration::from_secs_f64(v))
+}
+
+impl Config {
+    /// Read `path`. With `must_exist == false` a missing file gives the defaults.
+    pub fn load(path: &Path, must_exist: bool) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&file, &text).map(|mut c| {
+                c.file = Some(path.to_path_buf());
+                c
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+                Ok(Config::default())
+            }
+            Err(e) => Err(ConfigError {
+                file,
+                line: 0,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Parse the text of a configuration file named `file` (for messages).
+    pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+        let err = |span: Option<Range<usize>>, message: String| ConfigError {
+            file: file.to_string(),
+            line: line_of(text, span),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let msg = e.message().trim().to_string();
+            err(e.span(), msg)
+        })?;
+        let dur = |v: &Option<Spanned<f64>>,
+                   key: &str,
+                   min: f64|
+         -> Result<Option<Duration>, ConfigError> {
+            match v {
+                None => Ok(None),
+                Some(s) if *s.get_ref() >= min && secs(*s.get_ref()).is_some() => {
+                    Ok(secs(*s.get_ref()))
+                }
+                Some(s) => Err(err(
+                    Some(s.span()),
+                    format!(
+                        "{key}: expected a number of seconds >= {min}, found {}",
+                        s.get_ref()
+                    ),
+                )),
+            }
+        };
+        let mut c = Config::default();
+        if let Some(b) = raw.backend {
+            c.backend = b;
+        }
+        if let Some(m) = raw.mode {
+            c.mode = match m {
+                RawMode::Auto => ModeSetting::Auto,
+                RawMode::NonTransparent => ModeSetting::NonTransparent,
+                RawMode::Transparent => ModeSetting::Transparent,
+                RawMode::Steered => ModeSetting::Steered,
+            };
+        }
+        c.vf_delay = dur(&raw.vf_delay, "vf_delay", 2.0)?;
+        c.gate =
+            match (raw.readiness_file, raw.readiness_command) {
+                (Some(f), Some(_)) => {
+                    return Err(err(
+                        Some(f.span()),
+                        "readiness_file and readiness_command: give at most one".into(),
+                    ))
+                }
+                (Some(f), None) if f.get_ref().is_empty() => {
+                    return Err(err(Some(f.span()), "readiness_file: empty path".into()))
+                }
+                (Some(f), None) => Some(ReadinessGate::File(f.into_inner())),
+                (None, Some(c)) if c.get_ref().is_empty() => return Err(err(
+                    Some(c.span()),
+                    "readiness_command: expected [\"PROGRAM\", \"ARG\", ...], found an empty list"
+                        .into(),
+                )),
+                (None, Some(c)) => Some(ReadinessGate::Command(c.into_inner())),
+                (None, None) => None,
+            };
+        if let Some(r) = &raw.resync {
+            if *r.get_ref() <= 0.0 {
+                return Err(err(
+                    Some(r.span()),
+                    format!("resync: expected seconds > 0, found {}", r.get_ref()),
+                ));
+            }
+        }
+        if let Some(r) = dur(&raw.resync, "resync", 0.0)? {
+            c.resync = r;
+        }
+        if let Some(m) = raw.manage_daemons {
+            c.manage_daemons = m;
+        }
+        c.vfup_dir = raw.vfup_dir;
+        c.rc_conf = raw.rc_conf;
+        if let Some(s) = raw.control_socket {
+            c.control_socket = s;
+        }
+        if let Some(m) = raw.metrics {
+            c.metrics = Some(parse_listen(m.get_ref()).map_err(|e| err(Some(m.span()), e))?);
+        }
+        c.devd_rules = raw.devd_rules;
+        if let Some(s) = raw.devd_shell {
+            c.devd_shell = s;
+        }
+        if let Some(t) = &raw.action_timeout {
+            if *t.get_ref() <= 0.0 {
+                return Err(err(
+                    Some(t.span()),
+                    format!(
+                        "action_timeout: expected seconds > 0, found {}",
+                        t.get_ref()
+                    ),
+                ));
+            }
+        }
+        c.action_timeout = dur(&raw.action_timeout, "action_timeout", 0.0)?;
+        if let Some(l) = raw.log_level {
+            c.log_level = match l {
+                RawLevel::Error => "error",
+                RawLevel::Warn => "warn",
+                RawLevel::Info => "info",
+                RawLevel::Debug => "debug",
+                RawLevel::Trace => "trace",
+            };
+        }
+        let h = &raw.hold_down;
+        if let Some(t) = h.threshold {
+            c.damping.threshold = t;
+        }
+        if let Some(d) = dur(&h.window, "hold_down.window", 0.0)? {
+            c.damping.window = d;
+        }
+        if let Some(d) = dur(&h.hold, "hold_down.hold", 0.0)? {
+            c.damping.hold = d;
+        }
+        if let Some(d) = dur(&h.max_hold, "hold_down.max_hold", 0.0)? {
+            c.damping.max_hold = d;
+        }
+        if c.damping.max_hold < c.damping.hold {
+            let span = h.max_hold.as_ref().or(h.hold.as_ref()).map(Spanned::span);
+            return Err(err(
+                span,
+                "hold_down: max_hold must be at least hold".to_string(),
+            ));
+        }
+        if let Some(d) = dur(&raw.retry.initial, "retry.initial", 0.001)? {
+            c.retry.initial = d;
+        }
+        if let Some(d) = dur(&raw.retry.max, "retry.max", 0.001)? {
+            c.retry.max = d;
+        }
+        if c.retry.max < c.retry.initial {
+            let span = raw
+                .retry
+                .max
+                .as_ref()
+                .or(raw.retry.initial.as_ref())
+                .map(Spanned::span);
+            return Err(err(span, "retry: max must be at least initial".into()));
+        }
+        if let Some(s) = raw.freebsd.devd_socket {
+            c.devd_socket = s;
+        }
+        if let Some(v) = raw.linux.synthetic {
+            c.linux_synthetic = v;
+        }
+        if let Some(v) = raw.linux.vf {
+            c.linux_vf = v;
+        }
+        if let Some(s) = raw.linux.sysfs {
+            c.sysfs = s;
+        }
+        if let Some(s) = raw.sim.scenario {
+            c.sim_scenario = s;
+        }
+        if let Some(s) = raw.sim.seed {
+            c.sim_seed = s;
+        }
+        if let Some(s) = &raw.sim.speed {
+            let v = *s.get_ref();
+            if !(v.is_finite() && v > 0.0) {
+                return Err(err(
+                    Some(s.span()),
+                    format!("sim.speed: expected a number > 0, found {v}"),
+                ));
+            }
+            c.sim_speed = v;
+        }
+        Ok(c)
+    }
+
+    /// The manager's options (rc.conf's `hyperv_vf_delay` when `vf_delay` is not set).
+    pub fn manager_config(&self, rc_vf_delay_secs: u64) -> hvnet_vf::ManagerConfig {
+        let mut m = hvnet_vf::ManagerConfig::default().with_vf_delay_secs(rc_vf_delay_secs);
+        if let Some(d) = self.vf_delay {
+            m.vf_delay = d.max(hvnet_vf::config::MIN_VF_DELAY);
+        }
+        m.mode = self.mode;
+        m.gate = self.gate.clone();
+        m.damping = self.damping;
+        m.retry = self.retry;
+        m.manage_daemons = self.manage_daemons;
+        if let Some(d) = &self.vfup_dir {
+            m.vfup_dir = d.clone();
+        }
+        m.resync = self.resync;
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("x.conf", "").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.metrics, None);
+        assert_eq!(c.control_socket, PathBuf::from("/var/run/hvnet.sock"));
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let text = r#"
+backend = "sim"
+mode = "non-transparent"
+vf_delay = 5
+readiness_command = ["/usr/bin/test", "-e", "/run/ready"]
+resync = 2.5
+manage_daemons = false
+vfup_dir = "/etc/hyperv"
+rc_conf = "/etc/rc.conf.test"
+control_socket = "/tmp/h.sock"
+metrics = "9477"
+devd_rules = "/etc/devd/hyperv.conf"
+action_timeout = 30
+log_level = "debug"
+[hold_down]
+threshold = 3
+window = 30
+hold = 5
+max_hold = 60
+[retry]
+initial = 0.1
+max = 2
+[sim]
+scenario = "live-migration"
+seed = 7
+speed = 10
+"#;
+        let c = Config::parse("x.conf", text).unwrap();
+        assert_eq!(c.backend, BackendKind::Sim);
+        assert_eq!(c.mode, ModeSetting::NonTransparent);
+        assert_eq!(c.vf_delay, Some(Duration::from_secs(5)));
+        assert!(matches!(c.gate, Some(ReadinessGate::Command(ref v)) if v.len() == 3));
+        assert_eq!(c.resync, Duration::from_millis(2500));
+        assert_eq!(c.metrics, Some("127.0.0.1:9477".parse().unwrap()));
+        assert_eq!(c.damping.threshold, 3);
+        assert_eq!(c.retry.max, Duration::from_secs(2));
+        assert_eq!((c.sim_seed, c.sim_speed), (7, 10.0));
+        let m = c.manager_config(120);
+        assert_eq!(m.vf_delay, Duration::from_secs(5));
+        assert_eq!(m.vfup_dir, "/etc/hyperv");
+        assert!(!m.manage_daemons);
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        for (text, line, needle) in [
+            ("backend = \"sim\"\nbogus = 1\n", 2, "unknown field `bogus`"),
+            (
+                "\n\nvf_delay = 1\n",
+                3,
+                "vf_delay: expected a number of seconds >= 2",
+            ),
+            ("mode = \"sideways\"\n", 1, "unknown variant"),
+            ("\nmetrics = \"nowhere\"\n", 2, "metrics: expected PORT"),
+            (
+                "readiness_file = \"/a\"\nreadiness_command = [\"b\"]\n",
+                1,
+                "at most one",
+            ),
+            ("[sim]\nspeed = 0\n", 2, "sim.speed"),
+            ("[hold_down]\nhold = 20\nmax_hold = 10\n", 3, "max_hold"),
+            ("x = [\n", 1, ""),
+        ] {
+            let e = Config::parse("/etc/hvnet.conf", text).unwrap_err();
+            let s = e.to_string();
+            assert!(
+                s.starts_with(&format!("/etc/hvnet.conf:{line}: ")),
+                "{text:?}: {s}"
+            );
+            assert!(s.contains(needle), "{text:?}: {s}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses_default_to_loopback() {
+        assert_eq!(parse_listen("9100").unwrap().to_string(), "127.0.0.1:9100");
+        assert_eq!(parse_listen(":9100").unwrap().to_string(), "127.0.0.1:9100");
+        assert_eq!(
+            parse_listen("localhost:9100").unwrap().to_string(),
+            "127.0.0.1:9100"
+        );
+        assert_eq!(
+            parse_listen("[::1]:9100").unwrap().to_string(),
+            "[::1]:9100"
+        );
+        assert_eq!(
+            parse_listen("0.0.0.0:9100").unwrap().to_string(),
+            "0.0.0.0:9100"
+        );
+        assert!(parse_listen("host.example:1").is_err());
+    }
+
+    #[test]
+    fn missing_default_file_is_fine_missing_explicit_file_is_not() {
+        let p = Path::new("/nonexistent/hvnet.conf");
+        assert_eq!(Config::load(p, false).unwrap(), Config::default());
+        assert!(Config::load(p, true).is_err());
+    }
+}

@@ -1,0 +1,469 @@
+//! The daemon's manager: the reconciler plus what `hvnet status` needs beyond one step —
+//! since when each pair's traffic is on its path, failovers, time spent without the VF, the
+//! latest actions with their results — and the hosted devd rules. Backend-neutral: the
+//! engine loops in [`super::run`] call [`Manager::step`] with a backend and a clock.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hvnet_vf::{
+    Backend, DataPath, Inputs, LogLevel, ManagerConfig, NetConfigSource, ReadinessGate, Reconciler,
+    Status,
+};
+
+use super::hosted::Hosted;
+use super::metrics::{pair, Metrics};
+use super::report::{ActionRecord, DaemonReport, ErrorReport, PairReport, Report, SimReport};
+
+/// How many actions the report keeps.
+const RECENT_ACTIONS: usize = 32;
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().min(u128::from(u64::MAX)) as u64
+}
+
+fn path_name(p: DataPath) -> &'static str {
+    match p {
+        DataPath::Synthetic => "hn",
+        DataPath::Vf => "vf",
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PairTrack {
+    path: DataPath,
+    since: Duration,
+    failovers: u64,
+    without_vf: Duration,
+    updated: Duration,
+}
+
+/// The report shared with the control socket.
+pub type SharedReport = Arc<Mutex<Report>>;
+
+/// Lock a shared report, whatever a panicking holder left behind.
+pub fn lock(r: &SharedReport) -> std::sync::MutexGuard<'_, Report> {
+    r.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The reconciler with history, counters and hosted rules.
+pub struct Manager {
+    rec: Reconciler,
+    net: Box<dyn NetConfigSource>,
+    /// Scan this directory for `hyperv_vfup.hnX` overrides (real systems only).
+    override_dir: Option<PathBuf>,
+    /// Read per-interface packet counters from this sysfs root (Linux).
+    sysfs: Option<PathBuf>,
+    pairs: BTreeMap<String, PairTrack>,
+    actions: VecDeque<ActionRecord>,
+    applied: u64,
+    failed: u64,
+    steps: u64,
+    hosted: Option<Hosted>,
+    metrics: Metrics,
+    shared: SharedReport,
+    sim: Option<SimReport>,
+}
+
+impl Manager {
+    pub fn new(
+        config: ManagerConfig,
+        net: Box<dyn NetConfigSource>,
+        hosted: Option<Hosted>,
+        metrics: Metrics,
+        shared: SharedReport,
+    ) -> Manager {
+        Manager {
+            rec: Reconciler::new(config),
+            net,
+            override_dir: None,
+            sysfs: None,
+            pairs: BTreeMap::new(),
+            actions: VecDeque::new(),
+            applied: 0,
+            failed: 0,
+            steps: 0,
+            hosted,
+            metrics,
+            shared,
+            sim: None,
+        }
+    }
+
+    /// Look for `hyperv_vfup.hnX` overrides in the configured directory on every step
+    /// (the FreeBSD backend runs them).
+    #[cfg_attr(not(target_os = "freebsd"), allow(dead_code))]
+    pub fn with_override_scan(mut self) -> Manager {
+        self.override_dir = Some(PathBuf::from(&self.rec.config().vfup_dir));
+        self
+    }
+
+    /// Report kernel packet counters of paired interfaces from `sysfs` (Linux).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub fn with_sysfs_packets(mut self, sysfs: PathBuf) -> Manager {
+        self.sysfs = Some(sysfs);
+        self
+    }
+
+    /// A fresh reconciler (the simulator restarted the agent): only timers are lost, the
+    /// state is read back from the system; history and counters stay.
+    pub fn restart(&mut self, config: ManagerConfig, net: Box<dyn NetConfigSource>) {
+        self.rec = Reconciler::new(config);
+        self.net = net;
+    }
+
+    /// Replace rc.conf-derived options and re-read the hosted rules (SIGHUP).
+    pub fn reload(&mut self, config: Option<(ManagerConfig, Box<dyn NetConfigSource>)>) {
+        if let Some((c, n)) = config {
+            self.rec.set_config(c);
+            self.net = n;
+        }
+        if let Some(h) = &mut self.hosted {
+            h.reload();
+        }
+    }
+
+    /// The simulated run's progress, for the report.
+    pub fn set_sim(&mut self, sim: SimReport) {
+        self.sim = Some(sim);
+        let mut r = lock(&self.shared);
+        r.sim = self.sim.clone();
+        r.now_ms = sim_now(&self.sim).unwrap_or(r.now_ms);
+    }
+
+    /// A devctl line from the backend: hosted rules only (the reconciler is
+    /// level-triggered; the caller steps it after events).
+    pub fn event(&mut self, line: &str) {
+        if let Some(h) = &self.hosted {
+            h.event(line);
+        }
+    }
+
+    fn gate_open(&self) -> bool {
+        match &self.rec.config().gate {
+            None => false,
+            Some(ReadinessGate::File(f)) => Path::new(f).exists(),
+            Some(ReadinessGate::Command(argv)) => argv.split_first().is_some_and(|(p, args)| {
+                std::process::Command::new(p)
+                    .args(args)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            }),
+        }
+    }
+
+    fn overrides(&self) -> BTreeSet<String> {
+        let Some(dir) = &self.override_dir else {
+            return BTreeSet::new();
+        };
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("hyperv_vfup."))
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
+    /// One observe/plan/apply step at `now` (daemon clock). Returns when to step again at
+    /// the latest.
+    pub fn step(&mut self, now: Duration, backend: &mut dyn Backend) -> Option<Duration> {
+        let inputs = Inputs {
+            now,
+            gate_open: self.gate_open(),
+            overrides: self.overrides(),
+            ..Default::default()
+        };
+        let rep = self.rec.step(backend, self.net.as_ref(), &inputs);
+        self.steps += 1;
+        self.metrics.steps.inc();
+        for l in &rep.log {
+            match l.level {
+                LogLevel::Info => tracing::info!(at_ms = l.at_ms, "{}", l.message),
+                LogLevel::Warn => tracing::warn!(at_ms = l.at_ms, "{}", l.message),
+                LogLevel::Error => tracing::error!(at_ms = l.at_ms, "{}", l.message),
+            }
+        }
+        for op in &rep.applied {
+            self.record(ActionRecord {
+                at_ms: ms(now),
+                op: op.to_string(),
+                ok: true,
+                error: None,
+            });
+        }
+        for (op, e) in &rep.failed {
+            self.record(ActionRecord {
+                at_ms: ms(now),
+                op: op.to_string(),
+                ok: false,
+                error: Some(e.message.clone()),
+            });
+        }
+        self.applied += rep.applied.len() as u64;
+        self.failed += rep.failed.len() as u64;
+        self.metrics
+            .actions_applied
+            .inc_by(rep.applied.len() as u64);
+        self.metrics.actions_failed.inc_by(rep.failed.len() as u64);
+        self.track(now, &rep.status);
+        self.publish(now, &rep.status);
+        rep.next_wakeup
+    }
+
+    fn record(&mut self, a: ActionRecord) {
+        self.actions.push_back(a);
+        while self.actions.len() > RECENT_ACTIONS {
+            self.actions.pop_front();
+        }
+    }
+
+    fn track(&mut self, now: Duration, status: &Status) {
+        for p in &status.pairs {
+            let labels = pair(&p.synthetic);
+            let t = self
+                .pairs
+                .entry(p.synthetic.clone())
+                .or_insert_with(|| PairTrack {
+                    path: p.path,
+                    since: now,
+                    failovers: 0,
+                    without_vf: Duration::ZERO,
+                    updated: now,
+                });
+            let elapsed = now.saturating_sub(t.updated);
+            if t.path == DataPath::Synthetic {
+                t.without_vf += elapsed;
+                self.metrics
+                    .without_vf
+                    .get_or_create(&labels)
+                    .inc_by(elapsed.as_secs_f64());
+            }
+            t.updated = now;
+            if p.path != t.path {
+                tracing::info!(
+                    at_ms = ms(now),
+                    "{}: traffic moved from {} to {}",
+                    p.synthetic,
+                    path_name(t.path),
+                    path_name(p.path)
+                );
+                t.path = p.path;
+                t.since = now;
+                t.failovers += 1;
+                self.metrics.failovers.get_or_create(&labels).inc();
+            }
+            self.metrics
+                .on_vf
+                .get_or_create(&labels)
+                .set(i64::from(p.path == DataPath::Vf));
+            if let Some(sysfs) = &self.sysfs {
+                for iface in std::iter::once(&p.synthetic).chain(p.vf.as_ref()) {
+                    for dir in ["rx", "tx"] {
+                        let f = sysfs
+                            .join("class/net")
+                            .join(iface)
+                            .join(format!("statistics/{dir}_packets"));
+                        if let Some(n) = std::fs::read_to_string(f)
+                            .ok()
+                            .and_then(|s| s.trim().parse::<i64>().ok())
+                        {
+                            self.metrics
+                                .packets
+                                .get_or_create(&vec![
+                                    ("interface".into(), iface.clone()),
+                                    ("direction".into(), dir.into()),
+                                ])
+                                .set(n);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn publish(&self, now: Duration, status: &Status) {
+        let pairs = status
+            .pairs
+            .iter()
+            .map(|p| {
+                let t = self.pairs.get(&p.synthetic);
+                PairReport {
+                    synthetic: p.synthetic.clone(),
+                    vf: p.vf.clone(),
+                    vf_state: serde_json::to_value(p.vf_state)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    vf_ready_in_ms: p.vf_ready_in_ms,
+                    aggregate: p.aggregate.clone(),
+                    holder: p.holder.clone(),
+                    path: path_name(p.path).into(),
+                    path_since_ms: t.map_or(0, |t| ms(t.since)),
+                    failovers: t.map_or(0, |t| t.failovers),
+                    without_vf_ms: t.map_or(0, |t| ms(t.without_vf)),
+                    vf_losses: p.vf_losses,
+                    dhcp: p.dhcp,
+                    waiting_for_lease: p.waiting_for_lease,
+                    overridden: p.overridden,
+                    problems: p.problems.clone(),
+                }
+            })
+            .collect();
+        let mut r = lock(&self.shared);
+        r.now_ms = sim_now(&self.sim).unwrap_or(ms(now)).max(ms(now));
+        r.mode = serde_json::to_value(status.mode)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string));
+        r.converged = status.converged;
+        r.steps = self.steps;
+        r.pairs = pairs;
+        r.unpaired_vfs = status.unpaired_vfs.clone();
+        r.daemons = status
+            .daemons
+            .iter()
+            .map(|d| DaemonReport {
+                name: d.name.clone(),
+                device_present: d.device_present,
+                pid: d.pid,
+                restarts: d.restarts,
+            })
+            .collect();
+        r.errors = status
+            .errors
+            .iter()
+            .map(|e| ErrorReport {
+                unit: e.unit.clone(),
+                op: e.op.clone(),
+                interface: e.interface.clone(),
+                message: e.message.clone(),
+                failures: e.failures,
+                retry_in_ms: e.retry_in_ms,
+            })
+            .collect();
+        r.recent_actions = self.actions.iter().cloned().collect();
+        r.actions_applied = self.applied;
+        r.actions_failed = self.failed;
+        r.devd = self.hosted.as_ref().map(Hosted::report);
+        r.sim = self.sim.clone();
+    }
+
+    /// Refresh the parts of the report that change without a step (hosted devd actions
+    /// finish on their own thread; time passes).
+    pub fn refresh(&self, now: Duration) {
+        let mut r = lock(&self.shared);
+        r.now_ms = sim_now(&self.sim).unwrap_or(ms(now));
+        r.devd = self.hosted.as_ref().map(Hosted::report);
+        r.sim = self.sim.clone();
+    }
+}
+
+fn sim_now(sim: &Option<SimReport>) -> Option<u64> {
+    sim.as_ref().map(|s| s.virtual_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hvnet_vf::{IfKind, Interface, Mac, MemoryBackend, NetConfig};
+
+    fn iface(name: &str, mac: Mac, kind: IfKind) -> Interface {
+        Interface {
+            name: name.into(),
+            kind,
+            mac,
+            admin_up: true,
+            link_up: true,
+            running: true,
+            mtu: 1500,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn overrides_are_found_by_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["hyperv_vfup.hn1", "hyperv_vfup.", "other"] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        let m = Manager::new(
+            ManagerConfig {
+                vfup_dir: dir.path().display().to_string(),
+                ..Default::default()
+            },
+            Box::new(NetConfig::default()),
+            None,
+            Metrics::default(),
+            SharedReport::default(),
+        );
+        assert!(m.overrides().is_empty());
+        let m = m.with_override_scan();
+        assert_eq!(m.overrides().into_iter().collect::<Vec<_>>(), ["hn1"]);
+    }
+
+    #[test]
+    fn pair_history_counts_failovers_and_time_without_vf() {
+        let shared = SharedReport::default();
+        let metrics = Metrics::default();
+        let mut m = Manager::new(
+            ManagerConfig {
+                mode: hvnet_vf::ModeSetting::Steered,
+                ..Default::default()
+            },
+            Box::new(NetConfig::default()),
+            None,
+            metrics.clone(),
+            shared.clone(),
+        );
+        let mac = "00:15:5d:00:00:01".parse().unwrap();
+        let mut b = MemoryBackend::default();
+        b.view.interfaces.push(iface("hn0", mac, IfKind::Synthetic));
+        let mut now = Duration::ZERO;
+        let mut step = |m: &mut Manager, b: &mut MemoryBackend, to: Duration| {
+            while now < to {
+                m.step(now, b);
+                now += Duration::from_millis(100);
+            }
+        };
+        step(&mut m, &mut b, Duration::from_secs(5));
+        b.view.interfaces.push(iface(
+            "vf0",
+            mac,
+            IfKind::Vf {
+                driver: "mlx5_core".into(),
+            },
+        ));
+        step(&mut m, &mut b, Duration::from_secs(10));
+        {
+            let r = lock(&shared);
+            assert_eq!(r.pairs[0].path, "vf", "{r:?}");
+            assert_eq!(r.pairs[0].failovers, 1);
+            // hn from 0 until the VF was used (2 s delay after 5 s, plus a settle step).
+            let without = r.pairs[0].without_vf_ms;
+            assert!((7000..=7300).contains(&without), "{without}");
+            assert!(r.actions_applied > 0);
+            assert!(r.recent_actions.iter().all(|a| a.ok));
+        }
+        b.view.interfaces.retain(|i| i.name != "vf0");
+        step(&mut m, &mut b, Duration::from_secs(12));
+        let r = lock(&shared);
+        assert_eq!(r.pairs[0].path, "hn");
+        assert_eq!(r.pairs[0].failovers, 2);
+        assert!(r.pairs[0].path_since_ms >= 10_000);
+        let text = super::super::metrics::exposition(&metrics.registry());
+        assert!(
+            text.contains("hvnet_failovers_total{synthetic=\"hn0\"} 2"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,523 @@
+//! `hvnet run`: the daemon.
+//!
+//! Threads:
+//! - the *engine* thread owns the backend and the [`Manager`]: it waits for a wake-up (an
+//!   event, a timer the reconciler asked for, the periodic resync) and steps. Backends are
+//!   synchronous (commands, netlink requests on their own runtime), so they never block
+//!   the async side. With `--backend sim` the engine owns the simulator instead and moves
+//!   its virtual clock along with the wall clock (times `speed`); the manager runs as the
+//!   simulated guest's agent.
+//! - the tokio runtime serves the control socket and the metrics endpoint, turns signals
+//!   into wake-ups, and (Linux) reads rtnetlink link notifications.
+//! - FreeBSD: a thread reads devd's seqpacket socket and reconnects when devd restarts.
+//! - hosted devd actions run on their own thread ([`super::hosted`]).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use hvnet_rcconf::RcConf;
+use hvnet_sim::{AgentContext, AgentFactory, GuestAgent, RunOptions, Sim};
+use hvnet_vf::{Backend, NetConfig, NetConfigSource};
+use tokio::signal::unix::{signal, SignalKind};
+
+use super::config::{BackendKind, Config};
+use super::control;
+use super::hosted::Hosted;
+use super::manager::{lock, Manager, SharedReport};
+use super::metrics::{self, Metrics};
+use super::report::{Report, SimReport};
+
+/// A reason to step.
+#[derive(Debug)]
+pub enum Wake {
+    /// A devctl line (FreeBSD) — hosted rules see it, then the reconciler steps.
+    #[cfg_attr(not(target_os = "freebsd"), allow(dead_code))]
+    Event(String),
+    /// Something changed (netlink), or events may have been lost (devd reconnected).
+    Kick,
+    /// SIGHUP: re-read rc.conf and the hosted rules.
+    Reload,
+    Shutdown,
+}
+
+/// The simulator's wall-clock tick.
+const SIM_TICK: Duration = Duration::from_millis(20);
+
+/// Log to stderr for journald: no timestamps or colours when not on a terminal (journald
+/// adds its own); level from RUST_LOG, else the configuration's `log_level`.
+fn init_logging(level: &str) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let tty = std::io::stderr().is_terminal();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(tty)
+        .with_target(false);
+    let _ = if tty {
+        builder.try_init()
+    } else {
+        builder.without_time().try_init()
+    };
+}
+
+/// rc.conf as the FreeBSD backend reads it: `/etc/rc.conf` through rc's own rules, or one
+/// named file on top of `/etc/defaults/rc.conf`.
+fn load_rc(cfg: &Config) -> Option<RcConf> {
+    let root = std::path::Path::new("/");
+    match &cfg.rc_conf {
+        Some(p) if p != std::path::Path::new("/etc/rc.conf") => {
+            let mut rc = RcConf::new();
+            rc.source_file(root, "/etc/defaults/rc.conf");
+            if !rc.source_file(root, &p.to_string_lossy()) {
+                tracing::warn!("rc_conf {}: cannot be read", p.display());
+            }
+            Some(rc)
+        }
+        Some(_) => Some(RcConf::load(root, &[])),
+        None if cfg.backend == BackendKind::Freebsd => Some(RcConf::load(root, &[])),
+        None => None,
+    }
+}
+
+/// The manager options and network configuration source for a real backend.
+fn real_settings(cfg: &Config) -> (hvnet_vf::ManagerConfig, Box<dyn NetConfigSource>) {
+    match load_rc(cfg) {
+        Some(rc) => {
+            for d in rc.errors() {
+                tracing::warn!("rc.conf: {d}");
+            }
+            (cfg.manager_config(rc.hyperv_vf_delay()), Box::new(rc))
+        }
+        None => (cfg.manager_config(0), Box::new(NetConfig::default())),
+    }
+}
+
+fn hosted(cfg: &Config, metrics: &Metrics) -> anyhow::Result<Option<Hosted>> {
+    cfg.devd_rules
+        .as_ref()
+        .map(|p| {
+            Hosted::start(
+                p,
+                cfg.devd_shell.clone(),
+                cfg.action_timeout,
+                cfg.backend != BackendKind::Sim,
+                metrics.clone(),
+            )
+        })
+        .transpose()
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Run the daemon until SIGTERM/SIGINT.
+pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
+    init_logging(cfg.log_level);
+    let metrics = Metrics::default();
+    let shared: SharedReport = Arc::new(std::sync::Mutex::new(Report {
+        version: env!("CARGO_PKG_VERSION").into(),
+        pid: std::process::id(),
+        backend: cfg.backend.name().into(),
+        clock: if cfg.backend == BackendKind::Sim {
+            "virtual"
+        } else {
+            "monotonic"
+        }
+        .into(),
+        started_unix_ms: unix_ms(),
+        ..Default::default()
+    }));
+    let (tx, rx) = channel::<Wake>();
+    let (ready_tx, ready_rx) = channel::<anyhow::Result<()>>();
+    let engine = {
+        let (cfg, metrics, shared) = (cfg.clone(), metrics.clone(), shared.clone());
+        std::thread::Builder::new()
+            .name("engine".into())
+            .spawn(move || engine(cfg, metrics, shared, rx, ready_tx))
+            .context("starting the engine thread")?
+    };
+    match ready_rx.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(anyhow!("the engine thread stopped while starting")),
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let result = rt.block_on(serve(&cfg, metrics, shared, tx.clone()));
+    let _ = tx.send(Wake::Shutdown);
+    if engine.join().is_err() {
+        tracing::error!("the engine thread panicked");
+    }
+    result?;
+    tracing::info!("stopped");
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn serve(
+    cfg: &Config,
+    metrics: Metrics,
+    shared: SharedReport,
+    tx: Sender<Wake>,
+) -> anyhow::Result<()> {
+    let sock = control::bind(&cfg.control_socket)?;
+    let metrics_listener = match cfg.metrics {
+        Some(addr) => Some(
+            metrics::bind(addr)
+                .await
+                .with_context(|| format!("metrics: binding {addr}"))?,
+        ),
+        None => None,
+    };
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    if let Some(l) = metrics_listener {
+        tracing::info!("metrics on http://{}/metrics", l.local_addr()?);
+        tokio::spawn(metrics::serve(l, Arc::new(metrics.registry())));
+    }
+    #[cfg(target_os = "linux")]
+    if cfg.backend == BackendKind::Linux {
+        linux::spawn_link_events(tx.clone())?;
+    }
+    #[cfg(target_os = "freebsd")]
+    if cfg.backend == BackendKind::Freebsd {
+        freebsd::spawn_devd_reader(cfg.devd_socket.clone(), tx.clone())?;
+    }
+    tracing::info!(
+        "hvnet {} running: backend {}, control socket {}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.backend.name(),
+        cfg.control_socket.display()
+    );
+    let server = control::serve(&sock, shared);
+    tokio::pin!(server);
+    loop {
+        tokio::select! {
+            _ = &mut server => {}
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading");
+                let _ = tx.send(Wake::Reload);
+            }
+        }
+    }
+    tracing::info!("stopping");
+    Ok(())
+}
+
+fn engine(
+    cfg: Config,
+    metrics: Metrics,
+    shared: SharedReport,
+    rx: Receiver<Wake>,
+    ready: Sender<anyhow::Result<()>>,
+) {
+    let hosted = match hosted(&cfg, &metrics) {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    match cfg.backend {
+        BackendKind::Sim => sim_engine(&cfg, hosted, metrics, shared, rx, ready),
+        #[cfg(target_os = "linux")]
+        BackendKind::Linux => {
+            let backend = match hvnet_linux::backend::LinuxBackend::new(
+                hvnet_linux::roles::RolePatterns {
+                    synthetic: cfg.linux_synthetic.clone(),
+                    vf: cfg.linux_vf.clone(),
+                },
+                cfg.sysfs.clone(),
+            ) {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = ready.send(Err(anyhow!("linux backend: {e}")));
+                    return;
+                }
+            };
+            let (mc, net) = real_settings(&cfg);
+            let mgr = Manager::new(mc, net, hosted, metrics, shared)
+                .with_sysfs_packets(cfg.sysfs.clone());
+            let _ = ready.send(Ok(()));
+            real_engine(&cfg, Box::new(backend), mgr, rx);
+        }
+        #[cfg(target_os = "freebsd")]
+        BackendKind::Freebsd => {
+            let (mc, net) = real_settings(&cfg);
+            let mut backend =
+                hvnet_freebsd::FreeBsdBackend::new(hvnet_freebsd::SystemRunner::new());
+            backend.rc = load_rc(&cfg);
+            let mgr = Manager::new(mc, net, hosted, metrics, shared).with_override_scan();
+            let _ = ready.send(Ok(()));
+            real_engine(&cfg, Box::new(backend), mgr, rx);
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = ready.send(Err(anyhow!(
+                "backend {} is not available on this system (use {} or sim)",
+                other.name(),
+                BackendKind::native().name()
+            )));
+        }
+    }
+}
+
+/// The engine for real backends: step on events, on the reconciler's timers and at least
+/// every `resync`.
+fn real_engine(cfg: &Config, mut backend: Box<dyn Backend>, mut mgr: Manager, rx: Receiver<Wake>) {
+    let start = Instant::now();
+    let mut next = Duration::ZERO;
+    loop {
+        let now = start.elapsed();
+        let first = if next <= now {
+            rx.try_recv().map_err(|e| match e {
+                std::sync::mpsc::TryRecvError::Empty => RecvTimeoutError::Timeout,
+                std::sync::mpsc::TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            })
+        } else {
+            rx.recv_timeout(next - now)
+        };
+        let mut wakes = Vec::new();
+        match first {
+            Ok(w) => wakes.push(w),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        // Coalesce a burst: every line goes to the hosted rules, one step for all.
+        while let Ok(w) = rx.try_recv() {
+            wakes.push(w);
+        }
+        for w in wakes {
+            match w {
+                Wake::Event(line) => mgr.event(&line),
+                Wake::Kick => {}
+                Wake::Reload => mgr.reload(Some(real_settings(cfg))),
+                Wake::Shutdown => return,
+            }
+        }
+        let now = start.elapsed();
+        let at = mgr.step(now, backend.as_mut()).unwrap_or(now + cfg.resync);
+        next = at.min(start.elapsed() + cfg.resync);
+    }
+}
+
+/// The simulated guest's agent: the daemon's manager.
+struct SimAgent {
+    mgr: Rc<RefCell<Manager>>,
+    next: Option<Duration>,
+}
+
+impl GuestAgent for SimAgent {
+    fn name(&self) -> &str {
+        "hvnet"
+    }
+
+    fn on_start(&mut self, now: Duration, backend: &mut dyn Backend) {
+        self.next = self.mgr.borrow_mut().step(now, backend);
+    }
+
+    fn on_devctl(&mut self, now: Duration, line: &str, backend: &mut dyn Backend) {
+        let mut m = self.mgr.borrow_mut();
+        m.event(line);
+        self.next = m.step(now, backend);
+    }
+
+    fn on_timer(&mut self, now: Duration, backend: &mut dyn Backend) {
+        self.next = self.mgr.borrow_mut().step(now, backend);
+    }
+
+    fn next_wakeup(&self) -> Option<Duration> {
+        self.next
+    }
+}
+
+fn sim_engine(
+    cfg: &Config,
+    hosted: Option<Hosted>,
+    metrics: Metrics,
+    shared: SharedReport,
+    rx: Receiver<Wake>,
+    ready: Sender<anyhow::Result<()>>,
+) {
+    let sc = match crate::cmd::simulate::load_scenario(&cfg.sim_scenario) {
+        Ok(sc) => sc,
+        Err(e) => {
+            let _ = ready.send(Err(anyhow!("{e}")));
+            return;
+        }
+    };
+    let guest_rc = hvnet_sim::agent::load_rc(&sc.rc_conf);
+    let mgr = Rc::new(RefCell::new(Manager::new(
+        cfg.manager_config(guest_rc.hyperv_vf_delay()),
+        Box::new(guest_rc),
+        hosted,
+        metrics,
+        shared.clone(),
+    )));
+    let factory: AgentFactory = {
+        let (mgr, cfg) = (mgr.clone(), cfg.clone());
+        Box::new(move |ctx: &AgentContext| {
+            if ctx.restarts > 0 {
+                let rc = ctx.rc();
+                tracing::info!("simulated agent restart #{}", ctx.restarts);
+                mgr.borrow_mut()
+                    .restart(cfg.manager_config(rc.hyperv_vf_delay()), Box::new(rc));
+            }
+            Box::new(SimAgent {
+                mgr: mgr.clone(),
+                next: None,
+            })
+        })
+    };
+    let (name, end) = (sc.name.clone(), sc.duration);
+    let mut sim = match Sim::new(
+        sc,
+        RunOptions {
+            seed: cfg.sim_seed,
+            ..Default::default()
+        },
+        factory,
+        Vec::new(),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.send(Err(anyhow!("{e}")));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    tracing::info!(
+        "simulating scenario {name} (seed {}, x{} speed, {} s virtual)",
+        cfg.sim_seed,
+        cfg.sim_speed,
+        end.as_secs_f64()
+    );
+    let start = Instant::now();
+    let mut finished = false;
+    loop {
+        match rx.recv_timeout(SIM_TICK) {
+            Ok(Wake::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(Wake::Reload) => mgr.borrow_mut().reload(None),
+            Ok(Wake::Event(_) | Wake::Kick) | Err(RecvTimeoutError::Timeout) => {}
+        }
+        if !finished {
+            let target = start.elapsed().mul_f64(cfg.sim_speed).min(end);
+            sim.advance_to(target);
+            finished = target >= end;
+            if finished {
+                tracing::info!("scenario {name} finished; still serving status");
+            }
+        }
+        let mut m = mgr.borrow_mut();
+        m.set_sim(SimReport {
+            scenario: name.clone(),
+            seed: cfg.sim_seed,
+            speed: cfg.sim_speed,
+            virtual_ms: sim.now().as_millis() as u64,
+            end_ms: end.as_millis() as u64,
+            finished,
+        });
+        m.refresh(sim.now());
+    }
+    lock(&shared).sim = None;
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::sync::mpsc::Sender;
+
+    use anyhow::anyhow;
+    use futures::StreamExt;
+
+    use super::Wake;
+
+    /// Forward rtnetlink link notifications as wake-ups (the reconciler re-observes).
+    pub fn spawn_link_events(tx: Sender<Wake>) -> anyhow::Result<()> {
+        let (_nl, mut events) = hvnet_linux::netlink::subscribe_links()
+            .map_err(|e| anyhow!("rtnetlink subscription: {e}"))?;
+        tokio::spawn(async move {
+            // Keep the handle (and its connection task) alive with the stream.
+            let _nl = _nl;
+            while events.next().await.is_some() {
+                if tx.send(Wake::Kick).is_err() {
+                    break;
+                }
+            }
+            tracing::warn!("rtnetlink subscription ended; relying on periodic resync");
+        });
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "freebsd")]
+mod freebsd {
+    use std::path::PathBuf;
+    use std::sync::mpsc::Sender;
+    use std::time::Duration;
+
+    use anyhow::Context;
+    use hvnet_freebsd::devd_socket::DevdSocket;
+
+    use super::Wake;
+
+    /// Read devd's seqpacket socket on a thread; reconnect (and ask for a resync: events
+    /// may have been lost) whenever devd goes away.
+    pub fn spawn_devd_reader(path: PathBuf, tx: Sender<Wake>) -> anyhow::Result<()> {
+        std::thread::Builder::new()
+            .name("devd-reader".into())
+            .spawn(move || {
+                let p = path.to_string_lossy().into_owned();
+                let mut warned = false;
+                loop {
+                    match DevdSocket::connect(&p) {
+                        Ok(mut s) => {
+                            tracing::info!("connected to devd at {p}");
+                            warned = false;
+                            if tx.send(Wake::Kick).is_err() {
+                                return;
+                            }
+                            loop {
+                                match s.recv_event() {
+                                    Ok(Some(line)) => {
+                                        if tx.send(Wake::Event(line)).is_err() {
+                                            return;
+                                        }
+                                    }
+                                    Ok(None) => {
+                                        tracing::warn!("devd closed {p}; reconnecting");
+                                        break;
+                                    }
+                                    Err(e) => {
+                                        tracing::warn!("{p}: {e}; reconnecting");
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        Err(e) if !warned => {
+                            tracing::warn!("{p}: {e}; retrying every second");
+                            warned = true;
+                        }
+                        Err(_) => {}
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            })
+            .context("starting the devd reader")?;
+        Ok(())
+    }
+}
