@@ -102,19 +102,18 @@ pub async fn serve(sock: &ControlSocket, report: SharedReport) {
                     return;
                 }
             };
-            if !peer_allowed(uid, own) {
-                tracing::warn!("control socket: refused uid {uid}");
-                let _ = conn
-                    .write_all(error_line("permission denied: root only").as_bytes())
-                    .await;
-                return;
-            }
             let (rd, mut wr) = conn.split();
             let mut line = String::new();
             let mut rd = TokioBufReader::new(rd).take(1024);
             let got = tokio::time::timeout(Duration::from_secs(5), rd.read_line(&mut line)).await;
-            let answer = match got {
-                Ok(Ok(_)) => match line.trim() {
+            if !matches!(got, Ok(Ok(_))) {
+                return;
+            }
+            let answer = if !peer_allowed(uid, own) {
+                tracing::warn!("control socket: refused uid {uid}");
+                error_line("permission denied: root only")
+            } else {
+                match line.trim() {
                     "status" => {
                         let r = lock(&report).clone();
                         serde_json::to_string(&r)
@@ -122,8 +121,7 @@ pub async fn serve(sock: &ControlSocket, report: SharedReport) {
                             .unwrap_or_else(|e| error_line(&format!("encoding the report: {e}")))
                     }
                     other => error_line(&format!("unknown request {other:?} (try \"status\")")),
-                },
-                _ => return,
+                }
             };
             let _ = wr.write_all(answer.as_bytes()).await;
         });
