@@ -24,6 +24,8 @@ fn demo_json_summary_has_the_contract_fields() {
     );
     let v = last_json(&out.stdout);
     assert_eq!(v["scenario"], "demo");
+    // With no arguments the demo runs with the VF manager in the guest.
+    assert_eq!(v["agent"], "hvnet");
     assert_eq!(v["seed"], 0);
     assert_eq!(v["virtual_seconds"], 120.0);
     assert_eq!(v["wall_ms"], 0.0);

@@ -28,11 +28,13 @@ pub struct SimulateArgs {
     /// Draw traffic per path over time to this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<std::path::PathBuf>,
-    /// The guest agent: none (kernel only), scripts (devd + hyperv.conf +
-    /// the original hyperv_vfattach/hyperv_vfup), devd (the same rules
-    /// through hvnet-devd's engine).
-    #[arg(long, default_value = "none")]
-    pub agent: String,
+    /// The guest agent: hvnet (the VF manager; the default), none (kernel
+    /// only; the default with --serve, where the served scripts act),
+    /// scripts (devd + hyperv.conf + the original
+    /// hyperv_vfattach/hyperv_vfup), devd (the same rules through
+    /// hvnet-devd's engine).
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
     /// List the built-in scenarios.
     #[arg(long)]
     pub list: bool,
@@ -103,7 +105,11 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let factory = agent_factory(&a.agent)?;
+    let agent = a
+        .agent
+        .clone()
+        .unwrap_or_else(|| if a.serve.is_some() { "none" } else { "hvnet" }.into());
+    let factory = agent_factory(&agent)?;
     let seed = a.seed.or(sc.seed).unwrap_or(0);
     if let Some(dir) = &a.serve {
         return serve::serve(dir, sc, seed, factory);
@@ -113,7 +119,7 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         bucket: a.plot.as_ref().map(|_| bucket_for(sc.duration)),
         ..Default::default()
     };
-    let title = format!("{} (seed {seed}, agent {})", sc.name, a.agent);
+    let title = format!("{} (seed {seed}, agent {agent})", sc.name);
     let mut r = match hvnet_sim::run(sc, opts, factory) {
         Ok(r) => r,
         Err(e) => {
