@@ -560,6 +560,27 @@ speed = 10
     }
 
     #[test]
+    fn the_shipped_example_is_valid_and_all_defaults() {
+        let text = include_str!("../../../../packaging/hvnet.conf.example");
+        let c = Config::parse("hvnet.conf.example", text).unwrap();
+        assert_eq!(c, Config::default());
+        // Every commented-out setting is valid too.
+        let uncommented: String = text
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest) if rest.contains(" = ") && !rest.starts_with(' ') => rest,
+                _ => l,
+            })
+            .filter(|l| !l.starts_with("readiness_command"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = Config::parse("uncommented", &uncommented).unwrap();
+        assert_eq!(c.metrics, Some("127.0.0.1:9477".parse().unwrap()));
+        assert!(matches!(c.gate, Some(ReadinessGate::File(_))));
+        assert_eq!(c.damping, FlapDamping::default());
+    }
+
+    #[test]
     fn listen_addresses_default_to_loopback() {
         assert_eq!(parse_listen("9100").unwrap().to_string(), "127.0.0.1:9100");
         assert_eq!(parse_listen(":9100").unwrap().to_string(), "127.0.0.1:9100");
