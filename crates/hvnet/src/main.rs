@@ -29,6 +29,8 @@ enum Command {
     Simulate(cmd::simulate::SimulateArgs),
     /// Random scenarios with faults on the simulator, the VF manager in the guest.
     Chaos(cmd::chaos::ChaosArgs),
+    /// The original scripts and hvnet side by side on every built-in scenario.
+    Compare(cmd::compare::CompareArgs),
     /// The VF manager daemon: events, reconciler, control socket, metrics, hosted devd rules.
     Run(cmd::run::RunArgs),
     /// What the running daemon sees and does: pairs, paths, failovers, actions.
@@ -51,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Command::Devd(c) => cmd::devd::run(c),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Chaos(a) => cmd::chaos::run(a),
+        Command::Compare(a) => cmd::compare::run(a),
         Command::Run(a) => cmd::run::run(a),
         Command::Status(a) => cmd::status::run(a),
         Command::Vfattach(a) => cmd::vfattach::run(a),

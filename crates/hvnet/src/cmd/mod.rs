@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod chaos;
+pub mod compare;
 pub mod devd;
 #[cfg(target_os = "linux")]
 pub mod install;

@@ -1,0 +1,257 @@
+//! `hvnet compare [--json] [--seed N] [--scenario NAME]... [--original real|emulated]`: the
+//! original FreeBSD system (devd running hyperv.conf and devd.conf's dhclient rule, the seed's
+//! `hyperv_vfattach`, the spec's `hyperv_vfup`) and hvnet's VF manager side by side on every
+//! built-in simulator scenario, same seed for both.
+//!
+//! For each scenario and side: passed or failed (the scenario's expectations and the
+//! simulator's invariants), packets lost, time to the VF and back to hn (median, virtual
+//! time), and what was left wrong ([`problems`]: generic checks, not per scenario).
+//!
+//! `--original real` (default) runs the real shell scripts as processes against the
+//! simulator ([`real`]); `--original emulated` uses the simulator's in-process emulation of
+//! them (`hvnet simulate --agent scripts`).
+//!
+//! `--json`: one object per scenario, `{"scenario", "mode", "seed", "original": {"passed",
+//! "lost", "problems": [{"kind","detail"}], ...}, "hvnet": {...}}`.
+//! Exit status 0 when hvnet passed every scenario, 1 otherwise or on error.
+
+pub mod problems;
+pub mod real;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use hvnet_sim::{builtin, Latency, RunOptions, RunResult, Scenario};
+use serde::Serialize;
+
+use problems::Problem;
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// One JSON object per scenario (one per line).
+    #[arg(long)]
+    pub json: bool,
+    /// Seed for both sides (default: the scenario's `seed`, else 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Only these built-in scenarios (repeatable; default: all of them).
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenarios: Vec<String>,
+    /// Print each run's timeline before the table (both sides).
+    #[arg(long)]
+    pub timeline: bool,
+    /// How the original system runs: `real` — the shell scripts as processes, devd's rules
+    /// through hvnet's devd engine, the simulator serving sysctl/ifconfig/dhclient/...;
+    /// `emulated` — the simulator's in-process emulation of the same scripts.
+    #[arg(long, value_enum, default_value_t = Original::Real)]
+    pub original: Original,
+    /// Client side of the fake FreeBSD commands (used by the test root's bin/ wrappers).
+    #[arg(long, value_name = "ROOT", hide = true)]
+    pub client: Option<std::path::PathBuf>,
+    /// The command a wrapper runs (after `--`).
+    #[arg(last = true, hide = true)]
+    pub argv: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Original {
+    Real,
+    Emulated,
+}
+
+/// One side of a row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Side {
+    /// `scripts (real processes)`, `scripts (emulated)` or `hvnet`.
+    pub agent: String,
+    pub passed: bool,
+    pub lost: u64,
+    pub problems: Vec<Problem>,
+    pub time_to_vf_ms: Option<Latency>,
+    pub back_to_hn_ms: Option<Latency>,
+    pub connections_broken: u64,
+    pub invariant_violations: u64,
+    pub failed_expectations: Vec<String>,
+    /// The run's timeline (`--timeline`), not in the JSON.
+    #[serde(skip)]
+    pub timeline: Vec<String>,
+}
+
+/// One scenario, both sides.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub scenario: String,
+    pub mode: String,
+    pub seed: u64,
+    pub original: Side,
+    pub hvnet: Side,
+}
+
+fn side(agent: &str, r: &RunResult, mut problems: Vec<Problem>, rc_conf: &str) -> Side {
+    let s = &r.summary;
+    let mut all = problems::of_run(r, rc_conf);
+    all.append(&mut problems);
+    Side {
+        agent: agent.to_string(),
+        passed: s.passed,
+        lost: s.packets.lost,
+        problems: all,
+        time_to_vf_ms: s.vf_up_latency_ms,
+        back_to_hn_ms: s.back_to_hn_ms,
+        connections_broken: s.connections_broken,
+        invariant_violations: s.invariant_violations,
+        failed_expectations: s.failed_expectations.clone(),
+        timeline: r.timeline.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// Run one scenario on both sides.
+pub fn compare(sc: &Scenario, seed: u64, original: Original) -> anyhow::Result<Row> {
+    let opts = RunOptions {
+        seed,
+        ..Default::default()
+    };
+    let rc = sc.rc_conf.clone();
+    let orig = match original {
+        Original::Emulated => {
+            let r = hvnet_sim::run(sc.clone(), opts.clone(), hvnet_sim::original_scripts())
+                .map_err(anyhow::Error::msg)?;
+            side("scripts (emulated)", &r, Vec::new(), &rc)
+        }
+        Original::Real => {
+            let (r, extra) = real::run(sc.clone(), seed)
+                .with_context(|| format!("{}: running the original scripts", sc.name))?;
+            side("scripts (real processes)", &r, extra, &rc)
+        }
+    };
+    let r = hvnet_sim::run(sc.clone(), opts, crate::daemon::agent::manager_agent())
+        .map_err(anyhow::Error::msg)?;
+    let hv = side("hvnet", &r, Vec::new(), &rc);
+    Ok(Row {
+        scenario: sc.name.clone(),
+        mode: r.summary.mode.clone(),
+        seed,
+        original: orig,
+        hvnet: hv,
+    })
+}
+
+/// The scenarios to run: the named built-ins, or all of them.
+pub fn scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
+    let names: Vec<String> = if names.is_empty() {
+        builtin::names().into_iter().map(String::from).collect()
+    } else {
+        names.to_vec()
+    };
+    names
+        .iter()
+        .map(|n| {
+            builtin::get(n).with_context(|| {
+                format!(
+                    "{n}: not a built-in scenario (expected one of: {})",
+                    builtin::names().join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+fn secs(l: &Option<Latency>) -> String {
+    match l {
+        Some(l) if l.median == l.max => format!("{:.2}s", l.median / 1000.0),
+        Some(l) => format!("{:.2}s..{:.2}s", l.median / 1000.0, l.max / 1000.0),
+        None => "-".into(),
+    }
+}
+
+fn verdict(s: &Side) -> &'static str {
+    if s.passed {
+        "passed"
+    } else {
+        "FAILED"
+    }
+}
+
+/// The human table: one line per scenario, then what each side left wrong.
+pub fn table(rows: &[Row]) -> String {
+    let mut t = format!(
+        "{:<20} {:<6} | {:<7} {:>6} {:>12} {:>7} | {:<7} {:>6} {:>12} {:>7}\n",
+        "scenario", "mode", "original", "lost", "to VF", "to hn", "hvnet", "lost", "to VF", "to hn"
+    );
+    for r in rows {
+        let mode = if r.mode == "transparent" {
+            "xpnt"
+        } else {
+            "non-xp"
+        };
+        t.push_str(&format!(
+            "{:<20} {:<6} | {:<7} {:>6} {:>12} {:>7} | {:<7} {:>6} {:>12} {:>7}\n",
+            r.scenario,
+            mode,
+            verdict(&r.original),
+            r.original.lost,
+            secs(&r.original.time_to_vf_ms),
+            secs(&r.original.back_to_hn_ms),
+            verdict(&r.hvnet),
+            r.hvnet.lost,
+            secs(&r.hvnet.time_to_vf_ms),
+            secs(&r.hvnet.back_to_hn_ms),
+        ));
+    }
+    let passed = |f: fn(&Row) -> &Side| rows.iter().filter(|r| f(r).passed).count();
+    t.push_str(&format!(
+        "\noriginal passed {}/{}, hvnet passed {}/{}\n",
+        passed(|r| &r.original),
+        rows.len(),
+        passed(|r| &r.hvnet),
+        rows.len()
+    ));
+    let mut wrong = String::new();
+    for r in rows {
+        for (who, s) in [("original", &r.original), ("hvnet", &r.hvnet)] {
+            for p in &s.problems {
+                wrong.push_str(&format!(
+                    "  {:<20} {:<8} {:<18} {}\n",
+                    r.scenario, who, p.kind, p.detail
+                ));
+            }
+        }
+    }
+    if !wrong.is_empty() {
+        t.push_str("\nleft wrong:\n");
+        t.push_str(&wrong);
+    }
+    t
+}
+
+pub fn run(a: CompareArgs) -> anyhow::Result<ExitCode> {
+    if let Some(root) = &a.client {
+        return real::client(root, &a.argv);
+    }
+    let scs = scenarios(&a.scenarios)?;
+    let mut rows = Vec::new();
+    for sc in &scs {
+        let seed = a.seed.or(sc.seed).unwrap_or(0);
+        let row = compare(sc, seed, a.original)?;
+        if a.json {
+            println!("{}", serde_json::to_string(&row)?);
+        } else if a.timeline {
+            for s in [&row.original, &row.hvnet] {
+                println!("== {} ({}, seed {seed})", row.scenario, s.agent);
+                for l in &s.timeline {
+                    println!("{l}");
+                }
+            }
+        }
+        rows.push(row);
+    }
+    if !a.json {
+        print!("{}", table(&rows));
+    }
+    Ok(if rows.iter().all(|r| r.hvnet.passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
