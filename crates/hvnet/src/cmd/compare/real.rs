@@ -249,6 +249,9 @@ pub fn run(sc: Scenario, seed: u64) -> anyhow::Result<(RunResult, Vec<Problem>)>
     };
     let wall = Instant::now();
     let result = h.main_loop();
+    if let Some(d) = h.devd_current.take() {
+        h.devd_waited(&d, true);
+    }
     h.kill_all();
     result?;
     let Harness { sim, problems, .. } = h;
@@ -410,21 +413,44 @@ impl Harness {
         self.running = None;
         if self.devd_current.as_ref().is_some_and(|d| d.task == id) {
             let d = self.devd_current.take().expect("devd action");
-            let held = self.sim.now().saturating_sub(d.started);
-            if !held.is_zero() {
-                let detail = format!(
-                    "devd waited {:.3}s for `{}` (from {:.3}s)",
-                    held.as_secs_f64(),
-                    d.action.replace(&*self.root.dir.to_string_lossy(), ""),
-                    d.started.as_secs_f64()
-                );
-                self.sim.note("agent", detail.clone());
-                self.problems.push(Problem {
-                    kind: "devd-blocked",
-                    detail,
-                });
-            }
+            self.devd_waited(&d, false);
         }
+    }
+
+    /// devd ran `d` until now (or still runs it at the end): if events that came while it ran
+    /// queued behind it for a while, that is a problem (spec hn.md §3.1: devd waits for each action).
+    fn devd_waited(&mut self, d: &DevdAction, at_end: bool) {
+        let now = self.sim.now();
+        let queued: Vec<Duration> = self.sim.devctl_log()
+            [self.devd_line.min(self.sim.devctl_log().len())..]
+            .iter()
+            .map(|(t, _)| *t)
+            .filter(|t| *t >= d.started && *t < now)
+            .collect();
+        let Some(first) = queued.iter().min() else {
+            return;
+        };
+        let action = d.action.replace(&*self.root.dir.to_string_lossy(), "");
+        let detail = if at_end {
+            format!(
+                "devd still waits for `{action}` at the end (since {:.3}s); {} event(s) never handled",
+                d.started.as_secs_f64(),
+                queued.len()
+            )
+        } else {
+            format!(
+                "devd waited {:.3}s for `{action}` (from {:.3}s); {} event(s) delayed up to {:.3}s",
+                (now - d.started).as_secs_f64(),
+                d.started.as_secs_f64(),
+                queued.len(),
+                (now - *first).as_secs_f64()
+            )
+        };
+        self.sim.note("agent", detail.clone());
+        self.problems.push(Problem {
+            kind: "devd-blocked",
+            detail,
+        });
     }
 
     fn request(&mut self, running: u32, stream: UnixStream) -> anyhow::Result<()> {
