@@ -249,3 +249,94 @@ fn vf_unused(w: &World, hn: &str, vf: &str) -> Option<Problem> {
     };
     why.map(|d| Problem::new("vf-unused", d))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hvnet_sim::{builtin, RunOptions};
+
+    fn run(name: &str, factory: hvnet_sim::AgentFactory) -> (RunResult, String) {
+        let sc = builtin::get(name).unwrap();
+        let rc = sc.rc_conf.clone();
+        let r = hvnet_sim::run(sc, RunOptions::default(), factory).unwrap();
+        (r, rc)
+    }
+
+    fn kinds(p: &[Problem]) -> Vec<&'static str> {
+        p.iter().map(|p| p.kind).collect()
+    }
+
+    #[test]
+    fn violations_map_to_kinds() {
+        let p = from_violation("90.210s: dhclient: running on hn0, a port of lagg0");
+        assert_eq!(p.kind, "dhcp-on-lagg-port");
+        assert_eq!(p.detail, "running on hn0, a port of lagg0 (at 90.210s)");
+        for (v, k) in [
+            (
+                "1.000s: vf-address: mce0 holds an IP address",
+                "address-on-vf",
+            ),
+            ("1.000s: dhclient: 2 instances on hn0", "two-dhcp-clients"),
+            ("1.000s: dhclient: running on VF mce0", "dhcp-on-vf"),
+            (
+                "1.000s: duplicate-address: 10.0.0.4 on hn0 and lagg0",
+                "duplicate-address",
+            ),
+            (
+                "1.000s: mtu: port mce0 of lagg0 has a different MTU",
+                "mtu-mismatch",
+            ),
+            ("1.000s: something new", "invariant"),
+        ] {
+            assert_eq!(from_violation(v).kind, k, "{v}");
+        }
+    }
+
+    #[test]
+    fn a_clean_run_has_no_problems() {
+        let (r, rc) = run("live-migration-nt", crate::daemon::agent::manager_agent());
+        assert!(r.summary.passed);
+        assert_eq!(of_run(&r, &rc), Vec::new());
+    }
+
+    #[test]
+    fn a_vf_nobody_brings_up_is_unused() {
+        // Non-transparent, no agent: the VF stays down; hn0 keeps its lease and dhclient.
+        let (r, rc) = run("boot-vf-nt", hvnet_sim::no_agent());
+        let p = of_run(&r, &rc);
+        assert_eq!(kinds(&p), vec!["vf-unused"], "{p:?}");
+        assert!(p[0].detail.starts_with("mce0 (paired with hn0) is down"));
+    }
+
+    #[test]
+    fn end_state_follows_the_configuration_into_the_lagg() {
+        let (r, rc) = run("ipv6-nt", hvnet_sim::original_scripts());
+        let p = end_state(&r.world, &rc);
+        assert!(p.contains(&Problem::new(
+            "address-missing",
+            "2001:db8::4 (rc.conf for hn0) is on no interface; it belongs on lagg0"
+        )));
+        assert!(kinds(&p).contains(&"no-dhcp-client"));
+        // IPv6 (not link-local) and IPv4 left on a port are reported; a link-local is not.
+        let mut w = r.world.clone();
+        let hn0 = w.ifnets.get_mut("hn0").unwrap();
+        hn0.ipv6
+            .push(hvnet_vf::Ipv6Net::new("2001:db8::4".parse().unwrap(), 64));
+        hn0.ipv6
+            .push(hvnet_vf::Ipv6Net::new("fe80::1".parse().unwrap(), 64));
+        hn0.ipv4
+            .push(hvnet_vf::Ipv4Net::new("10.0.0.9".parse().unwrap(), 24));
+        let p = end_state(&w, &rc);
+        let left: Vec<&Problem> = p
+            .iter()
+            .filter(|p| p.kind.ends_with("left-on-port"))
+            .collect();
+        assert_eq!(left.len(), 2, "{p:?}");
+        assert_eq!(
+            left[1].detail,
+            "IPv6 2001:db8::4 left on hn0, a port of lagg0"
+        );
+        // The address is on hn0 now: left on the port, not missing.
+        assert!(!p.iter().any(|p| p.kind == "address-missing"));
+    }
+}
