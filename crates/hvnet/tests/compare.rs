@@ -234,3 +234,191 @@ fn unknown_scenario_is_a_clear_error() {
     assert_eq!(code, 1);
     assert!(err.contains("no-such: not a built-in scenario"), "{err}");
 }
+
+/// packaging/baseline/hyperv_vfup, run with stub commands under a test root: the steps of
+/// spec hn.md §3.3, in order, and its exit statuses.
+mod baseline_vfup {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+    use std::process::Command;
+
+    const VFUP: &str = include_str!("../../../packaging/baseline/hyperv_vfup");
+    const RC_SUBR: &str = include_str!("../../../packaging/baseline/rc.subr");
+    const NETWORK_SUBR: &str = include_str!("../../../packaging/baseline/network.subr");
+
+    /// `ifconfig`: logs its arguments; `ifconfig IF` succeeds iff state/IF exists (printing
+    /// it); `create` fails iff state/create-fails exists; `-alias` succeeds while
+    /// state/aliases has lines left; `laggport` exits with state/laggport-status (default 0).
+    const IFCONFIG: &str = r#"#!/bin/sh
+echo "ifconfig $*" >> "$ROOT/log"
+if [ $# -eq 1 ]; then [ -f "$ROOT/state/$1" ] && cat "$ROOT/state/$1"; exit $?; fi
+case $2 in
+create) [ -f "$ROOT/state/create-fails" ] && exit 1; touch "$ROOT/state/$1"; exit 0 ;;
+-alias) n=`wc -l < "$ROOT/state/aliases"`; [ "$n" -gt 0 ] || exit 1
+	sed -i 1d "$ROOT/state/aliases"; exit 0 ;;
+laggport) [ -f "$ROOT/state/laggport-status" ] && exit `cat "$ROOT/state/laggport-status"`; exit 0 ;;
+esac
+exit 0
+"#;
+    const SYSCTL: &str =
+        "#!/bin/sh\necho \"sysctl $*\" >> \"$ROOT/log\"\ncat \"$ROOT/state/vf\" 2>/dev/null\n";
+    const LOGGER: &str = "#!/bin/sh\necho \"${0##*/} $*\" >> \"$ROOT/log\"\n";
+
+    fn put(path: &Path, text: &str, mode: u32) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    struct Root(tempfile::TempDir);
+
+    impl Root {
+        fn new(rc_conf: &str, vf: &str) -> Root {
+            let t = tempfile::tempdir().unwrap();
+            let d = t.path().to_str().unwrap().to_string();
+            let rw = |s: &str| {
+                s.replace("/etc/", &format!("{d}/etc/"))
+                    .replace("/usr/libexec/hyperv/", &format!("{d}/usr/libexec/hyperv/"))
+                    .replace("/var/run/", &format!("{d}/var/run/"))
+            };
+            let p = |r: &str| t.path().join(r);
+            put(&p("etc/rc.conf"), rc_conf, 0o644);
+            put(
+                &p("etc/defaults/rc.conf"),
+                "synchronous_dhclient=\"NO\"\n",
+                0o644,
+            );
+            put(&p("etc/rc.subr"), &rw(RC_SUBR), 0o644);
+            put(&p("etc/network.subr"), &rw(NETWORK_SUBR), 0o644);
+            put(&p("usr/libexec/hyperv/hyperv_vfup"), &rw(VFUP), 0o755);
+            put(&p("bin/ifconfig"), IFCONFIG, 0o755);
+            put(&p("bin/sysctl"), SYSCTL, 0o755);
+            put(&p("bin/dhclient"), LOGGER, 0o755);
+            put(&p("state/vf"), vf, 0o644);
+            put(&p("state/aliases"), "", 0o644);
+            std::fs::create_dir_all(p("var/run")).unwrap();
+            Root(t)
+        }
+
+        fn path(&self, r: &str) -> std::path::PathBuf {
+            self.0.path().join(r)
+        }
+
+        /// (exit status, stdout, the commands run).
+        fn vfup(&self, hn: &str) -> (i32, String, Vec<String>) {
+            let d = self.0.path();
+            let out = Command::new(d.join("usr/libexec/hyperv/hyperv_vfup"))
+                .arg(hn)
+                .env(
+                    "PATH",
+                    format!("{}/bin:{}", d.display(), std::env::var("PATH").unwrap()),
+                )
+                .env("ROOT", d)
+                .output()
+                .unwrap();
+            let log = std::fs::read_to_string(d.join("log")).unwrap_or_default();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                log.lines().map(String::from).collect(),
+            )
+        }
+    }
+
+    #[test]
+    fn creates_the_lagg_moves_dhcp_and_ends_with_the_last_status() {
+        let r = Root::new("ifconfig_hn0=\"DHCP\"\n", "mce0\n");
+        put(&r.path("state/aliases"), "a\nb\n", 0o644);
+        let (code, _, log) = r.vfup("hn0");
+        assert_eq!(code, 0);
+        assert_eq!(
+            log,
+            [
+                "sysctl -n dev.hn.0.vf",
+                "ifconfig lagg0",
+                "ifconfig lagg0 create",
+                "ifconfig lagg0 laggproto failover laggport hn0 laggport mce0",
+                "ifconfig lagg0 inet6 no_dad",
+                "ifconfig hn0 -alias",
+                "ifconfig hn0 -alias",
+                "ifconfig hn0 -alias",
+                "ifconfig lagg0 up",
+                "dhclient -b lagg0",
+            ]
+        );
+    }
+
+    #[test]
+    fn static_syncdhcp_pidfile_and_unit_digits() {
+        // Static: `ifconfig laggN $(ifconfig_getargs hnX)`, keywords stripped, no eval.
+        let r = Root::new("ifconfig_hn12=\"inet 10.0.0.4/24 NOAUTO\"\n", "mce3\n");
+        let (_, _, log) = r.vfup("hn12");
+        assert_eq!(log[0], "sysctl -n dev.hn.12.vf");
+        assert_eq!(log.last().unwrap(), "ifconfig lagg12 inet 10.0.0.4/24");
+        // SYNCDHCP: dhclient in the foreground. The pre-12 pid file is honoured (step 4c).
+        // (`kill` is the shell's builtin: a process of the test's own stands in for dhclient.)
+        let r = Root::new("ifconfig_hn0=\"SYNCDHCP\"\n", "mce0\n");
+        let mut dhclient = Command::new("sleep").arg("60").spawn().unwrap();
+        put(
+            &r.path("var/run/dhclient.hn0.pid"),
+            &format!("{}\n", dhclient.id()),
+            0o644,
+        );
+        let (_, _, log) = r.vfup("hn0");
+        let st = dhclient.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&st),
+            Some(15),
+            "SIGTERM"
+        );
+        assert_eq!(log.last().unwrap(), "dhclient lagg0");
+        // All non-digits go: `sed 's/[^0-9]*//g'`.
+        let r = Root::new("", "\n");
+        let (_, out, log) = r.vfup("hn1a2");
+        assert_eq!(log, ["sysctl -n dev.hn.12.vf"]);
+        assert_eq!(out, "hn1a2: VF was detached\n");
+    }
+
+    #[test]
+    fn existing_lagg_detached_vf_create_failure_and_override() {
+        // The lagg exists without the VF: only `laggport VF`, and its status is the script's.
+        let r = Root::new("ifconfig_hn0=\"DHCP\"\n", "mce0\n");
+        put(&r.path("state/lagg0"), "\tlaggport: hn0 flags=0<>\n", 0o644);
+        put(&r.path("state/laggport-status"), "3\n", 0o644);
+        let (code, _, log) = r.vfup("hn0");
+        assert_eq!(code, 3, "no final exit 0");
+        assert_eq!(log.last().unwrap(), "ifconfig lagg0 laggport mce0");
+        // ... with the VF already a port: nothing.
+        put(
+            &r.path("state/lagg0"),
+            "\tlaggport: hn0 flags=1<MASTER>\n\tlaggport: mce0 flags=4<ACTIVE>\n",
+            0o644,
+        );
+        std::fs::remove_file(r.path("log")).unwrap();
+        let (code, _, log) = r.vfup("hn0");
+        assert_eq!((code, log.len()), (0, 3), "{log:?}");
+        assert_eq!(log[2], "ifconfig lagg0");
+        // No VF any more: the race message, exit 0.
+        let r = Root::new("", "\n");
+        assert_eq!(r.vfup("hn0").0, 0);
+        // lagg creation fails: exit 1.
+        let r = Root::new("", "mce0\n");
+        put(&r.path("state/create-fails"), "", 0o644);
+        let (code, out, _) = r.vfup("hn0");
+        assert_eq!((code, out.as_str()), (1, "lagg0 creation failed\n"));
+        // The per-interface override runs when the file exists (-f, not -x), with no
+        // arguments, and the script exits with its status.
+        let r = Root::new("", "mce0\n");
+        let hook = r.path("usr/libexec/hyperv/hyperv_vfup.hn0");
+        put(&hook, "#!/bin/sh\necho \"hook [$*]\"\nexit 7\n", 0o755);
+        let (code, out, log) = r.vfup("hn0");
+        assert_eq!((code, out.as_str()), (7, "hook []\n"));
+        assert!(log.is_empty());
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(
+            r.vfup("hn0").0,
+            126,
+            "a non-executable override is still run"
+        );
+    }
+}
