@@ -397,8 +397,8 @@ impl Harness {
                 Err(e) => return Err(e).context("accepting a guest command"),
             }
             let task = self.tasks.get_mut(&id).expect("running task");
-            if task.child.try_wait()?.is_some() {
-                self.exited(id);
+            if let Some(status) = task.child.try_wait()? {
+                self.exited(id, status);
                 return Ok(());
             }
             if t0.elapsed() > HUNG {
@@ -408,9 +408,22 @@ impl Harness {
         }
     }
 
-    fn exited(&mut self, id: u32) {
-        self.tasks.remove(&id);
+    /// A program ended: its output and a failing status go to the timeline.
+    fn exited(&mut self, id: u32, status: std::process::ExitStatus) {
+        let label = self.tasks.remove(&id).map(|t| t.label).unwrap_or_default();
         self.running = None;
+        let root = self.root.dir.to_string_lossy().into_owned();
+        let out = std::fs::read_to_string(self.root.dir.join(format!("log/task-{id}.out")))
+            .unwrap_or_default();
+        for l in out.lines() {
+            self.sim
+                .note("agent", format!("  | {}", l.replace(&root, "")));
+        }
+        if !status.success() {
+            let label = label.replace(&root, "");
+            self.sim
+                .note("agent", format!("  `{label}` exited: {status}"));
+        }
         if self.devd_current.as_ref().is_some_and(|d| d.task == id) {
             let d = self.devd_current.take().expect("devd action");
             self.devd_waited(&d, false);
