@@ -1,7 +1,12 @@
 //! The real-kernel lab: three network namespaces, a bridge as the virtual switch, a VM with
-//! `hn0` and `vf0` sharing one MAC, hvnet's steerer running in the VM namespace, numbered UDP
-//! streams both ways and a TCP connection, through a planned switch, a surprise removal and
-//! a return of the VF. Everything it builds is torn down on drop, also on panic.
+//! `hn0` and `vf0` sharing one MAC, a reactor in the VM namespace (hvnet's steerer, or a
+//! shell pipeline on `ip monitor` as the baseline), numbered UDP streams both ways and a TCP
+//! connection, through a planned switch, a surprise removal and a return of the VF.
+//! Everything it builds is torn down before [`run`] returns, also on error, panic or Ctrl-C.
+//!
+//! Timings come from an independent [`Monitor`] of the kernel's notifications (not from
+//! the reactor): the kernel's notice of the VF going or becoming usable, and the redirect
+//! filter on hn0 being removed or installed. Every traffic loop is bounded in count and time.
 //!
 //! Topology (addresses from 198.18.0.0/15, only inside the namespaces):
 //!
@@ -11,23 +16,20 @@
 //!                             └─ hvf ── vm: vf0 (no address)    (MAC M)
 //! ```
 
+use crate::monitor::{Monitor, Notification};
+use crate::netlink::Hook;
 use crate::netns::{self, ip, Namespaces, NetnsError};
 use crate::roles::RolePatterns;
 use crate::steer::{Direction, Journal, Request, SteerConfig, Steerer, SwitchRecord};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 type Worker<T> = JoinHandle<Result<T, String>>;
-type SteererHandle = (
-    tokio::sync::mpsc::UnboundedSender<Request>,
-    Journal,
-    Worker<()>,
-    std::sync::mpsc::Receiver<()>,
-);
 
 pub const PEER_IP: &str = "198.18.0.1";
 pub const VM_IP: &str = "198.18.0.2";
@@ -35,16 +37,38 @@ pub const VM_MAC: &str = "02:48:56:00:00:02";
 const UDP_TO_VM: u16 = 5001;
 const UDP_TO_PEER: u16 = 5002;
 const TCP_PORT: u16 = 5003;
+/// How long the lab waits for any one kernel notification or reaction.
+const REACTION_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What reacts to the VF's comings and goings in the VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reactor {
+    /// hvnet's steerer: rtnetlink subscription, filters changed over netlink.
+    Hvnet,
+    /// The baseline: `ip monitor link | while read ...` running `tc` commands, as a
+    /// shell-script solution would (the planned switch runs `tc filter del`).
+    Shell,
+}
+
+impl Reactor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Reactor::Hvnet => "hvnet",
+            Reactor::Shell => "shell",
+        }
+    }
+}
 
 /// Lab settings.
 #[derive(Debug, Clone)]
 pub struct LabConfig {
     /// Packets per second in each direction.
     pub pps: u32,
-    /// Total traffic time; the three events are spread over it.
+    /// Total traffic time; the events are spread over it.
     pub duration: Duration,
     /// Suffix that makes namespace names unique (e.g. the pid).
     pub tag: String,
+    pub reactor: Reactor,
 }
 
 /// Loss and timing of one phase.
@@ -55,8 +79,16 @@ pub struct Phase {
     pub lost: u64,
     /// The longest time without an arriving packet, in either direction, around the event.
     pub gap_ms: f64,
-    /// From the kernel's notice (or the announcement) to the new filters confirmed.
+    /// From the trigger (the kernel's notice that the VF went or became usable; for the
+    /// planned switch, the announcement) to the kernel's notice that hn0's egress redirect
+    /// was removed or installed, both as seen by the independent monitor.
     pub switch_ms: Option<f64>,
+    /// From the trigger to the arrival at the peer of the first VM packet sent after the
+    /// filter change: traffic flowing again on the new path.
+    pub back_ms: Option<f64>,
+    /// hvnet's own measure (netlink event received to filter change acknowledged); only
+    /// with the hvnet reactor.
+    pub reactor_ms: Option<f64>,
     /// What the kernel showed after the phase (redirect filters on hn0 egress).
     pub hn_egress_redirects: usize,
     /// Lost packets by direction: peer → vm and vm → peer.
@@ -68,12 +100,20 @@ pub struct Phase {
 #[derive(Debug, Clone)]
 pub struct LabReport {
     pub pps: u32,
+    pub reactor: Reactor,
     pub phases: Vec<Phase>,
     /// The VF re-attach between the planned and the surprise phase (not a named phase).
     pub reattach: Phase,
     pub tcp_survived: bool,
+    /// Why the TCP connection broke, if it did.
+    pub tcp_error: Option<String>,
+    pub tcp_rounds: u64,
     pub sent: u64,
     pub received: u64,
+    /// Packets the kernel counted through hn0's egress redirect (to the VF) by the end.
+    pub vf_redirected_pkts: u64,
+    /// Whether the monitor thread ran with a real-time priority (prompt timestamps).
+    pub monitor_realtime: bool,
 }
 
 /// The lab failed to run.
@@ -85,6 +125,8 @@ pub enum LabError {
     Setup(#[from] NetnsError),
     #[error("lab: {0}")]
     Run(String),
+    #[error("lab: interrupted")]
+    Interrupted,
 }
 
 /// The lab's namespaces and their names; dropping it tears everything down.
@@ -215,6 +257,27 @@ impl Stream {
             .fold(0.0, f64::max);
         (lost, gap)
     }
+
+    /// Arrival of the first packet sent at or after `t` that arrived.
+    fn first_arrival_sent_after(&self, t: Instant) -> Option<Instant> {
+        self.sent
+            .iter()
+            .zip(&self.recv)
+            .find_map(|(s, r)| match (s, r) {
+                (Some(s), Some(r)) if *s >= t => Some(*r),
+                _ => None,
+            })
+    }
+}
+
+/// Sets the flag when dropped: every worker loop watching it ends, whatever path the lab
+/// leaves by.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 fn spawn_in<T: Send + 'static>(
@@ -228,13 +291,16 @@ fn spawn_in<T: Send + 'static>(
     })
 }
 
+/// Send `count` numbered datagrams at `pps`; gives up at `deadline` whatever the count.
 fn udp_sender(
     ns: &str,
     to: SocketAddr,
     pps: u32,
     count: usize,
+    deadline: Instant,
     stream: Arc<Mutex<Stream>>,
-) -> JoinHandle<Result<(), String>> {
+    stop: Arc<AtomicBool>,
+) -> Worker<()> {
     spawn_in(ns, move || {
         let sock = UdpSocket::bind("0.0.0.0:0").map_err(|e| format!("udp bind: {e}"))?;
         let start = Instant::now();
@@ -242,6 +308,9 @@ fn udp_sender(
         for seq in 0..count {
             let due = start + period * seq as u32;
             let now = Instant::now();
+            if now > deadline || stop.load(Ordering::Relaxed) {
+                break;
+            }
             if due > now {
                 std::thread::sleep(due - now);
             }
@@ -254,19 +323,21 @@ fn udp_sender(
     })
 }
 
+/// Record arrivals until stopped or `deadline`.
 fn udp_receiver(
     ns: &str,
     port: u16,
+    deadline: Instant,
     stream: Arc<Mutex<Stream>>,
     stop: Arc<AtomicBool>,
-) -> JoinHandle<Result<(), String>> {
+) -> Worker<()> {
     spawn_in(ns, move || {
         let sock =
             UdpSocket::bind(("0.0.0.0", port)).map_err(|e| format!("udp bind {port}: {e}"))?;
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .map_err(|e| e.to_string())?;
         let mut buf = [0u8; 64];
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
             if let Ok(n) = sock.recv(&mut buf) {
                 let t = Instant::now();
                 if n == 8 {
@@ -282,19 +353,37 @@ fn udp_receiver(
     })
 }
 
-/// TCP echo in the VM; the peer writes a line every 5 ms and checks each echo.
+/// TCP echo in the VM; the peer writes a counter every 5 ms and checks each echo. Both ends
+/// stop at `deadline` (or the stop flag); every blocking call has a timeout.
 fn tcp_pair(
     vm: &str,
     peer: &str,
+    deadline: Instant,
     stop: Arc<AtomicBool>,
 ) -> Result<(Worker<()>, Worker<u64>), LabError> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server_stop = stop.clone();
     let server = spawn_in(vm, move || {
         let l = TcpListener::bind((VM_IP, TCP_PORT)).map_err(|e| format!("tcp listen: {e}"))?;
+        l.set_nonblocking(true).map_err(|e| e.to_string())?;
         let _ = ready_tx.send(());
-        let (mut c, _) = l.accept().map_err(|e| format!("tcp accept: {e}"))?;
+        let mut c = loop {
+            match l.accept() {
+                Ok((c, _)) => break c,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if server_stop.load(Ordering::Relaxed) || Instant::now() > deadline {
+                        return Ok(());
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(format!("tcp accept: {e}")),
+            }
+        };
+        c.set_nonblocking(false).map_err(|e| e.to_string())?;
+        c.set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
         let mut buf = [0u8; 256];
-        loop {
+        while Instant::now() < deadline {
             let n = c
                 .read(&mut buf)
                 .map_err(|e| format!("tcp server read: {e}"))?;
@@ -304,6 +393,7 @@ fn tcp_pair(
             c.write_all(&buf[..n])
                 .map_err(|e| format!("tcp server write: {e}"))?;
         }
+        Ok(())
     });
     ready_rx
         .recv_timeout(Duration::from_secs(5))
@@ -314,9 +404,11 @@ fn tcp_pair(
             .map_err(|e| format!("tcp connect: {e}"))?;
         c.set_read_timeout(Some(Duration::from_secs(3)))
             .map_err(|e| e.to_string())?;
+        c.set_write_timeout(Some(Duration::from_secs(3)))
+            .map_err(|e| e.to_string())?;
         let mut rounds = 0u64;
         let mut buf = [0u8; 8];
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
             c.write_all(&rounds.to_be_bytes())
                 .map_err(|e| format!("tcp write: {e}"))?;
             c.read_exact(&mut buf)
@@ -332,25 +424,149 @@ fn tcp_pair(
     Ok((server, client))
 }
 
-fn start_steerer(vm: &str) -> SteererHandle {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let journal: Journal = Arc::default();
-    let j = journal.clone();
-    let (up_tx, up_rx) = std::sync::mpsc::channel();
-    let h = spawn_in(vm, move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        let cfg = SteerConfig {
-            patterns: RolePatterns::default(),
-            return_delay: Duration::ZERO,
-        };
-        let _ = up_tx.send(());
-        rt.block_on(Steerer::run(cfg, rx, j))
-            .map_err(|e| e.to_string())
-    });
-    (tx, journal, h, up_rx)
+/// The shell baseline: what a script around `ip monitor` does. Event text is only ever
+/// matched by `case` patterns, never expanded into a command. `$1` is 1 when it starts
+/// with the VF present (it installs the redirects first).
+const SHELL_REACTOR: &str = r#"
+steer_on() {
+  tc qdisc add dev vf0 clsact 2>/dev/null
+  tc filter replace dev vf0 ingress prio 49 handle 800::800 protocol all u32 match u32 0 0 action mirred ingress redirect dev hn0
+  tc qdisc add dev hn0 clsact 2>/dev/null
+  tc filter replace dev hn0 egress prio 49 handle 800::800 protocol all u32 match u32 0 0 action mirred egress redirect dev vf0
+}
+steer_off() {
+  tc filter del dev hn0 egress 2>/dev/null
+}
+on=0
+if [ "$1" = 1 ]; then steer_on; on=1; fi
+ip monitor link | while IFS= read -r line; do
+  case $line in
+    *": vf0@"*|*": vf0:"*) ;;
+    *) continue ;;
+  esac
+  case $line in
+    Deleted*) usable=0 ;;
+    *[\<,]UP[,\>]*LOWER_UP*|*LOWER_UP*[\<,]UP[,\>]*) usable=1 ;;
+    *) usable=0 ;;
+  esac
+  if [ $usable = 1 ] && [ $on = 0 ]; then steer_on; on=1; fi
+  if [ $usable = 0 ] && [ $on = 1 ]; then steer_off; on=0; fi
+done
+"#;
+
+/// A running reactor in the VM namespace; stopped on drop.
+enum Running {
+    Hvnet {
+        requests: tokio::sync::mpsc::UnboundedSender<Request>,
+        journal: Journal,
+        thread: Option<Worker<()>>,
+    },
+    Shell {
+        child: Child,
+        vm: String,
+    },
+}
+
+impl Running {
+    fn start(reactor: Reactor, vm: &str) -> Result<Running, LabError> {
+        match reactor {
+            Reactor::Hvnet => {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let journal: Journal = Arc::default();
+                let j = journal.clone();
+                let thread = spawn_in(vm, move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| e.to_string())?;
+                    let cfg = SteerConfig {
+                        patterns: RolePatterns::default(),
+                        return_delay: Duration::ZERO,
+                    };
+                    rt.block_on(Steerer::run(cfg, rx, j))
+                        .map_err(|e| e.to_string())
+                });
+                Ok(Running::Hvnet {
+                    requests: tx,
+                    journal,
+                    thread: Some(thread),
+                })
+            }
+            Reactor::Shell => {
+                use std::os::unix::process::CommandExt;
+                let child = Command::new("ip")
+                    .args([
+                        "netns",
+                        "exec",
+                        vm,
+                        "sh",
+                        "-c",
+                        SHELL_REACTOR,
+                        "hvnet-lab-shell",
+                        "1",
+                    ])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    // Its own process group, so the whole pipeline is stopped together.
+                    .process_group(0)
+                    .spawn()
+                    .map_err(|e| LabError::Run(format!("starting the shell reactor: {e}")))?;
+                Ok(Running::Shell {
+                    child,
+                    vm: vm.to_string(),
+                })
+            }
+        }
+    }
+
+    /// The host announced the VF's departure: move traffic to hn0 now.
+    fn planned_switch(&self) -> Result<(), LabError> {
+        match self {
+            Running::Hvnet { requests, .. } => {
+                let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
+                requests
+                    .send(Request::PlannedSwitch(ack_tx))
+                    .map_err(|_| LabError::Run("steerer stopped".into()))?;
+                ack_rx
+                    .blocking_recv()
+                    .map_err(|_| LabError::Run("steerer stopped".into()))
+            }
+            Running::Shell { vm, .. } => {
+                netns::run("tc", &["-n", vm, "filter", "del", "dev", "hn0", "egress"])?;
+                Ok(())
+            }
+        }
+    }
+
+    fn journal(&self) -> Vec<SwitchRecord> {
+        match self {
+            Running::Hvnet { journal, .. } => journal.lock().unwrap().clone(),
+            Running::Shell { .. } => Vec::new(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        match self {
+            Running::Hvnet {
+                requests, thread, ..
+            } => {
+                let _ = requests.send(Request::Stop);
+                if let Some(t) = thread.take() {
+                    let _ = t.join();
+                }
+            }
+            Running::Shell { child, .. } => {
+                // SAFETY: signalling the process group of a child we spawned (pgid = its pid).
+                unsafe {
+                    libc::kill(-(child.id() as i32), libc::SIGTERM);
+                }
+                let _ = child.wait();
+            }
+        }
+    }
 }
 
 /// Resolve ARP both ways before counting, so the first packets are not queued behind it.
@@ -374,19 +590,19 @@ fn warm_up(topo: &Topology) -> Result<(), LabError> {
     Ok(())
 }
 
-/// Wait until the journal has `n` records (bounded).
-fn wait_journal(j: &Journal, n: usize, timeout: Duration) -> Result<(), LabError> {
-    let end = Instant::now() + timeout;
-    while j.lock().unwrap().len() < n {
-        if Instant::now() > end {
-            return Err(LabError::Run(format!(
-                "steerer did not switch within {timeout:?} (switches so far: {})",
-                j.lock().unwrap().len()
-            )));
+/// Sleep `d`, waking early (with an error) when interrupted.
+fn pause(d: Duration, interrupted: &AtomicBool) -> Result<(), LabError> {
+    let end = Instant::now() + d;
+    loop {
+        if interrupted.load(Ordering::Relaxed) {
+            return Err(LabError::Interrupted);
         }
-        std::thread::sleep(Duration::from_millis(1));
+        let now = Instant::now();
+        if now >= end {
+            return Ok(());
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(10)));
     }
-    Ok(())
 }
 
 /// Count hvnet redirects on hn0's egress as the kernel reports them (via `tc`, independent
@@ -397,6 +613,33 @@ pub fn hn_egress_redirects(vm: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// Packets the kernel counted through the redirect actions on hn0's egress (`tc -s`).
+pub fn hn_egress_redirected_pkts(vm: &str) -> u64 {
+    let out = netns::run(
+        "tc",
+        &["-s", "-n", vm, "filter", "show", "dev", "hn0", "egress"],
+    )
+    .unwrap_or_default();
+    out.lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            // " Sent 42 bytes 1 pkt (dropped 0, ...)"
+            (w.first() == Some(&"Sent") && w.get(4).is_some_and(|p| p.starts_with("pkt")))
+                .then(|| w.get(3)?.parse::<u64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+/// The interface index of `name` in namespace `ns` (from `ip -o link show`).
+fn ifindex(ns: &str, name: &str) -> Result<u32, LabError> {
+    let out = ip(Some(ns), &["-o", "link", "show", name])?;
+    out.split(':')
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| LabError::Run(format!("no ifindex for {name} in `{}`", out.trim())))
+}
+
 /// Run the lab. Tears the namespaces down before returning, whatever happens.
 pub fn run(cfg: &LabConfig, interrupted: &AtomicBool) -> Result<LabReport, LabError> {
     let mut topo = Topology::build(&cfg.tag)?;
@@ -405,30 +648,76 @@ pub fn run(cfg: &LabConfig, interrupted: &AtomicBool) -> Result<LabReport, LabEr
     r
 }
 
+/// The kernel-side moments of one event, as the monitor saw them.
+struct Event {
+    name: &'static str,
+    /// When the lab acted (announced, plugged or pulled the VF).
+    at: Instant,
+    /// The kernel's notice the reaction should follow (for `planned`: the announcement).
+    trigger: Option<Instant>,
+    /// The kernel's notice of hn0's egress redirect changing.
+    filter: Option<Instant>,
+    redirects: usize,
+    /// The reactor's journal length before the event.
+    journal_len: usize,
+}
+
+fn is_vf(n: &Notification, usable: bool) -> bool {
+    match n {
+        Notification::Link {
+            name, usable: u, ..
+        } => name == "vf0" && *u == usable,
+        Notification::LinkGone { name, .. } => name == "vf0" && !usable,
+        Notification::Filter { .. } => false,
+    }
+}
+
+fn is_hn_filter(n: &Notification, hn: u32, added: bool) -> bool {
+    matches!(n, Notification::Filter { ifindex, hook: Some(Hook::Egress), added: a }
+        if *ifindex == hn && *a == added)
+}
+
 fn run_in(
     topo: &Topology,
     cfg: &LabConfig,
     interrupted: &AtomicBool,
 ) -> Result<LabReport, LabError> {
     let pps = cfg.pps.max(1);
+    let slice = cfg.duration.max(Duration::from_secs(2)) / 5;
+    // Hard bound on every worker: the planned traffic time, plus generous slack.
+    let deadline = Instant::now() + slice * 5 + Duration::from_secs(20);
+    let hn = ifindex(&topo.vm, "hn0")?;
+    let monitor = Monitor::start(&topo.vm, slice * 5 + Duration::from_secs(30))
+        .map_err(|e| LabError::Run(e.to_string()))?;
+    let t = Instant::now();
     topo.add_vf()?;
-    let (steer_tx, journal, steer_thread, steer_up) = start_steerer(&topo.vm);
-    steer_up
-        .recv_timeout(Duration::from_secs(5))
-        .map_err(|_| LabError::Run("steerer did not start".into()))?;
-    wait_journal(&journal, 1, Duration::from_secs(5))?; // initial steering onto vf0
+    let reactor = Running::start(cfg.reactor, &topo.vm)?;
+    monitor
+        .wait_for(t, Duration::from_secs(5), |n| is_hn_filter(n, hn, true))
+        .ok_or_else(|| {
+            LabError::Run(format!(
+                "{} reactor did not steer onto vf0 within 5 s",
+                cfg.reactor.name()
+            ))
+        })?;
 
     warm_up(topo)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let slice = cfg.duration.max(Duration::from_secs(2)) / 5;
+    let _stop_guard = StopOnDrop(stop.clone());
     let count = (pps as f64 * slice.as_secs_f64() * 5.0) as usize;
     let to_vm = Stream::new(count);
     let to_peer = Stream::new(count);
     let receivers = [
-        udp_receiver(&topo.vm, UDP_TO_VM, to_vm.clone(), stop.clone()),
-        udp_receiver(&topo.peer, UDP_TO_PEER, to_peer.clone(), stop.clone()),
+        udp_receiver(&topo.vm, UDP_TO_VM, deadline, to_vm.clone(), stop.clone()),
+        udp_receiver(
+            &topo.peer,
+            UDP_TO_PEER,
+            deadline,
+            to_peer.clone(),
+            stop.clone(),
+        ),
     ];
-    let (tcp_server, tcp_client) = tcp_pair(&topo.vm, &topo.peer, stop.clone())?;
+    let (tcp_server, tcp_client) = tcp_pair(&topo.vm, &topo.peer, deadline, stop.clone())?;
     std::thread::sleep(Duration::from_millis(50));
     let senders = [
         udp_sender(
@@ -436,72 +725,63 @@ fn run_in(
             format!("{VM_IP}:{UDP_TO_VM}").parse().unwrap(),
             pps,
             count,
+            deadline,
             to_vm.clone(),
+            stop.clone(),
         ),
         udp_sender(
             &topo.vm,
             format!("{PEER_IP}:{UDP_TO_PEER}").parse().unwrap(),
             pps,
             count,
+            deadline,
             to_peer.clone(),
+            stop.clone(),
         ),
     ];
 
-    let check_interrupt = || -> Result<(), LabError> {
-        if interrupted.load(Ordering::Relaxed) {
-            Err(LabError::Run("interrupted".into()))
-        } else {
-            Ok(())
-        }
-    };
-    let mut events: Vec<(&'static str, Instant, usize)> = Vec::new();
+    let mut events: Vec<Event> = Vec::new();
+    let journal_len = || reactor.journal().len();
 
-    // 1. planned: the host announces, hvnet moves traffic to hn0, then the VF goes.
-    std::thread::sleep(slice);
-    check_interrupt()?;
-    let t = Instant::now();
-    let n = journal.lock().unwrap().len();
-    let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
-    steer_tx
-        .send(Request::PlannedSwitch(ack_tx))
-        .map_err(|_| LabError::Run("steerer stopped".into()))?;
-    ack_rx
-        .blocking_recv()
-        .map_err(|_| LabError::Run("steerer stopped".into()))?;
-    let planned_redirects = hn_egress_redirects(&topo.vm);
+    // 1. planned: the host announces, the reactor moves traffic to hn0, then the VF goes.
+    pause(slice, interrupted)?;
+    let (n, at) = (journal_len(), Instant::now());
+    reactor.planned_switch()?;
+    let filter = monitor.wait_for(at, REACTION_TIMEOUT, |x| is_hn_filter(x, hn, false));
+    let redirects = hn_egress_redirects(&topo.vm);
     std::thread::sleep(Duration::from_millis(20));
     topo.remove_vf()?;
-    events.push(("planned", t, n));
+    events.push(Event {
+        name: "planned",
+        at,
+        trigger: Some(at),
+        filter,
+        redirects,
+        journal_len: n,
+    });
 
-    // re-attach so that the surprise has a VF to lose.
-    std::thread::sleep(slice);
-    check_interrupt()?;
-    let t = Instant::now();
-    let n = journal.lock().unwrap().len();
-    topo.add_vf()?;
-    events.push(("reattach", t, n));
-    wait_journal(&journal, n + 1, Duration::from_secs(3))?;
-    let reattach_redirects = hn_egress_redirects(&topo.vm);
-
-    // 2. surprise: the VF vanishes without warning.
-    std::thread::sleep(slice);
-    check_interrupt()?;
-    let t = Instant::now();
-    let n = journal.lock().unwrap().len();
-    topo.remove_vf()?;
-    events.push(("surprise", t, n));
-    wait_journal(&journal, n + 1, Duration::from_secs(3))?;
-    let surprise_redirects = hn_egress_redirects(&topo.vm);
-
-    // 3. return: a VF comes back.
-    std::thread::sleep(slice);
-    check_interrupt()?;
-    let t = Instant::now();
-    let n = journal.lock().unwrap().len();
-    topo.add_vf()?;
-    events.push(("return", t, n));
-    wait_journal(&journal, n + 1, Duration::from_secs(3))?;
-    let return_redirects = hn_egress_redirects(&topo.vm);
+    // The VF comes back (so that the surprise has a VF to lose), then goes without warning,
+    // then returns.
+    for (name, plug) in [("reattach", true), ("surprise", false), ("return", true)] {
+        pause(slice, interrupted)?;
+        let (n, at) = (journal_len(), Instant::now());
+        if plug {
+            topo.add_vf()?;
+        } else {
+            topo.remove_vf()?;
+        }
+        let trigger = monitor.wait_for(at, REACTION_TIMEOUT, |x| is_vf(x, plug));
+        let filter = trigger
+            .and_then(|t| monitor.wait_for(t, REACTION_TIMEOUT, |x| is_hn_filter(x, hn, plug)));
+        events.push(Event {
+            name,
+            at,
+            trigger,
+            filter,
+            redirects: hn_egress_redirects(&topo.vm),
+            journal_len: n,
+        });
+    }
 
     let mut errors = Vec::new();
     for s in senders {
@@ -514,6 +794,7 @@ fn run_in(
         }
     }
     std::thread::sleep(Duration::from_millis(200)); // let the last packets land
+    let vf_redirected_pkts = hn_egress_redirected_pkts(&topo.vm);
     stop.store(true, Ordering::Relaxed);
     for r in receivers {
         if let Err(e) = r
@@ -524,67 +805,78 @@ fn run_in(
             errors.push(e);
         }
     }
-    let tcp_rounds = tcp_client
+    let tcp_result = tcp_client
         .join()
         .map_err(|_| "tcp client panicked".to_string())
         .and_then(|r| r);
-    drop(tcp_server); // exits when the namespace goes
-    let _ = steer_tx.send(Request::Stop);
-    let _ = steer_thread.join();
+    let _ = tcp_server.join();
+    let journal = reactor.journal();
+    drop(reactor);
     if !errors.is_empty() {
         return Err(LabError::Run(errors.join("; ")));
     }
-    if let Err(e) = &tcp_rounds {
+    if let Err(e) = &tcp_result {
         tracing::warn!("TCP connection broke: {e}");
     }
 
-    let journal = journal.lock().unwrap().clone();
+    // RUST_LOG=debug: the kernel's notifications around each event, relative to it.
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let seen = monitor.snapshot();
+        for e in &events {
+            for (t, n) in seen
+                .iter()
+                .filter(|(t, _)| *t >= e.at && *t < e.at + Duration::from_millis(100))
+            {
+                let rel = t.duration_since(e.at).as_secs_f64() * 1e3;
+                tracing::debug!(event = e.name, "+{rel:.3} ms {n:?}");
+            }
+        }
+    }
     let (to_vm, to_peer) = (to_vm.lock().unwrap(), to_peer.lock().unwrap());
-    let phase = |name: &'static str, at: Instant, first_record: usize, redirects: usize| -> Phase {
+    let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1e3;
+    let phase = |e: &Event| -> Phase {
         // The window covers the event and its aftermath, not the next event.
-        let (from, to) = (at - Duration::from_millis(100), at + slice / 2);
+        let (from, to) = (e.at - Duration::from_millis(100), e.at + slice / 2);
         let (l1, g1) = to_vm.window(from, to);
         let (l2, g2) = to_peer.window(from, to);
-        let want = if name == "planned" || name == "surprise" {
+        let want = if e.name == "planned" || e.name == "surprise" {
             Direction::ToSynthetic
         } else {
             Direction::ToVf
         };
-        let switch_ms = journal[first_record.min(journal.len())..]
+        let reactor_ms = journal[e.journal_len.min(journal.len())..]
             .iter()
             .find(|r: &&SwitchRecord| r.direction == want)
             .map(SwitchRecord::switch_ms);
+        let back = e.filter.and_then(|f| to_peer.first_arrival_sent_after(f));
         Phase {
-            name,
+            name: e.name,
             lost: l1 + l2,
             gap_ms: g1.max(g2),
-            switch_ms,
-            hn_egress_redirects: redirects,
+            switch_ms: e.trigger.zip(e.filter).map(|(t, f)| ms(t, f)),
+            back_ms: e.trigger.zip(back).map(|(t, b)| ms(t, b)),
+            reactor_ms,
+            hn_egress_redirects: e.redirects,
             lost_to_vm: l1,
             lost_to_peer: l2,
         }
     };
-    let redirects = [
-        planned_redirects,
-        reattach_redirects,
-        surprise_redirects,
-        return_redirects,
-    ];
-    let mut all: Vec<Phase> = events
-        .iter()
-        .zip(redirects)
-        .map(|((name, at, n), r)| phase(name, *at, *n, r))
-        .collect();
+    let mut all: Vec<Phase> = events.iter().map(phase).collect();
     let reattach = all.remove(1);
     let sent = (to_vm.sent.iter().flatten().count() + to_peer.sent.iter().flatten().count()) as u64;
     let received =
         (to_vm.recv.iter().flatten().count() + to_peer.recv.iter().flatten().count()) as u64;
     Ok(LabReport {
         pps,
+        reactor: cfg.reactor,
         phases: all,
         reattach,
-        tcp_survived: tcp_rounds.is_ok(),
+        tcp_survived: tcp_result.is_ok(),
+        tcp_rounds: *tcp_result.as_ref().unwrap_or(&0),
+        tcp_error: tcp_result.err(),
         sent,
         received,
+        vf_redirected_pkts,
+        monitor_realtime: monitor.realtime,
     })
 }

@@ -139,7 +139,8 @@ pub enum Hook {
 }
 
 impl Hook {
-    fn parent(self) -> TcHandle {
+    /// The clsact parent handle of this hook (ffff:fff2 ingress, ffff:fff3 egress).
+    pub fn parent(self) -> TcHandle {
         TcHandle {
             major: 0xffff,
             minor: match self {

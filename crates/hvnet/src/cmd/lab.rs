@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context};
 use clap::Args;
-use hvnet_linux::lab::{self, LabConfig, Phase};
+use hvnet_linux::lab::{self, LabConfig, LabReport, Phase, Reactor};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -18,6 +18,20 @@ pub struct LabArgs {
     /// Print the report as JSON (the last line is the summary object).
     #[arg(long)]
     json: bool,
+    /// What reacts to the VF in the VM: `hvnet` (the steerer, over rtnetlink) or `shell`
+    /// (the baseline: `ip monitor link | while read ...` running `tc`).
+    #[arg(long, value_enum, default_value_t = ReactorArg::Hvnet)]
+    reactor: ReactorArg,
+    /// After the run, run the same lab again with the shell baseline and report it beside
+    /// (JSON: a "baseline" object and loss/switch ratios).
+    #[arg(long)]
+    baseline: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReactorArg {
+    Hvnet,
+    Shell,
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -26,12 +40,18 @@ extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::Relaxed);
 }
 
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
 fn phase_json(p: &Phase) -> serde_json::Value {
     serde_json::json!({
         "name": p.name,
         "lost": p.lost,
-        "gap_ms": (p.gap_ms * 1000.0).round() / 1000.0,
-        "switch_ms": p.switch_ms.map(|m| (m * 1000.0).round() / 1000.0),
+        "gap_ms": round3(p.gap_ms),
+        "switch_ms": p.switch_ms.map(round3),
+        "back_ms": p.back_ms.map(round3),
+        "reactor_ms": p.reactor_ms.map(round3),
         "hn_egress_redirects": p.hn_egress_redirects,
         "lost_to_vm": p.lost_to_vm,
         "lost_to_peer": p.lost_to_peer,
@@ -68,47 +88,100 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
-    let cfg = LabConfig {
+    let reactor = match args.reactor {
+        ReactorArg::Hvnet => Reactor::Hvnet,
+        ReactorArg::Shell => Reactor::Shell,
+    };
+    let mut cfg = LabConfig {
         pps: args.pps,
         duration: Duration::from_secs(args.duration),
         tag: std::process::id().to_string(),
+        reactor,
     };
     let report = lab::run(&cfg, &INTERRUPTED).context("hvnet lab")?;
-    if args.json {
-        let mut reattach = phase_json(&report.reattach);
-        reattach["name"] = "reattach".into();
-        println!(
-            "{}",
-            serde_json::json!({
-                "pps": report.pps,
-                "phases": report.phases.iter().map(phase_json).collect::<Vec<_>>(),
-                "tcp_survived": report.tcp_survived,
-                "reattach": reattach,
-                "sent": report.sent,
-                "received": report.received,
-            })
-        );
+    let baseline = if args.baseline {
+        cfg.reactor = Reactor::Shell;
+        Some(lab::run(&cfg, &INTERRUPTED).context("hvnet lab (shell baseline)")?)
     } else {
-        println!(
-            "hvnet lab: {} pps each way, {} packets sent, {} received",
-            report.pps, report.sent, report.received
-        );
-        println!(
-            "{:<10} {:>6} {:>10} {:>10}",
-            "phase", "lost", "gap_ms", "switch_ms"
-        );
-        for p in report
-            .phases
-            .iter()
-            .chain(std::iter::once(&report.reattach))
-        {
-            let sw = p
-                .switch_ms
-                .map(|m| format!("{m:.3}"))
-                .unwrap_or_else(|| "-".into());
-            println!("{:<10} {:>6} {:>10.3} {:>10}", p.name, p.lost, p.gap_ms, sw);
+        None
+    };
+    if args.json {
+        let mut out = report_json(&report);
+        if let Some(b) = &baseline {
+            out["baseline"] = report_json(b);
+            out["ratios"] = ratios(&report, b);
         }
-        println!("tcp connection survived: {}", report.tcp_survived);
+        println!("{out}");
+    } else {
+        print_table(&report);
+        if let Some(b) = &baseline {
+            println!();
+            print_table(b);
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn report_json(r: &LabReport) -> serde_json::Value {
+    let mut reattach = phase_json(&r.reattach);
+    reattach["name"] = "reattach".into();
+    serde_json::json!({
+        "pps": r.pps,
+        "reactor": r.reactor.name(),
+        "phases": r.phases.iter().map(phase_json).collect::<Vec<_>>(),
+        "tcp_survived": r.tcp_survived,
+        "tcp_error": r.tcp_error,
+        "tcp_rounds": r.tcp_rounds,
+        "reattach": reattach,
+        "sent": r.sent,
+        "received": r.received,
+        "vf_redirected_pkts": r.vf_redirected_pkts,
+        "monitor_realtime": r.monitor_realtime,
+    })
+}
+
+/// Per phase, baseline ÷ this run, for loss and switch time (null when undefined).
+fn ratios(r: &LabReport, b: &LabReport) -> serde_json::Value {
+    let div = |x: f64, y: f64| (y > 0.0).then(|| round3(x / y));
+    r.phases
+        .iter()
+        .zip(&b.phases)
+        .map(|(p, q)| {
+            serde_json::json!({
+                "name": p.name,
+                "lost": div(q.lost as f64, p.lost as f64),
+                "switch_ms": p.switch_ms.zip(q.switch_ms).and_then(|(a, b)| div(b, a)),
+                "back_ms": p.back_ms.zip(q.back_ms).and_then(|(a, b)| div(b, a)),
+            })
+        })
+        .collect()
+}
+
+fn print_table(r: &LabReport) {
+    let ms = |m: Option<f64>| m.map(|m| format!("{m:.3}")).unwrap_or_else(|| "-".into());
+    println!(
+        "hvnet lab ({} reactor): {} pps each way, {} packets sent, {} received",
+        r.reactor.name(),
+        r.pps,
+        r.sent,
+        r.received
+    );
+    println!(
+        "{:<10} {:>6} {:>10} {:>10} {:>10}",
+        "phase", "lost", "gap_ms", "switch_ms", "back_ms"
+    );
+    for p in r.phases.iter().chain(std::iter::once(&r.reattach)) {
+        println!(
+            "{:<10} {:>6} {:>10.3} {:>10} {:>10}",
+            p.name,
+            p.lost,
+            p.gap_ms,
+            ms(p.switch_ms),
+            ms(p.back_ms)
+        );
+    }
+    match &r.tcp_error {
+        None => println!("tcp connection survived ({} echoes)", r.tcp_rounds),
+        Some(e) => println!("tcp connection broke: {e}"),
+    }
 }
