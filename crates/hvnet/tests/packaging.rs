@@ -558,6 +558,12 @@ fn port_plist_is_the_install_plan_and_its_sources_exist() {
         assert!(!makefile_var(var).is_empty(), "{var}");
     }
     assert_eq!(makefile_var("USES"), "cargo");
+    assert!(
+        makefile_var("COMMENT").len() <= 70,
+        "portlint: COMMENT too long"
+    );
+    assert_eq!(makefile_var("SUB_FILES"), "pkg-message");
+    assert!(repo().join(PORT).join("files/pkg-message.in").is_file());
     assert_eq!(makefile_var("CATEGORIES"), "net");
     assert_eq!(
         makefile_var("DISTVERSION"),
