@@ -232,7 +232,34 @@ fn real_runs_are_deterministic_and_the_table_reads() {
 fn unknown_scenario_is_a_clear_error() {
     let (code, _, err) = compare(&["--scenario", "no-such"]);
     assert_eq!(code, 1);
-    assert!(err.contains("no-such: not a built-in scenario"), "{err}");
+    assert!(
+        err.contains("no-such: expected a built-in scenario"),
+        "{err}"
+    );
+    // A scenario file with an error: FILE:LINE.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.scn");
+    std::fs::write(&f, "duration 10s\nat 1s frobnicate hn0\n").unwrap();
+    let (code, _, err) = compare(&["--scenario", f.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("{}:2:", f.display())), "{err}");
+}
+
+#[test]
+fn a_scenario_file_runs_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("nt.scn");
+    std::fs::write(
+        &f,
+        "mode non-transparent\nduration 40s\nrc ifconfig_hn0=\"DHCP\"\nat 5s offer-vf hn0\nexpect at 30s path vf\n",
+    )
+    .unwrap();
+    let r = rows(&["--scenario", f.to_str().unwrap()]);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0]["mode"], "non-transparent");
+    assert_eq!(r[0]["hvnet"]["passed"], true);
+    assert_eq!(r[0]["original"]["passed"], true);
+    assert!(r[0]["original"]["lost"].as_u64().unwrap() > 0);
 }
 
 /// packaging/baseline/hyperv_vfup, run with stub commands under a test root: the steps of

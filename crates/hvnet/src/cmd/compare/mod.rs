@@ -35,7 +35,8 @@ pub struct CompareArgs {
     /// Seed for both sides (default: the scenario's `seed`, else 0).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Only these built-in scenarios (repeatable; default: all of them).
+    /// Only these scenarios: built-in names or scenario files (repeatable; default: every
+    /// built-in).
     #[arg(long = "scenario", value_name = "NAME")]
     pub scenarios: Vec<String>,
     /// Print each run's timeline before the table (both sides).
@@ -137,23 +138,18 @@ pub fn compare(sc: &Scenario, seed: u64, original: Original) -> anyhow::Result<R
     })
 }
 
-/// The scenarios to run: the named built-ins, or all of them.
+/// The scenarios to run: the named ones (built-in names or scenario files), or every
+/// built-in.
 pub fn scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
-    let names: Vec<String> = if names.is_empty() {
-        builtin::names().into_iter().map(String::from).collect()
-    } else {
-        names.to_vec()
-    };
+    if names.is_empty() {
+        return Ok(builtin::names()
+            .into_iter()
+            .filter_map(builtin::get)
+            .collect());
+    }
     names
         .iter()
-        .map(|n| {
-            builtin::get(n).with_context(|| {
-                format!(
-                    "{n}: not a built-in scenario (expected one of: {})",
-                    builtin::names().join(", ")
-                )
-            })
-        })
+        .map(|n| crate::cmd::simulate::load_scenario(n).map_err(anyhow::Error::msg))
         .collect()
 }
 
