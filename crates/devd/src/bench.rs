@@ -1,7 +1,7 @@
 //! Timing hvnet's indexed [`Engine`] against devd's linear scan ([`LinearMatcher`]) on the
 //! same events, in the same run (used by `hvnet devd bench`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::engine::{Decision, Engine, LinearMatcher};
@@ -46,15 +46,38 @@ pub enum BenchError {
     },
 }
 
-/// Repeat `pass` over `events` events until `min` has elapsed; events per second.
+/// CPU time consumed by the calling thread. The machine may be shared: time spent waiting
+/// for a core is not the matcher's, so rates are per second of CPU on one core.
+#[cfg(unix)]
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec; CLOCK_THREAD_CPUTIME_ID always exists on
+    // Linux and FreeBSD.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Without a thread CPU clock: wall time since the first call.
+#[cfg(not(unix))]
+fn thread_cpu_time() -> Duration {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed()
+}
+
+/// Repeat `pass` over `events` events until `min` of the thread's CPU time has been used;
+/// events per CPU second.
 fn measure(events: usize, min: Duration, mut pass: impl FnMut() -> usize) -> f64 {
     std::hint::black_box(pass()); // warm-up
-    let start = Instant::now();
+    let start = thread_cpu_time();
     let mut done = 0usize;
     loop {
         std::hint::black_box(pass());
         done += events;
-        let elapsed = start.elapsed();
+        let elapsed = thread_cpu_time().saturating_sub(start);
         if elapsed >= min {
             return done as f64 / elapsed.as_secs_f64();
         }

@@ -89,6 +89,12 @@ pub struct Event {
     kind: EventKind,
     abandoned: bool,
     vars: Vec<(u64, Name, Value)>,
+    /// An open-addressing hash table (linear probing) over the names: 1 + index in `vars` of
+    /// the latest variable of each name, 0 = empty. A lookup is a probe or two instead of a
+    /// scan of every variable.
+    slots: [u8; SLOTS],
+    /// More names than the table takes (or an index past 254): lookups scan `vars`.
+    overflow: bool,
     timestamp: ([u8; 32], u8),
 }
 
@@ -124,16 +130,18 @@ impl Event {
             kind,
             abandoned: false,
             vars: Vec::with_capacity(24),
+            slots: [0; SLOTS],
+            overflow: false,
             timestamp: (ts, ts_len),
         };
         let n = line.len() as u32;
         ev.push(Name::Static(b"*"), 0, n);
         ev.push(Name::Static(b"_"), 1, n);
-        ev.vars.push((
+        ev.insert(
             name_key(b"timestamp"),
             Name::Static(b"timestamp"),
             Value::Timestamp,
-        ));
+        );
         match kind {
             EventKind::Notify => {
                 ev.scan_pairs(1, opts);
@@ -175,10 +183,28 @@ impl Event {
     pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
         let key = name_key(name);
         // Names of up to 7 bytes are identified by their key alone.
+        let same = |(k, n, _): &(u64, Name, Value)| {
+            *k == key && (name.len() < 8 || self.name_bytes(n) == name)
+        };
+        if !self.overflow {
+            let mut slot = slot_of(key);
+            loop {
+                match self.slots[slot] {
+                    0 => return None,
+                    i => {
+                        let v = &self.vars[usize::from(i) - 1];
+                        if same(v) {
+                            return Some(self.value_bytes(&v.2));
+                        }
+                    }
+                }
+                slot = (slot + 1) % SLOTS;
+            }
+        }
         self.vars
             .iter()
             .rev()
-            .find(|(k, n, _)| *k == key && (name.len() < 8 || self.name_bytes(n) == name))
+            .find(|v| same(v))
             .map(|(_, _, v)| self.value_bytes(v))
     }
 
@@ -224,7 +250,38 @@ impl Event {
             Value::Span(a, b)
         };
         let key = name_key(self.name_bytes(&name));
+        self.insert(key, name, value);
+    }
+
+    /// Append a variable and file it in the slot table (replacing an earlier one of the
+    /// same name: the last assignment wins).
+    fn insert(&mut self, key: u64, name: Name, value: Value) {
         self.vars.push((key, name, value));
+        if self.overflow {
+            return;
+        }
+        let Some(index) = u8::try_from(self.vars.len())
+            .ok()
+            .filter(|&i| i < MAX_SLOTTED)
+        else {
+            self.overflow = true;
+            return;
+        };
+        let (_, name, _) = &self.vars[self.vars.len() - 1];
+        let mut slot = slot_of(key);
+        loop {
+            match self.slots[slot] {
+                0 => break,
+                i => {
+                    let (k, n, _) = &self.vars[usize::from(i) - 1];
+                    if *k == key && (key >> 56 < 8 || self.name_bytes(n) == self.name_bytes(name)) {
+                        break;
+                    }
+                }
+            }
+            slot = (slot + 1) % SLOTS;
+        }
+        self.slots[slot] = index;
     }
 
     /// Steps 2–4 of §3.3 from position `pos`: optional `at `, the pairs, then `on PARENT`.
@@ -313,6 +370,16 @@ fn name_key(name: &[u8]) -> u64 {
     key
 }
 
+/// Size of [`Event`]'s name table.
+const SLOTS: usize = 64;
+/// Variables filed in the table at most (keeps it at most 3/4 full, so probes stay short).
+const MAX_SLOTTED: u8 = 48;
+
+/// The home slot of a name key in [`Event`]'s table (a multiplicative hash, top 6 bits).
+fn slot_of(key: u64) -> usize {
+    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize
+}
+
 fn find_space(line: &[u8], from: usize) -> Option<usize> {
     line[from.min(line.len())..]
         .iter()
@@ -375,6 +442,41 @@ mod tests {
             },
         )
         .unwrap()
+    }
+
+    /// `get` through the name table agrees with a scan of every assignment (last one wins),
+    /// for names that share their first seven bytes, repeated names, and events with more
+    /// variables than the table files.
+    #[test]
+    fn name_table_lookups_agree_with_a_scan() {
+        for pairs in [3usize, 20, 47, 48, 60, 300] {
+            let mut line = String::from("!system=X");
+            for i in 0..pairs {
+                let name = match i % 4 {
+                    0 => format!("subsystem{}", i % 9),
+                    1 => format!("k{}", i % 13),
+                    2 => "type".to_string(),
+                    _ => format!("long-name-prefix-{i}"),
+                };
+                line.push_str(&format!(" {name}=v{i}"));
+            }
+            let e = ev(&line);
+            let mut names: Vec<Vec<u8>> = e.variables().map(|(n, _)| n.to_vec()).collect();
+            names.extend([b"absent".to_vec(), b"subsystem99".to_vec(), b"k".to_vec()]);
+            for n in &names {
+                let scan = e
+                    .variables()
+                    .filter(|(m, _)| m == &&n[..])
+                    .last()
+                    .map(|(_, v)| v);
+                assert_eq!(
+                    e.get(n),
+                    scan,
+                    "{pairs} pairs, {}",
+                    String::from_utf8_lossy(n)
+                );
+            }
+        }
     }
 
     fn get<'a>(e: &'a Event, name: &str) -> Option<&'a str> {
