@@ -34,11 +34,17 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path, args: &[&str]) -> Daemon {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("run").args(args);
+        Daemon::spawn(dir, cmd)
+    }
+
+    /// Start `cmd` (an `hvnet run`, maybe behind a wrapper) with its control socket at
+    /// DIR/run/hvnet.sock.
+    fn spawn(dir: &Path, mut cmd: Command) -> Daemon {
         let socket = dir.join("run/hvnet.sock");
         let stderr = dir.join("daemon.err");
-        let child = Command::new(BIN)
-            .arg("run")
-            .args(args)
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).unwrap())
@@ -464,4 +470,101 @@ fn status_without_a_daemon_says_so() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot reach the hvnet daemon"), "{err}");
+}
+
+/// The Linux backend on a real kernel: a namespace with a synthetic NIC and a VF (veth pairs
+/// with the same MAC, roles by name), the daemon in steered mode.
+#[cfg(target_os = "linux")]
+#[test]
+fn linux_backend_steers_a_real_vf_in_a_namespace() {
+    use hvnet_linux::netns::{self, ip, Namespaces};
+    if let Err(why) = netns::lab_available() {
+        eprintln!("SKIPPED linux_backend_steers_a_real_vf_in_a_namespace: {why}");
+        return;
+    }
+    let ns = format!("hvd-run-{}", std::process::id());
+    let mut guard = Namespaces::new();
+    guard.add(&ns).unwrap();
+    let veth = |name: &str, peer: &str| {
+        ip(
+            Some(&ns),
+            &[
+                "link",
+                "add",
+                name,
+                "address",
+                "02:00:00:00:01:01",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                peer,
+            ],
+        )
+        .unwrap();
+        for l in [name, peer] {
+            ip(Some(&ns), &["link", "set", l, "up"]).unwrap();
+        }
+    };
+    veth("hn0", "hhn");
+    ip(Some(&ns), &["addr", "add", "198.18.3.2/24", "dev", "hn0"]).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("hvnet.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "backend = \"linux\"\nmode = \"steered\"\nresync = 1\ncontrol_socket = \"{}\"\n",
+            dir.path().join("run/hvnet.sock").display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &ns, BIN, "run", "-c"])
+        .arg(&conf);
+    let d = Daemon::spawn(dir.path(), cmd);
+
+    let s = d.wait_for("hn0 seen", |s| pair(s)["synthetic"] == "hn0");
+    assert_eq!(s["backend"], "linux");
+    assert_eq!(s["clock"], "monotonic");
+    assert_eq!(s["mode"], "steered");
+    assert_eq!(pair(&s)["path"], "hn");
+    assert_eq!(pair(&s)["vf"], Value::Null);
+
+    // A VF arrives (netlink event): after the 2 s delay hvnet steers hn0's traffic to it.
+    let added = Instant::now();
+    veth("vf0", "hvf");
+    let s = d.wait_for("traffic steered to vf0", |s| pair(s)["path"] == "vf");
+    assert!(
+        added.elapsed() >= Duration::from_secs(2),
+        "before the delay: {s}"
+    );
+    assert_eq!(pair(&s)["vf"], "vf0");
+    assert_eq!(pair(&s)["failovers"], 1);
+    assert_eq!(
+        pair(&s)["holder"],
+        "hn0",
+        "steered: configuration stays on hn0"
+    );
+    let tc = netns::run(
+        "ip",
+        &[
+            "netns", "exec", &ns, "tc", "filter", "show", "dev", "hn0", "egress",
+        ],
+    )
+    .unwrap();
+    assert!(tc.contains("Redirect to device vf0"), "{tc}");
+    assert!(s["recent_actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["ok"] == true));
+
+    // The VF goes away: back on hn0.
+    ip(Some(&ns), &["link", "del", "vf0"]).unwrap();
+    let s = d.wait_for("traffic back on hn0", |s| {
+        pair(s)["path"] == "hn" && pair(s)["failovers"] == 2
+    });
+    assert_eq!(pair(&s)["vf"], Value::Null);
+    d.stop();
 }
