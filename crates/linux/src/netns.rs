@@ -49,7 +49,10 @@ pub fn run(program: &str, args: &[&str]) -> Result<String, NetnsError> {
 /// Whether the real-kernel lab can run here: root and `ip`/`tc` present. `Err` says why not.
 pub fn lab_available() -> Result<(), String> {
     if unsafe { libc::geteuid() } != 0 {
-        return Err("not root (CAP_NET_ADMIN is needed)".into());
+        return Err("not root: root (CAP_NET_ADMIN) is needed".into());
+    }
+    if !has_cap_net_admin() {
+        return Err("CAP_NET_ADMIN missing: root (CAP_NET_ADMIN) is needed".into());
     }
     for tool in ["ip", "tc"] {
         if run(tool, &["-V"]).is_err() {
@@ -57,6 +60,27 @@ pub fn lab_available() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// capability(7) number of CAP_NET_ADMIN.
+pub const CAP_NET_ADMIN: u32 = 12;
+
+/// Whether the calling process has CAP_NET_ADMIN in its effective set (`CapEff` in
+/// /proc/self/status; false if that cannot be read).
+pub fn has_cap_net_admin() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .as_deref()
+        .and_then(cap_eff)
+        .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
+}
+
+/// The `CapEff:` mask of a /proc/PID/status text.
+fn cap_eff(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
 }
 
 /// A set of namespaces deleted when dropped (also while unwinding from a panic).
@@ -113,4 +137,19 @@ pub fn enter(name: &str) -> Result<(), NetnsError> {
 /// Write a sysctl under /proc/sys/net as seen from the calling thread's namespace.
 pub fn write_net_sysctl(path: &str, value: &str) -> std::io::Result<()> {
     std::fs::write(format!("/proc/sys/net/{path}"), value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{cap_eff, CAP_NET_ADMIN};
+
+    #[test]
+    fn reads_the_effective_capability_mask() {
+        let status = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffefff\n";
+        let caps = cap_eff(status).unwrap();
+        assert_eq!(caps & (1 << CAP_NET_ADMIN), 0);
+        assert_ne!(caps & 1, 0);
+        assert_eq!(cap_eff("CapEff:\tzz\n"), None);
+        assert_eq!(cap_eff(""), None);
+    }
 }

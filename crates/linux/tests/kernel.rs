@@ -1,6 +1,7 @@
 //! Real-kernel tests: each builds its own network namespace (unique per test and process),
 //! drives hvnet's Linux backend in it and checks the kernel's view with `ip`/`tc`.
-//! Without root or iproute2 they print why they are skipped and pass.
+//! Without root (CAP_NET_ADMIN) or iproute2 they say on stderr that they are skipped, and
+//! why, and pass.
 #![cfg(target_os = "linux")]
 
 use hvnet_linux::netlink::{Hook, Netlink, NetlinkError, Redirect};
@@ -13,10 +14,17 @@ fn available(test: &str) -> bool {
     match netns::lab_available() {
         Ok(()) => true,
         Err(why) => {
-            println!("SKIPPED {test}: {why}");
+            skipped(test, &why);
             false
         }
     }
+}
+
+/// Say so on stderr directly (not through the test harness's capture), so a skip is
+/// visible in a plain `cargo test` run.
+fn skipped(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
 fn ns_name(test: &str) -> String {
@@ -733,4 +741,86 @@ fn kernel_joined_vf_is_guarded_not_steered() {
         "no steering for a kernel-joined pair"
     );
     assert!(!tc(&ns, &["filter", "show", "dev", "hn0", "egress"]).contains("mirred"));
+}
+
+/// Set in the child process that runs without CAP_NET_ADMIN.
+const NO_NET_ADMIN_CHILD: &str = "HVNET_TEST_NO_NET_ADMIN_CHILD";
+
+#[test]
+fn missing_cap_net_admin_says_root_is_needed() {
+    if std::env::var_os(NO_NET_ADMIN_CHILD).is_some() {
+        // The child: root, but CAP_NET_ADMIN dropped by setpriv, in the parent's namespace.
+        assert!(!netns::has_cap_net_admin());
+        let why = netns::lab_available().unwrap_err();
+        assert!(why.contains("CAP_NET_ADMIN"), "{why}");
+        rt().block_on(async {
+            let nl = Netlink::connect().unwrap();
+            // Reading is allowed; changing is not, and the error says why.
+            let a = nl.link("a0").await.unwrap();
+            let b = nl.link("b0").await.unwrap();
+            for e in [
+                nl.set_mtu(&a, 1400).await.unwrap_err(),
+                nl.ensure_clsact(&a).await.unwrap_err(),
+                nl.add_redirect(&a, Hook::Egress, &b, false)
+                    .await
+                    .unwrap_err(),
+                nl.add_address(&a, "198.18.5.1".parse().unwrap(), 24)
+                    .await
+                    .unwrap_err(),
+            ] {
+                assert!(matches!(e, NetlinkError::NotPermitted { .. }), "{e:?}");
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("on a0") && msg.contains("root (CAP_NET_ADMIN) is needed"),
+                    "{msg}"
+                );
+            }
+        });
+        println!("CHILD-CHECKED");
+        return;
+    }
+    if !available("missing_cap_net_admin_says_root_is_needed") {
+        return;
+    }
+    if netns::run("setpriv", &["--version"]).is_err() {
+        skipped("missing_cap_net_admin_says_root_is_needed", "no setpriv");
+        return;
+    }
+    let ns = ns_name("cap");
+    let mut guard = Namespaces::new();
+    guard.add(&ns).unwrap();
+    ip(
+        Some(&ns),
+        &["link", "add", "a0", "type", "veth", "peer", "name", "b0"],
+    )
+    .unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns, "setpriv"])
+        .args(["--inh-caps=-net_admin", "--bounding-set=-net_admin", "--"])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "missing_cap_net_admin_says_root_is_needed",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(NO_NET_ADMIN_CHILD, "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("CHILD-CHECKED"),
+        "{text}"
+    );
+    // Nothing changed: the kernel refused.
+    assert!(ip(Some(&ns), &["-o", "link", "show", "a0"])
+        .unwrap()
+        .contains("mtu 1500"));
+    assert!(!tc(&ns, &["qdisc", "show", "dev", "a0"]).contains("clsact"));
+    guard.teardown();
 }
