@@ -280,6 +280,42 @@ fn status_follows_the_simulated_vf_and_metrics_are_off_by_default() {
     d.stop();
 }
 
+#[test]
+fn failed_steps_are_retried_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = dir.path().join("faulty.scenario");
+    // Half of the manager's operations fail while the VF arrives; then none.
+    std::fs::write(
+        &sc,
+        "name faulty\nduration 60s\nmode non-transparent\nrc ifconfig_hn0=\"DHCP\"\nat 4s faults op-fail 0.5\nat 5s offer-vf hn0\nat 20s faults op-fail 0\n",
+    )
+    .unwrap();
+    let d = Daemon::with_socket(dir.path(), &sc, &[]);
+    let s = d.wait_for("convergence on the VF after the faults", |s| {
+        pair(s)["path"] == "vf"
+            && s["converged"] == true
+            && s["sim"]["virtual_ms"].as_u64() > Some(20_000)
+    });
+    let failed = s["actions_failed"].as_u64().unwrap();
+    assert!(failed >= 1, "no injected failure was reported: {s}");
+    let failures: Vec<&Value> = s["recent_actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["ok"] == false)
+        .collect();
+    assert_eq!(failures.len() as u64, failed, "{s}");
+    assert!(failures.iter().all(|a| a["error"].is_string()), "{s}");
+    // Every failed step was retried until it held: nothing left failing, lagg complete.
+    assert_eq!(s["errors"], serde_json::json!([]));
+    assert_eq!(pair(&s)["holder"], "lagg0");
+    let out = status(&["--socket", d.socket.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("FAILED"), "{text}");
+    assert!(text.contains(&format!("{failed} failed")), "{text}");
+    d.stop();
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
