@@ -316,6 +316,61 @@ fn failed_steps_are_retried_and_reported() {
     d.stop();
 }
 
+#[test]
+fn sighup_reloads_the_hosted_devd_rules() {
+    if !Path::new("/bin/bash").exists() {
+        eprintln!("SKIPPED sighup_reloads_the_hosted_devd_rules: needs /bin/bash");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sc = dir.path().join("late-vf.scenario");
+    std::fs::write(
+        &sc,
+        "name late-vf\nduration 120s\nrc ifconfig_hn0=\"DHCP\"\nat 60s offer-vf hn0\n",
+    )
+    .unwrap();
+    let out = dir.path().join("events.txt");
+    let rules = dir.path().join("rules.conf");
+    let write_rules = |tag: &str| {
+        std::fs::write(
+            &rules,
+            format!(
+                "notify 0 {{\n\tmatch \"type\" \"IFATTACH\";\n\taction \"echo {tag} $subsystem >> {}\";\n}};\n",
+                out.display()
+            ),
+        )
+        .unwrap();
+    };
+    write_rules("old");
+    let conf = dir.path().join("hvnet.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "devd_rules = \"{}\"\ndevd_shell = \"/bin/bash\"\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let d = Daemon::with_socket(dir.path(), &sc, &["-c", conf.to_str().unwrap()]);
+    d.wait_for("hn0's IFATTACH handled", |s| {
+        s["devd"]["actions_run"].as_u64() >= Some(1)
+    });
+    write_rules("new");
+    // SAFETY: kill on our own child's pid.
+    unsafe { libc::kill(d.child.id() as i32, libc::SIGHUP) };
+    let s = d.wait_for("the VF's IFATTACH handled", |s| {
+        s["devd"]["actions_run"].as_u64() >= Some(2)
+    });
+    assert!(
+        s["sim"]["virtual_ms"].as_u64().unwrap() >= 60_000,
+        "the VF's event came too early to test a reload: {s}"
+    );
+    let lines = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(lines, "old hn0\nnew mce0\n", "{}", d.log());
+    assert!(d.log().contains("reloaded"), "{}", d.log());
+    d.stop();
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
