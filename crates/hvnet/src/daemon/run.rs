@@ -249,6 +249,12 @@ fn engine(
                     return;
                 }
             };
+            if let Some(r) = &cfg.devd_rules {
+                tracing::warn!(
+                    "devd_rules {}: the linux backend delivers no devctl events, so these rules never fire",
+                    r.display()
+                );
+            }
             let (mc, net) = real_settings(&cfg);
             let mgr = Manager::new(mc, net, hosted, metrics, shared)
                 .with_sysfs_packets(cfg.sysfs.clone());
