@@ -168,6 +168,18 @@ fn scenario_file(dir: &Path) -> PathBuf {
     p
 }
 
+/// [`SCENARIO`] without the revocation: the VF stays (for checks that must not race it).
+fn scenario_file_vf_stays(dir: &Path) -> PathBuf {
+    let p = dir.join("vf-stays.scenario");
+    let text: String = SCENARIO
+        .lines()
+        .filter(|l| !l.contains("revoke-vf"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
@@ -388,7 +400,7 @@ fn configured_metrics_on_loopback_and_hosted_devd_rules() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let sc = scenario_file(dir.path());
+    let sc = scenario_file_vf_stays(dir.path());
     let attached = dir.path().join("attached.txt");
     let rules = dir.path().join("rules.conf");
     std::fs::write(
