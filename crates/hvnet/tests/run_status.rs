@@ -240,6 +240,7 @@ fn status_follows_the_simulated_vf_and_metrics_are_off_by_default() {
     let s = d.wait_for("traffic on the VF", |s| pair(s)["path"] == "vf");
     assert_eq!(s["backend"], "sim");
     assert_eq!(s["clock"], "virtual");
+    assert_eq!(pair(&s)["path_since_unix_ms"], Value::Null);
     assert_eq!(s["mode"], "non_transparent");
     let p = pair(&s);
     assert_eq!(p["synthetic"], "hn0");
@@ -631,6 +632,11 @@ fn linux_backend_steers_a_real_vf_in_a_namespace() {
     assert_eq!(s["backend"], "linux");
     assert_eq!(s["clock"], "monotonic");
     assert_eq!(s["mode"], "steered");
+    let started = s["started_unix_ms"].as_u64().unwrap();
+    assert_eq!(
+        pair(&s)["path_since_unix_ms"].as_u64(),
+        Some(started + pair(&s)["path_since_ms"].as_u64().unwrap())
+    );
     assert_eq!(pair(&s)["path"], "hn");
     assert_eq!(pair(&s)["vf"], Value::Null);
 

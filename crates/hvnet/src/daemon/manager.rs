@@ -293,7 +293,7 @@ impl Manager {
     }
 
     fn publish(&self, now: Duration, status: &Status) {
-        let pairs = status
+        let mut pairs: Vec<PairReport> = status
             .pairs
             .iter()
             .map(|p| {
@@ -310,6 +310,7 @@ impl Manager {
                     holder: p.holder.clone(),
                     path: path_name(p.path).into(),
                     path_since_ms: t.map_or(0, |t| ms(t.since)),
+                    path_since_unix_ms: None,
                     failovers: t.map_or(0, |t| t.failovers),
                     without_vf_ms: t.map_or(0, |t| ms(t.without_vf)),
                     vf_losses: p.vf_losses,
@@ -321,6 +322,12 @@ impl Manager {
             })
             .collect();
         let mut r = lock(&self.shared);
+        if r.clock == "monotonic" {
+            let started = r.started_unix_ms;
+            for p in &mut pairs {
+                p.path_since_unix_ms = Some(started + p.path_since_ms);
+            }
+        }
         r.now_ms = sim_now(&self.sim).unwrap_or(ms(now)).max(ms(now));
         r.mode = serde_json::to_value(status.mode)
             .ok()

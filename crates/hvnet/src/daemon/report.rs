@@ -55,6 +55,8 @@ pub struct PairReport {
     pub path: String,
     /// Since when (daemon clock, ms) `path` carries the traffic.
     pub path_since_ms: u64,
+    /// The same as wall-clock time (Unix ms); `null` with the simulator's virtual clock.
+    pub path_since_unix_ms: Option<u64>,
     /// Changes of path seen by the daemon.
     pub failovers: u64,
     /// Time the pair's traffic was not on a VF (ms).
