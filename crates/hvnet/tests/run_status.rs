@@ -268,6 +268,17 @@ fn status_follows_the_simulated_vf_and_metrics_are_off_by_default() {
     // Nothing listens on the network unless configured.
     assert_eq!(tcp_listeners_of(d.child.id()), Vec::<String>::new());
 
+    // A second daemon on the same socket stops at once and leaves the first one alone.
+    let out = Command::new(BIN)
+        .args(["run", "--backend", "sim", "--socket"])
+        .arg(&d.socket)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another hvnet daemon"), "{err}");
+    assert!(d.socket.exists());
+
     let s = d.wait_for("traffic back on hn after the revocation", |s| {
         pair(s)["path"] == "hn" && pair(s)["failovers"] == 2
     });

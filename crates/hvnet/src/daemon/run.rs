@@ -136,6 +136,25 @@ pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
         started_unix_ms: unix_ms(),
         ..Default::default()
     }));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    // Bind before the engine starts: a live control socket is also the guard against a
+    // second daemon, which must stop before it touches the system.
+    let (sock, metrics_listener) = rt.block_on(async {
+        let sock = control::bind(&cfg.control_socket)?;
+        let metrics_listener = match cfg.metrics {
+            Some(addr) => Some(
+                metrics::bind(addr)
+                    .await
+                    .with_context(|| format!("metrics: binding {addr}"))?,
+            ),
+            None => None,
+        };
+        anyhow::Ok((sock, metrics_listener))
+    })?;
     let (tx, rx) = channel::<Wake>();
     let (ready_tx, ready_rx) = channel::<anyhow::Result<()>>();
     let engine = {
@@ -150,12 +169,14 @@ pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
         Ok(Err(e)) => return Err(e),
         Err(_) => return Err(anyhow!("the engine thread stopped while starting")),
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    let result = rt.block_on(serve(&cfg, metrics, shared, tx.clone()));
+    let result = rt.block_on(serve(
+        &cfg,
+        sock,
+        metrics_listener,
+        metrics,
+        shared,
+        tx.clone(),
+    ));
     let _ = tx.send(Wake::Shutdown);
     if engine.join().is_err() {
         tracing::error!("the engine thread panicked");
@@ -167,19 +188,12 @@ pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
 
 async fn serve(
     cfg: &Config,
+    sock: control::ControlSocket,
+    metrics_listener: Option<tokio::net::TcpListener>,
     metrics: Metrics,
     shared: SharedReport,
     tx: Sender<Wake>,
 ) -> anyhow::Result<()> {
-    let sock = control::bind(&cfg.control_socket)?;
-    let metrics_listener = match cfg.metrics {
-        Some(addr) => Some(
-            metrics::bind(addr)
-                .await
-                .with_context(|| format!("metrics: binding {addr}"))?,
-        ),
-        None => None,
-    };
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
