@@ -422,7 +422,12 @@ mod tests {
     fn pair_history_counts_failovers_and_time_without_vf() {
         let shared = SharedReport::default();
         let metrics = Metrics::default();
-        let mut m = Manager::new(
+        let sysfs = tempfile::tempdir().unwrap();
+        let stats = sysfs.path().join("class/net/hn0/statistics");
+        std::fs::create_dir_all(&stats).unwrap();
+        std::fs::write(stats.join("rx_packets"), "1234\n").unwrap();
+        std::fs::write(stats.join("tx_packets"), "99\n").unwrap();
+        let m = Manager::new(
             ManagerConfig {
                 mode: hvnet_vf::ModeSetting::Steered,
                 ..Default::default()
@@ -432,6 +437,7 @@ mod tests {
             metrics.clone(),
             shared.clone(),
         );
+        let mut m = m.with_sysfs_packets(sysfs.path().to_path_buf());
         let mac = "00:15:5d:00:00:01".parse().unwrap();
         let mut b = MemoryBackend::default();
         b.view.interfaces.push(iface("hn0", mac, IfKind::Synthetic));
@@ -470,6 +476,14 @@ mod tests {
         let text = super::super::metrics::exposition(&metrics.registry());
         assert!(
             text.contains("hvnet_failovers_total{synthetic=\"hn0\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hvnet_interface_packets{interface=\"hn0\",direction=\"rx\"} 1234"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hvnet_interface_packets{interface=\"hn0\",direction=\"tx\"} 99"),
             "{text}"
         );
     }
