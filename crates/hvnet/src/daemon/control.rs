@@ -76,6 +76,12 @@ pub fn peer_allowed(uid: u32, own: u32) -> bool {
     uid == 0 || uid == own
 }
 
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 fn error_line(msg: &str) -> String {
     format!("{}\n", serde_json::json!({ "error": msg }))
 }
@@ -115,7 +121,11 @@ pub async fn serve(sock: &ControlSocket, report: SharedReport) {
             } else {
                 match line.trim() {
                     "status" => {
-                        let r = lock(&report).clone();
+                        let mut r = lock(&report).clone();
+                        if r.clock == "monotonic" {
+                            // Steps may be seconds apart; "now" is now.
+                            r.now_ms = r.now_ms.max(unix_ms().saturating_sub(r.started_unix_ms));
+                        }
                         serde_json::to_string(&r)
                             .map(|s| s + "\n")
                             .unwrap_or_else(|e| error_line(&format!("encoding the report: {e}")))
