@@ -26,6 +26,18 @@ fn corpus(name: &str) -> String {
         .to_string()
 }
 
+/// The keys of a JSON object, sorted.
+fn keys(v: &serde_json::Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort_unstable();
+    k
+}
+
 fn run(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = hvnet()
         .args(args)
@@ -154,6 +166,17 @@ fn match_json_one_object_per_event_from_args_and_stdin() {
     );
     let lines = json_lines(&o);
     assert_eq!(lines.len(), 2);
+    // Exactly the DESIGN.md contract: {"event","kind","matched":{"file","line","priority"}|null,"actions"}.
+    for l in &lines {
+        assert_eq!(keys(l), ["actions", "event", "kind", "matched"], "{l}");
+        assert!(l["event"].is_string() && l["kind"].is_string() && l["actions"].is_array());
+        assert!(l["matched"].is_null() || keys(&l["matched"]) == ["file", "line", "priority"]);
+    }
+    assert_eq!(
+        lines[0]["event"],
+        "!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP"
+    );
+    assert!(lines[0]["matched"]["line"].is_u64() && lines[0]["matched"]["priority"].is_i64());
     assert_eq!(lines[0]["kind"], "notify");
     assert_eq!(lines[0]["matched"]["priority"], 10);
     assert_eq!(lines[0]["matched"]["line"], 97);
@@ -175,6 +198,15 @@ fn match_json_one_object_per_event_from_args_and_stdin() {
     let o = run(&["devd", "match", "-f", &conf, "--json"], Some(&events));
     let lines = json_lines(&o);
     assert_eq!(lines.len(), events.lines().count());
+    for l in &lines {
+        assert_eq!(keys(l), ["actions", "event", "kind", "matched"], "{l}");
+    }
+    let kinds: std::collections::BTreeSet<&str> =
+        lines.iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    assert!(
+        kinds.is_subset(&["attach", "detach", "nomatch", "notify", "unknown"].into()),
+        "{kinds:?}"
+    );
     let run_for = |needle: &str| -> Vec<String> {
         lines
             .iter()
@@ -242,12 +274,30 @@ fn bench_json_fields() {
         None,
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v = &json_lines(&o)[0];
+    let out = json_lines(&o);
+    assert_eq!(out.len(), 1, "one JSON object");
+    let v = &out[0];
+    // The DESIGN.md contract fields (more may follow).
+    for k in [
+        "events",
+        "rules",
+        "hvnet_events_per_sec",
+        "linear_events_per_sec",
+        "speedup",
+    ] {
+        assert!(v.get(k).is_some(), "bench --json lacks {k}: {v}");
+    }
     assert_eq!(v["events"], 300);
     assert_eq!(v["rules"], 654);
     for k in ["hvnet_events_per_sec", "linear_events_per_sec", "speedup"] {
         assert!(v[k].as_f64().unwrap() > 0.0, "{k}");
     }
+    let ratio =
+        v["hvnet_events_per_sec"].as_f64().unwrap() / v["linear_events_per_sec"].as_f64().unwrap();
+    assert!(
+        (ratio - v["speedup"].as_f64().unwrap()).abs() <= 0.01 * ratio + 0.01,
+        "speedup is hvnet/linear: {v}"
+    );
     let d = tempfile::tempdir().unwrap();
     let events = d.path().join("ev.txt");
     std::fs::write(&events, "!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP\n\n!system=ETHERNET subsystem=mce0 type=IFATTACH\n").unwrap();
