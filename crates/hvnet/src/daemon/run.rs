@@ -285,7 +285,6 @@ fn engine(
             let _ = ready.send(Ok(()));
             real_engine(&cfg, Box::new(backend), mgr, rx);
         }
-        #[allow(unreachable_patterns)]
         other => {
             let _ = ready.send(Err(anyhow!(
                 "backend {} is not available on this system (use {} or sim)",
