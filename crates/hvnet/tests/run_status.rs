@@ -562,6 +562,18 @@ fn bad_configuration_is_a_file_line_error() {
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("metrics 127.0.0.1:9999"), "{text}");
+    assert!(text.contains("scenario demo"), "{text}");
+    // ... and refuses a scenario file with an error, naming its line.
+    let sc = dir.path().join("bad.scenario");
+    std::fs::write(&sc, "duration 10s\nat 1s frobnicate\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--check", "-c", conf.to_str().unwrap(), "--scenario"])
+        .arg(&sc)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:2:", sc.display())), "{err}");
     // An unknown scenario stops the daemon before it listens.
     let sock = dir.path().join("s.sock");
     let out = Command::new(BIN)

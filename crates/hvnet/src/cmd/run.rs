@@ -94,6 +94,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
                 .map_or_else(|| "defaults".to_string(), |f| f.display().to_string())
         );
         println!("backend {}", c.backend.name());
+        if c.backend == BackendKind::Sim {
+            crate::cmd::simulate::load_scenario(&c.sim_scenario)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("scenario {}", c.sim_scenario);
+        }
         println!("control_socket {}", c.control_socket.display());
         println!(
             "metrics {}",
