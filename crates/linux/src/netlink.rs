@@ -481,43 +481,46 @@ impl Netlink {
                 e => return Err(e),
             },
         };
-        let mut out = Vec::new();
-        for reply in replies {
-            let RouteNetlinkMessage::NewTrafficFilter(m) = reply else {
+        Ok(replies.iter().flat_map(redirects_in).collect())
+    }
+}
+
+/// The mirred redirects of one tc filter message (a dump reply); anything else has none.
+pub fn redirects_in(reply: &RouteNetlinkMessage) -> Vec<Redirect> {
+    let RouteNetlinkMessage::NewTrafficFilter(m) = reply else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for a in &m.attributes {
+        let TcAttribute::Options(opts) = a else {
+            continue;
+        };
+        for o in opts {
+            let TcOption::U32(TcFilterU32Option::Action(actions)) = o else {
                 continue;
             };
-            for a in &m.attributes {
-                let TcAttribute::Options(opts) = a else {
-                    continue;
-                };
-                for o in opts {
-                    let TcOption::U32(TcFilterU32Option::Action(actions)) = o else {
+            for act in actions {
+                for aa in &act.attributes {
+                    let TcActionAttribute::Options(aopts) = aa else {
                         continue;
                     };
-                    for act in actions {
-                        for aa in &act.attributes {
-                            let TcActionAttribute::Options(aopts) = aa else {
-                                continue;
-                            };
-                            for ao in aopts {
-                                if let TcActionOption::Mirror(TcActionMirrorOption::Parms(p)) = ao {
-                                    out.push(Redirect {
-                                        to: p.ifindex,
-                                        to_ingress: matches!(
-                                            p.eaction,
-                                            TcMirrorActionType::IngressRedir
-                                                | TcMirrorActionType::IngressMirror
-                                        ),
-                                    });
-                                }
-                            }
+                    for ao in aopts {
+                        if let TcActionOption::Mirror(TcActionMirrorOption::Parms(p)) = ao {
+                            out.push(Redirect {
+                                to: p.ifindex,
+                                to_ingress: matches!(
+                                    p.eaction,
+                                    TcMirrorActionType::IngressRedir
+                                        | TcMirrorActionType::IngressMirror
+                                ),
+                            });
                         }
                     }
                 }
             }
         }
-        Ok(out)
     }
+    out
 }
 
 /// The stream of link-change notifications.
