@@ -224,3 +224,57 @@ impl Clients {
         before - self.list.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An accepted client gets devd's 256 KiB send buffer (Linux reports twice the value set,
+    /// for its bookkeeping) and is non-blocking. Needs root (the socket is chowned to 0:0).
+    #[test]
+    fn accepted_clients_get_a_256k_nonblocking_send_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Listener::create(dir.path(), Kind::SeqPacket, 10).unwrap();
+        let path = dir.path().join(SEQPACKET_NAME);
+        let (addr, len) = sockaddr_un(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a fresh socket, connected to our listener with a valid address.
+        let peer = unsafe {
+            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0);
+            let peer = OwnedFd::from_raw_fd(fd);
+            let rc = libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len);
+            assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+            peer
+        };
+        let c = l.accept().unwrap().expect("a pending client");
+        let mut size: libc::c_int = 0;
+        let mut sl = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt into a c_int of the given length.
+        let rc = unsafe {
+            libc::getsockopt(
+                c.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                (&mut size as *mut libc::c_int).cast(),
+                &mut sl,
+            )
+        };
+        assert_eq!(rc, 0);
+        let expected = if cfg!(target_os = "linux") {
+            // Capped at net.core.wmem_max (4 MiB here; 208 KiB on some systems).
+            let max: libc::c_int = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(CLIENT_SNDBUF);
+            2 * CLIENT_SNDBUF.min(max)
+        } else {
+            CLIENT_SNDBUF
+        };
+        assert_eq!(size, expected);
+        // SAFETY: F_GETFL on our descriptor.
+        let flags = unsafe { libc::fcntl(c.fd.as_raw_fd(), libc::F_GETFL) };
+        assert_ne!(flags & libc::O_NONBLOCK, 0);
+        assert!(c.send(b"!system=X\n"));
+        drop(peer);
+    }
+}
