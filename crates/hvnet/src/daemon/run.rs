@@ -207,7 +207,7 @@ async fn serve(
     }
     #[cfg(target_os = "freebsd")]
     if cfg.backend == BackendKind::Freebsd {
-        freebsd::spawn_devd_reader(cfg.devd_socket.clone(), tx.clone())?;
+        devd_events::spawn_devd_reader(cfg.devd_socket.clone(), tx.clone())?;
     }
     tracing::info!(
         "hvnet {} running: backend {}, control socket {}",
@@ -482,8 +482,9 @@ mod linux {
     }
 }
 
-#[cfg(target_os = "freebsd")]
-mod freebsd {
+/// devd's socket as the event source (the FreeBSD backend's; plain Unix sockets, so it is
+/// built and tested everywhere).
+mod devd_events {
     use std::path::PathBuf;
     use std::sync::mpsc::Sender;
     use std::time::Duration;
@@ -495,6 +496,7 @@ mod freebsd {
 
     /// Read devd's seqpacket socket on a thread; reconnect (and ask for a resync: events
     /// may have been lost) whenever devd goes away.
+    #[cfg_attr(not(target_os = "freebsd"), allow(dead_code))]
     pub fn spawn_devd_reader(path: PathBuf, tx: Sender<Wake>) -> anyhow::Result<()> {
         std::thread::Builder::new()
             .name("devd-reader".into())
@@ -538,5 +540,52 @@ mod freebsd {
             })
             .context("starting the devd reader")?;
         Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::sync::mpsc::channel;
+        use std::time::{Duration, Instant};
+
+        use super::*;
+        use crate::devd_run::clients::{Clients, Kind, Listener, SEQPACKET_NAME};
+
+        fn accept(l: &Listener) -> Clients {
+            let t = Instant::now();
+            let mut clients = Clients::default();
+            while clients.len() == 0 {
+                match l.accept().unwrap() {
+                    Some(c) => clients.add(c),
+                    None => std::thread::sleep(Duration::from_millis(10)),
+                }
+                assert!(
+                    t.elapsed() < Duration::from_secs(10),
+                    "reader never connected"
+                );
+            }
+            clients
+        }
+
+        #[test]
+        fn events_are_forwarded_and_a_lost_devd_is_reconnected() {
+            let dir = tempfile::tempdir().unwrap();
+            let l = Listener::create(dir.path(), Kind::SeqPacket, 4).unwrap();
+            let (tx, rx) = channel();
+            spawn_devd_reader(dir.path().join(SEQPACKET_NAME), tx).unwrap();
+            let wait = || rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            let mut clients = accept(&l);
+            assert!(matches!(wait(), Wake::Kick));
+            clients.forward(b"!system=IFNET subsystem=hn0 type=LINK_UP\n");
+            match wait() {
+                Wake::Event(line) => assert_eq!(line, "!system=IFNET subsystem=hn0 type=LINK_UP"),
+                other => panic!("{other:?}"),
+            }
+            // devd restarts: the reader connects again and asks for a resync.
+            drop(clients);
+            let mut clients = accept(&l);
+            assert!(matches!(wait(), Wake::Kick));
+            clients.forward(b"!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP\n");
+            assert!(matches!(wait(), Wake::Event(l) if l.ends_with("type=VF_UP")));
+        }
     }
 }
