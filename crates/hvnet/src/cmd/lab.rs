@@ -8,6 +8,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[derive(Args)]
+#[command(after_help = "\
+Needs root (CAP_NET_ADMIN) and iproute2. Builds three network namespaces named
+hvlab-{host,peer,vm}-PID (addresses from 198.18.0.0/15 only inside them) and always deletes
+them, also on error, Ctrl-C or SIGTERM.
+
+Phases: planned (announced switch, then the VF goes), surprise (the VF vanishes), return
+(a VF comes back). Per phase: lost (packets of both streams that never arrived), gap_ms
+(longest arrival gap), switch_ms (kernel's notice -> hn0's redirect filter changed, timed
+by an independent netlink monitor), back_ms (notice -> first packet on the new path
+arrived), reactor_ms (hvnet's own measure). The last JSON line is
+{\"pps\", \"phases\": [...], \"tcp_survived\", ...}; with --baseline also \"baseline\" and
+\"ratios\" (shell / hvnet). RUST_LOG=debug prints the monitor's timeline per event.")]
 pub struct LabArgs {
     /// Packets per second in each direction.
     #[arg(long, default_value_t = 10_000)]
