@@ -664,6 +664,29 @@ fn reload_on_hup_keeps_the_old_rules_when_the_new_file_is_broken() {
 }
 
 #[test]
+fn empty_location_loses_bus_unless_fixed() {
+    for (fixed, expected) in [(false, ""), (true, "0x05ac uhub0\n")] {
+        let mut d = Devd::prepare("");
+        let log = d.path("log").display().to_string();
+        let rules = format!(
+            "nomatch 10 {{ match \"bus\" \"uhub[0-9]+\"; action \"echo $vendor $bus >> {log}\"; }};\nnomatch 0 {{ action \"touch {log}\"; }};"
+        );
+        std::fs::write(d.path("devd.conf"), Devd::conf(&rules, d.dir.path())).unwrap();
+        let args: &[&str] = if fixed {
+            &["-d", "--fix-empty-location"]
+        } else {
+            &["-d"]
+        };
+        d.child = Some(d.command(args).spawn().unwrap());
+        d.wait_sockets();
+        // Empty location (two spaces after `at`): upstream devd sets neither vendor nor bus.
+        d.send(b"? at  vendor=0x05ac on uhub0\n");
+        wait_for("the action", || d.status()["actions_run"] == 1);
+        assert_eq!(d.read_file("log"), expected, "fixed={fixed}");
+    }
+}
+
+#[test]
 fn malformed_and_oversized_records_are_skipped() {
     let mut d = Devd::prepare("");
     let rules = format!(

@@ -69,6 +69,10 @@ pub struct RunArgs {
     /// does not understand that (e.g. dash), a warning is logged at start.
     #[arg(long, value_name = "PATH", default_value = action::DEFAULT_SHELL)]
     pub shell: PathBuf,
+    /// Fix devd's empty-location bug: in `+dev at  key=value on bus` (two spaces), read the
+    /// pnp keys and `bus` instead of losing them (upstream loses them; default bug-compatible).
+    #[arg(long)]
+    pub fix_empty_location: bool,
     /// Where SIGUSR1 (and exit) write the counters as JSON, mode 0600
     /// (default: SOCKET_DIR/hvnet-devd.status.json).
     #[arg(long, value_name = "PATH")]
@@ -431,7 +435,11 @@ impl Daemon {
             line = rest;
         }
         let text = String::from_utf8_lossy(line);
-        let event = match Event::parse_with(line, &EventOptions::default()) {
+        let opts = EventOptions {
+            fix_empty_location: self.args.fix_empty_location,
+            ..Default::default()
+        };
+        let event = match Event::parse_with(line, &opts) {
             Ok(ev) => ev,
             Err(e) => {
                 self.counters.events.malformed += 1;
