@@ -1,5 +1,5 @@
 //! `cargo run --release -p hvnet-devd --example devd_scaling -- CORPUS_DIR [SECONDS]`:
-//! per-event cost as usb.conf's nomatch rules are replicated 1x..8x (distinct vendor ids per
+//! per-event cost as usb.conf's nomatch rules are replicated 1x..16x (distinct vendor ids per
 //! copy), for hvnet's engine and the linear scan, without devmatch.conf (so usb.conf decides
 //! USB events). Prints a Markdown table.
 
@@ -24,7 +24,7 @@ fn main() {
     let lines = workload::mixed(&base, 5_000, 0x5eed);
     println!("| usb.conf copies | rules | hvnet events/s | hvnet ns/event | linear events/s | linear ns/event | speedup |");
     println!("|---|---|---|---|---|---|---|");
-    for copies in [1, 2, 4, 8] {
+    for copies in [1, 2, 4, 8, 16] {
         let dir = tempfile_dir();
         for entry in std::fs::read_dir(&corpus).expect("corpus") {
             let p = entry.expect("entry").path();
