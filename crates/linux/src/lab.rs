@@ -79,9 +79,10 @@ pub struct Phase {
     pub lost: u64,
     /// The longest time without an arriving packet, in either direction, around the event.
     pub gap_ms: f64,
-    /// From the trigger (the kernel's notice that the VF went or became usable; for the
-    /// planned switch, the announcement) to the kernel's notice that hn0's egress redirect
-    /// was removed or installed, both as seen by the independent monitor.
+    /// From the trigger (the kernel's notice that the VF went or became usable, i.e. its
+    /// operational state up; for the planned switch, the announcement) to the kernel's
+    /// notice that hn0's egress redirect was removed or installed, both as seen by the
+    /// independent monitor. Negative when the reactor acted before the kernel's notice.
     pub switch_ms: Option<f64>,
     /// From the trigger to the arrival at the peer of the first VM packet sent after the
     /// filter change: traffic flowing again on the new path.
@@ -256,6 +257,20 @@ impl Stream {
             .map(|w| w[1].duration_since(w[0]).as_secs_f64() * 1e3)
             .fold(0.0, f64::max);
         (lost, gap)
+    }
+
+    /// Send times of the first and the last packet sent in [from, to] that never arrived.
+    fn lost_span(&self, from: Instant, to: Instant) -> Option<(Instant, Instant)> {
+        let mut lost = self
+            .sent
+            .iter()
+            .zip(&self.recv)
+            .filter_map(|(s, r)| match (s, r) {
+                (Some(s), None) if *s >= from && *s <= to => Some(*s),
+                _ => None,
+            });
+        let first = lost.next()?;
+        Some((first, lost.next_back().unwrap_or(first)))
     }
 
     /// Arrival of the first packet sent at or after `t` that arrived.
@@ -770,9 +785,11 @@ fn run_in(
         } else {
             topo.remove_vf()?;
         }
+        // The filter change is looked for from the lab's action on, not from the kernel's
+        // notice: a reactor that acts on an earlier sign (the shell on link flags, before
+        // the kernel reports the VF's operational state up) shows a negative switch time.
         let trigger = monitor.wait_for(at, REACTION_TIMEOUT, |x| is_vf(x, plug));
-        let filter = trigger
-            .and_then(|t| monitor.wait_for(t, REACTION_TIMEOUT, |x| is_hn_filter(x, hn, plug)));
+        let filter = monitor.wait_for(at, REACTION_TIMEOUT, |x| is_hn_filter(x, hn, plug));
         events.push(Event {
             name,
             at,
@@ -833,12 +850,29 @@ fn run_in(
         }
     }
     let (to_vm, to_peer) = (to_vm.lock().unwrap(), to_peer.lock().unwrap());
-    let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1e3;
+    // Signed: b before a gives a negative figure.
+    let ms = |a: Instant, b: Instant| {
+        if b >= a {
+            b.duration_since(a).as_secs_f64() * 1e3
+        } else {
+            -(a.duration_since(b).as_secs_f64() * 1e3)
+        }
+    };
     let phase = |e: &Event| -> Phase {
         // The window covers the event and its aftermath, not the next event.
         let (from, to) = (e.at - Duration::from_millis(100), e.at + slice / 2);
         let (l1, g1) = to_vm.window(from, to);
         let (l2, g2) = to_peer.window(from, to);
+        for (dir, st) in [("to_vm", &*to_vm), ("to_peer", &*to_peer)] {
+            if let Some((a, b)) = st.lost_span(from, to) {
+                tracing::debug!(
+                    event = e.name,
+                    "lost {dir} packets sent from {:+.3} to {:+.3} ms",
+                    ms(e.at, a),
+                    ms(e.at, b)
+                );
+            }
+        }
         let want = if e.name == "planned" || e.name == "surprise" {
             Direction::ToSynthetic
         } else {

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 /// One notification the lab cares about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notification {
-    /// RTM_NEWLINK: a link appeared or changed; `usable` = admin up and lower up.
+    /// RTM_NEWLINK: a link appeared or changed; `usable` = admin up, lower up and
+    /// operationally up (the test hvnet's steerer uses).
     Link {
         index: u32,
         name: String,
