@@ -1,14 +1,16 @@
 //! A subset of FreeBSD's userland over the model: `ifconfig`, `sysctl`,
-//! `dhclient`, `kill`, with their output formats where scripts parse them
-//! (`laggport:` lines, `sysctl -n`).
+//! `dhclient`, `kill`, `route`, `netstat -rn`, `ps -p PID -o comm=`,
+//! `pgrep -x`, and the Hyper-V helper daemons, with their output formats
+//! where scripts and hvnet's FreeBSD backend parse them (`laggport:` lines,
+//! `sysctl -n`, netstat's route table).
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use hvnet_vf::{IpNet, Ipv4Net, Ipv6Net};
+use hvnet_vf::{Daemon, IpNet, Ipv4Net, Ipv6Net, Route};
 
-use crate::world::World;
+use crate::world::{ProcKind, World};
 
 /// Result of a command: exit status, stdout, stderr.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -71,12 +73,222 @@ fn run_one(w: &mut World, now: Duration, base: &str, args: &[String]) -> CmdOutp
             }
             st
         }
-        other => CmdOutput {
-            status: 127,
-            stdout: String::new(),
-            stderr: format!("{other}: not found\n"),
+        "route" => route(w, args),
+        "netstat" => netstat(w, args),
+        "ps" => ps(w, args),
+        "pgrep" => pgrep(w, args),
+        other => match Daemon::ALL.into_iter().find(|d| d.process_name() == other) {
+            // The helper daemons detach at once; they fail without their device.
+            Some(d) if w.devices.contains(d.device()) => {
+                w.spawn(ProcKind::Daemon(d));
+                CmdOutput::ok(String::new())
+            }
+            Some(d) => CmdOutput::fail(
+                other,
+                format!("open /dev/{}: No such file or directory", d.device()),
+            ),
+            None => CmdOutput {
+                status: 127,
+                stdout: String::new(),
+                stderr: format!("{other}: not found\n"),
+            },
         },
     }
+}
+
+/// The command name `ps -o comm=` shows for a process.
+fn proc_name(kind: &ProcKind) -> &'static str {
+    match kind {
+        ProcKind::Dhclient { .. } => "dhclient",
+        ProcKind::Daemon(d) => d.process_name(),
+    }
+}
+
+/// `ps -p PID -o comm=`: the command name; exit 1 and no output when there
+/// is no such process.
+fn ps(w: &World, args: &[String]) -> CmdOutput {
+    let pid = args
+        .iter()
+        .position(|a| a == "-p")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|p| p.parse::<u32>().ok());
+    match pid.and_then(|p| w.procs.get(&p)) {
+        Some(p) => CmdOutput::ok(format!("{}\n", proc_name(&p.kind))),
+        None => CmdOutput {
+            status: 1,
+            ..Default::default()
+        },
+    }
+}
+
+/// `pgrep -x NAME`: one pid a line; exit 1 when nothing matches.
+fn pgrep(w: &World, args: &[String]) -> CmdOutput {
+    let Some(name) = args.iter().find(|a| !a.starts_with('-')) else {
+        return CmdOutput {
+            status: 2,
+            stdout: String::new(),
+            stderr: "usage: pgrep [-x] pattern\n".into(),
+        };
+    };
+    let pids: String = w
+        .procs
+        .values()
+        .filter(|p| proc_name(&p.kind) == name)
+        .map(|p| format!("{}\n", p.pid))
+        .collect();
+    CmdOutput {
+        status: i32::from(pids.is_empty()),
+        stdout: pids,
+        stderr: String::new(),
+    }
+}
+
+/// `route [-n] add|delete [-inet6] default|-host A|-net A/N [GW | -interface IF]`.
+fn route(w: &mut World, args: &[String]) -> CmdOutput {
+    let words: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !matches!(*a, "-n" | "-q"))
+        .collect();
+    let usage = || {
+        CmdOutput::fail(
+            "route",
+            "usage: route [-n] add|delete [-inet6] destination [gateway | -interface ifname]",
+        )
+    };
+    let Some((&action, rest)) = words.split_first() else {
+        return usage();
+    };
+    let (v6, rest) = match rest.split_first() {
+        Some((&"-inet6", r)) => (true, r),
+        Some((&"-inet", r)) => (false, r),
+        _ => (false, rest),
+    };
+    let (dest, rest): (Option<IpNet>, &[&str]) = match rest {
+        ["default", r @ ..] => (
+            Some(if v6 {
+                IpNet::default_v6()
+            } else {
+                IpNet::default_v4()
+            }),
+            r,
+        ),
+        ["-host", a, r @ ..] => (
+            a.parse::<IpAddr>().ok().map(|ip| match ip {
+                IpAddr::V4(x) => IpNet::V4(Ipv4Net::new(x, 32)),
+                IpAddr::V6(x) => IpNet::V6(Ipv6Net::new(x, 128)),
+            }),
+            r,
+        ),
+        ["-net", a, r @ ..] => (a.parse::<IpNet>().ok(), r),
+        _ => return usage(),
+    };
+    let Some(dest) = dest else {
+        return usage();
+    };
+    let (gateway, iface) = match rest {
+        [] => (None, None),
+        ["-interface", i] => (None, Some((*i).to_string())),
+        [g] => match g.split_once('%') {
+            Some((a, zone)) => (a.parse::<IpAddr>().ok(), Some(zone.to_string())),
+            None => (g.parse::<IpAddr>().ok(), None),
+        },
+        _ => return usage(),
+    };
+    if gateway.is_none() && iface.is_none() && action == "add" {
+        return usage();
+    }
+    let r = Route {
+        dest,
+        gateway,
+        iface,
+    };
+    let kind = if dest.prefix() == if v6 { 128 } else { 32 } {
+        "host"
+    } else {
+        "net"
+    };
+    let shown = if dest.prefix() == 0 {
+        "default".to_string()
+    } else {
+        dest.to_string()
+    };
+    let gw = rest.last().copied().unwrap_or("");
+    match action {
+        "add" => match w.add_route(&r) {
+            Ok(()) => CmdOutput::ok(format!("add {kind} {shown}: gateway {gw}\n")),
+            Err(crate::world::KernelError::Exists(_)) => CmdOutput::fail(
+                "route",
+                format!("message indicates error: File exists\nadd {kind} {shown}: gateway {gw} fib 0: route already in table"),
+            ),
+            Err(e) => CmdOutput::fail("route", format!("message indicates error: {e}")),
+        },
+        "delete" => {
+            if !w.routes.iter().any(|e| e.dest == dest) {
+                return CmdOutput::fail(
+                    "route",
+                    format!("writing to routing socket: No such process\ndelete {kind} {shown}: not in table"),
+                );
+            }
+            w.remove_route(&r);
+            CmdOutput::ok(format!("delete {kind} {shown}\n"))
+        }
+        _ => usage(),
+    }
+}
+
+/// `netstat -rn`: the model's routes in FreeBSD's layout (`Internet:` and
+/// `Internet6:` sections, `link#N` for interface routes).
+fn netstat(w: &World, args: &[String]) -> CmdOutput {
+    if !args.iter().any(|a| a.starts_with('-') && a.contains('r')) {
+        return CmdOutput::fail("netstat", "only -rn is supported");
+    }
+    let mut s = String::from("Routing tables\n");
+    for v6 in [false, true] {
+        let (title, width) = if v6 {
+            ("Internet6", 32)
+        } else {
+            ("Internet", 18)
+        };
+        let _ = write!(
+            s,
+            "\n{title}:\n{:<width$} {:<width$} {:<8} {:>8} {:>6}\n",
+            "Destination", "Gateway", "Flags", "Netif", "Expire"
+        );
+        for r in w
+            .routes
+            .iter()
+            .filter(|r| matches!(r.dest, IpNet::V6(_)) == v6)
+        {
+            let host = r.dest.prefix() == if v6 { 128 } else { 32 };
+            let dest = if r.dest.prefix() == 0 {
+                "default".to_string()
+            } else if host {
+                r.dest.addr().to_string()
+            } else {
+                r.dest.to_string()
+            };
+            let netif = r.iface.clone().unwrap_or_default();
+            let index = w.ifnet(&netif).map_or(0, |i| i.index);
+            let gw = match r.gateway {
+                Some(IpAddr::V6(g)) if (g.segments()[0] & 0xffc0) == 0xfe80 => {
+                    format!("{g}%{netif}")
+                }
+                Some(g) => g.to_string(),
+                None => format!("link#{index}"),
+            };
+            let mut flags = String::from("U");
+            if r.gateway.is_some() {
+                flags.push('G');
+            }
+            if host {
+                flags.push('H');
+            }
+            flags.push('S');
+            let _ = writeln!(s, "{dest:<width$} {gw:<width$} {flags:<8} {netif:>8}");
+        }
+    }
+    CmdOutput::ok(s)
 }
 
 fn sysctl(w: &mut World, args: &[String]) -> CmdOutput {

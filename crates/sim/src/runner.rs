@@ -295,6 +295,16 @@ impl Sim {
     /// Run a guest command (ifconfig, sysctl, dhclient, kill, pkill -x)
     /// now, as a script in the guest would.
     pub fn command(&mut self, argv: &[String]) -> crate::guestcmd::CmdOutput {
+        let out = self.command_in_step(argv);
+        self.after_instant();
+        out
+    }
+
+    /// Like [`Sim::command`], but the end-of-instant bookkeeping (paths,
+    /// connections, latencies, invariants) waits for [`Sim::end_step`]: an
+    /// agent that runs its operations as commands at one virtual instant is
+    /// judged on the state it leaves, as an in-process agent's ops are.
+    pub fn command_in_step(&mut self, argv: &[String]) -> crate::guestcmd::CmdOutput {
         let out = if argv.first().map(String::as_str) == Some("pkill") {
             self.pkill(argv)
         } else {
@@ -302,8 +312,13 @@ impl Sim {
         };
         self.log("guest", format!("$ {}", argv.join(" ")));
         self.settle();
-        self.after_instant();
         out
+    }
+
+    /// End a step of [`Sim::command_in_step`] calls: the bookkeeping runs
+    /// once, on the state the step left.
+    pub fn end_step(&mut self) {
+        self.after_instant();
     }
 
     /// `pkill -x NAME`: the simulated daemons and dhclients by name.

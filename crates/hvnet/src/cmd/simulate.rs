@@ -32,7 +32,9 @@ pub struct SimulateArgs {
     /// only; the default with --serve, where the served scripts act),
     /// scripts (devd + hyperv.conf + the original
     /// hyperv_vfattach/hyperv_vfup), devd (the same rules through
-    /// hvnet-devd's engine).
+    /// hvnet-devd's engine), freebsd (the VF manager over the FreeBSD
+    /// backend: real ifconfig/sysctl/netstat/... processes answered by the
+    /// simulator; not with --serve).
     #[arg(long, value_name = "NAME")]
     pub agent: Option<String>,
     /// List the built-in scenarios.
@@ -52,7 +54,7 @@ pub struct SimulateArgs {
 }
 
 /// Agents this binary can put in the guest.
-pub const AGENTS: &[&str] = &["none", "scripts", "devd", "hvnet"];
+pub const AGENTS: &[&str] = &["none", "scripts", "devd", "hvnet", "freebsd"];
 
 /// The factory for agent `name`.
 pub fn agent_factory(name: &str) -> anyhow::Result<AgentFactory> {
@@ -61,6 +63,10 @@ pub fn agent_factory(name: &str) -> anyhow::Result<AgentFactory> {
         "scripts" => Ok(hvnet_sim::original_scripts()),
         "devd" => Ok(hvnet_sim::devd_agent()),
         "hvnet" => Ok(crate::daemon::agent::manager_agent()),
+        crate::daemon::freebsd_sim::AGENT => anyhow::bail!(
+            "agent {:?} drives the simulator itself (hvnet simulate NAME --agent freebsd); it has no in-simulator factory",
+            crate::daemon::freebsd_sim::AGENT
+        ),
         other => anyhow::bail!(
             "unknown agent {other:?}; expected one of: {}",
             AGENTS.join(", ")
@@ -109,10 +115,11 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         .agent
         .clone()
         .unwrap_or_else(|| if a.serve.is_some() { "none" } else { "hvnet" }.into());
-    let factory = agent_factory(&agent)?;
     let seed = a.seed.or(sc.seed).unwrap_or(0);
+    let freebsd = agent == crate::daemon::freebsd_sim::AGENT;
     if let Some(dir) = &a.serve {
-        return serve::serve(dir, sc, seed, factory);
+        anyhow::ensure!(!freebsd, "--agent freebsd cannot be combined with --serve");
+        return serve::serve(dir, sc, seed, agent_factory(&agent)?);
     }
     let opts = RunOptions {
         seed,
@@ -120,13 +127,19 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let title = format!("{} (seed {seed}, agent {agent})", sc.name);
-    let mut r = match hvnet_sim::run(sc, opts, factory) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{e}");
-            return Ok(ExitCode::from(1));
+    let result = if freebsd {
+        let exe = std::env::current_exe().context("finding hvnet's own path")?;
+        crate::daemon::freebsd_sim::run(sc, opts, &exe)?
+    } else {
+        match hvnet_sim::run(sc, opts, agent_factory(&agent)?) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(ExitCode::from(1));
+            }
         }
     };
+    let mut r = result;
     if std::env::var("HVNET_SIM_WALL").is_ok_and(|v| v == "0") {
         r.summary.wall_ms = 0.0;
     }

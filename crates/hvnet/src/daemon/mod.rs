@@ -6,6 +6,7 @@ pub mod agent;
 pub mod chaos;
 pub mod config;
 pub mod control;
+pub mod freebsd_sim;
 pub mod hosted;
 pub mod manager;
 pub mod metrics;
