@@ -210,6 +210,8 @@ fn route(w: &mut World, args: &[String]) -> CmdOutput {
     };
     let shown = if dest.prefix() == 0 {
         "default".to_string()
+    } else if kind == "host" {
+        dest.addr().to_string()
     } else {
         dest.to_string()
     };
@@ -565,4 +567,96 @@ pub fn show(w: &World, name: &str) -> String {
         if i.link { "active" } else { "no carrier" }
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hvnet_vf::Mac;
+
+    const T0: Duration = Duration::ZERO;
+
+    fn sh(w: &mut World, line: &str) -> CmdOutput {
+        let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
+        run(w, T0, &argv)
+    }
+
+    fn guest() -> World {
+        let mut w = World::new(true);
+        w.attach_loopback();
+        w.host_add_nic("hn0", Mac([0, 0x15, 0x5d, 0, 0, 1]));
+        w.attach_hn(T0, "hn0", Mac([0, 0x15, 0x5d, 0, 0, 1]))
+            .unwrap();
+        assert_eq!(sh(&mut w, "ifconfig hn0 inet 10.0.0.4/24 alias").status, 0);
+        w
+    }
+
+    #[test]
+    fn route_adds_and_deletes_with_freebsds_messages() {
+        let mut w = guest();
+        let add = sh(&mut w, "route -n add default 10.0.0.1");
+        assert_eq!(add.stdout, "add net default: gateway 10.0.0.1\n");
+        assert_eq!(w.routes[0].iface.as_deref(), Some("hn0"));
+        // Identical again: the kernel keeps one.
+        assert_eq!(sh(&mut w, "route -n add default 10.0.0.1").status, 0);
+        let other = sh(&mut w, "route -n add default 10.0.0.2");
+        assert_eq!(other.status, 1);
+        assert!(other.stderr.contains("File exists"), "{}", other.stderr);
+        let h = sh(&mut w, "route -n add -inet6 -host fd00::9 -interface hn0");
+        assert_eq!(h.stdout, "add host fd00::9: gateway hn0\n");
+        assert_eq!(sh(&mut w, "route -n delete default 10.0.0.1").status, 0);
+        let gone = sh(&mut w, "route -n delete default 10.0.0.1");
+        assert_eq!(gone.status, 1);
+        assert!(gone.stderr.contains("not in table"), "{}", gone.stderr);
+        assert_eq!(sh(&mut w, "route -n add").status, 1);
+        assert_eq!(sh(&mut w, "route -n add -net nonsense 10.0.0.1").status, 1);
+    }
+
+    #[test]
+    fn netstat_prints_both_families_in_freebsds_columns() {
+        let mut w = guest();
+        sh(&mut w, "route -n add default 10.0.0.1");
+        sh(&mut w, "route -n add -net 192.168.0.0/16 -interface hn0");
+        sh(&mut w, "route -n add -inet6 default fe80::1%hn0");
+        let out = sh(&mut w, "netstat -rn");
+        assert_eq!(out.status, 0);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines[0], "Routing tables");
+        assert_eq!(lines[2], "Internet:");
+        assert!(lines[3].starts_with("Destination        Gateway            Flags"));
+        let words = |l: &str| l.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(words(lines[4]), ["default", "10.0.0.1", "UGS", "hn0"]);
+        let idx = w.ifnet("hn0").unwrap().index;
+        assert_eq!(
+            words(lines[5]),
+            ["192.168.0.0/16", &format!("link#{idx}"), "US", "hn0"]
+        );
+        assert_eq!(lines[7], "Internet6:");
+        assert_eq!(words(lines[9]), ["default", "fe80::1%hn0", "UGS", "hn0"]);
+        assert_eq!(sh(&mut w, "netstat -i").status, 1);
+    }
+
+    #[test]
+    fn ps_pgrep_and_the_helper_daemons() {
+        let mut w = guest();
+        let started = sh(&mut w, "hv_kvp_daemon");
+        assert_eq!(started.status, 1);
+        assert_eq!(
+            started.stderr,
+            "hv_kvp_daemon: open /dev/hv_kvp_dev: No such file or directory\n"
+        );
+        assert_eq!(sh(&mut w, "pgrep -x hv_kvp_daemon").status, 1);
+        w.create_device("hv_kvp_dev");
+        assert_eq!(sh(&mut w, "hv_kvp_daemon").status, 0);
+        let pg = sh(&mut w, "pgrep -x hv_kvp_daemon");
+        assert_eq!(pg.status, 0);
+        let pid: u32 = pg.stdout.trim().parse().unwrap();
+        let ps = sh(&mut w, &format!("ps -p {pid} -o comm="));
+        assert_eq!((ps.status, ps.stdout.as_str()), (0, "hv_kvp_daemon\n"));
+        assert_eq!(sh(&mut w, &format!("kill -TERM {pid}")).status, 0);
+        let ps = sh(&mut w, &format!("ps -p {pid} -o comm="));
+        assert_eq!((ps.status, ps.stdout.as_str()), (1, ""));
+        assert_eq!(sh(&mut w, "pgrep").status, 2);
+        assert_eq!(sh(&mut w, "nosuchcommand").status, 127);
+    }
 }
