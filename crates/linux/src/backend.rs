@@ -183,14 +183,16 @@ impl Backend for LinuxBackend {
                 self.rt
                     .block_on(async {
                         crate::steer::guard_vf(&self.nl, &v, &hn).await;
-                        crate::steer::steer_on(&self.nl, &hn, &v).await
+                        crate::steer::steer_on(&self.nl, &hn, &v, None).await
                     })
+                    .map(drop)
                     .map_err(err)
             }
             Op::SteerOff { synthetic, .. } => {
                 let hn = self.link(op, synthetic)?;
                 self.rt
-                    .block_on(crate::steer::steer_off(&self.nl, &hn))
+                    .block_on(crate::steer::steer_off(&self.nl, &hn, None))
+                    .map(drop)
                     .map_err(err)
             }
             _ => Err(BackendError::unsupported(op)),

@@ -83,12 +83,15 @@ pub struct Phase {
     /// operational state up; for the planned switch, the announcement) to the kernel's
     /// notice that hn0's egress redirect was removed or installed, both as seen by the
     /// independent monitor. Negative when the reactor acted before the kernel's notice.
+    /// With hvnet's steering gate, moving off the VF happens before this (the gate closes;
+    /// the filter removal that follows waits for RTNL): see `back_ms` and `reactor_ms`.
     pub switch_ms: Option<f64>,
-    /// From the trigger to the arrival at the peer of the first VM packet sent after the
-    /// filter change: traffic flowing again on the new path.
+    /// From the trigger to traffic flowing on the new path, on the data path: the arrival
+    /// at the peer of the first VM packet sent after the redirect was installed (onto the
+    /// VF), or after the outage, i.e. after the last lost VM packet (onto hn0).
     pub back_ms: Option<f64>,
-    /// hvnet's own measure (netlink event received to filter change acknowledged); only
-    /// with the hvnet reactor.
+    /// hvnet's own measure (netlink event or announcement received to data path switched:
+    /// steering gate closed, or redirect confirmed); only with the hvnet reactor.
     pub reactor_ms: Option<f64>,
     /// What the kernel showed after the phase (redirect filters on hn0 egress).
     pub hn_egress_redirects: usize,
@@ -630,9 +633,14 @@ pub fn hn_egress_redirects(vm: &str) -> usize {
 
 /// Packets the kernel counted through the redirect actions on hn0's egress (`tc -s`).
 pub fn hn_egress_redirected_pkts(vm: &str) -> u64 {
+    hn_egress_redirected_pkts_on(vm, "hn0")
+}
+
+/// Packets the kernel counted through the mirred actions on `dev`'s egress in `ns`.
+pub fn hn_egress_redirected_pkts_on(ns: &str, dev: &str) -> u64 {
     let out = netns::run(
         "tc",
-        &["-s", "-n", vm, "filter", "show", "dev", "hn0", "egress"],
+        &["-s", "-n", ns, "filter", "show", "dev", dev, "egress"],
     )
     .unwrap_or_default();
     out.lines()
@@ -882,7 +890,19 @@ fn run_in(
             .iter()
             .find(|r: &&SwitchRecord| r.direction == want)
             .map(SwitchRecord::switch_ms);
-        let back = e.filter.and_then(|f| to_peer.first_arrival_sent_after(f));
+        // Back on the new path: onto the VF, the first VM packet sent after the redirect was
+        // installed; onto hn0, the first VM packet sent after the outage (after the last
+        // lost one), whatever moved it (a filter change, or hvnet's gate, which the kernel
+        // does not announce).
+        let back = if want == Direction::ToVf {
+            e.filter
+        } else {
+            match (e.trigger, to_peer.lost_span(from, to)) {
+                (Some(t), Some((_, last))) => Some(last.max(t)),
+                (t, _) => t,
+            }
+        }
+        .and_then(|a| to_peer.first_arrival_sent_after(a));
         Phase {
             name: e.name,
             lost: l1 + l2,

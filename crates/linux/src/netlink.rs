@@ -5,7 +5,8 @@
 
 use futures::stream::{StreamExt, TryStreamExt};
 use netlink_packet_core::{
-    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE,
+    NLM_F_REQUEST,
 };
 use netlink_packet_route::address::AddressAttribute;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State};
@@ -162,6 +163,8 @@ pub struct Redirect {
 
 /// The priority hvnet's steering filters use, so they can be told apart.
 pub const STEER_PRIORITY: u16 = 49;
+/// The priority of the steering gate, evaluated before the redirect.
+pub const GATE_PRIORITY: u16 = 48;
 const ETH_P_ALL: u16 = 0x0003;
 
 /// An rtnetlink handle with hvnet's operations.
@@ -432,6 +435,33 @@ impl Netlink {
         req.execute()
             .await
             .map_err(|e| NetlinkError::from_rt(op, &from.name, e))
+    }
+
+    /// Attach the steering gate (see [`crate::gate`]) on the link's egress, in front of the
+    /// redirect (a lower priority number is evaluated first). The hook must have a clsact
+    /// qdisc; an existing gate is replaced.
+    pub async fn add_gate(
+        &self,
+        link: &Link,
+        gate: &crate::gate::Gate,
+    ) -> Result<(), NetlinkError> {
+        use netlink_packet_route::tc::{TcBpfFlags, TcFilterBpfOption};
+        let mut msg = TcMessage::with_index(link.index as i32);
+        msg.header.parent = Hook::Egress.parent();
+        msg.header.info = (u32::from(GATE_PRIORITY) << 16) | u32::from(ETH_P_ALL.to_be());
+        // A fixed handle, so that a second attach replaces the first.
+        msg.header.handle = TcHandle { major: 0, minor: 1 };
+        msg.attributes.push(TcAttribute::Kind("bpf".into()));
+        msg.attributes.push(TcAttribute::Options(vec![
+            TcOption::Bpf(TcFilterBpfOption::ProgFd(gate.prog_fd() as u32)),
+            TcOption::Bpf(TcFilterBpfOption::ProgName("hvnet_gate".into())),
+            TcOption::Bpf(TcFilterBpfOption::Flags(TcBpfFlags::DirectAction)),
+        ]));
+        let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+        self.raw(RouteNetlinkMessage::NewTrafficFilter(msg), flags)
+            .await
+            .map(drop)
+            .map_err(|e| NetlinkError::from_rt("add egress steering gate", &link.name, e))
     }
 
     /// Delete every filter on `hook` of the link; no qdisc or no filters is success.

@@ -9,6 +9,7 @@
 //! After each switch a gratuitous ARP from the new egress port teaches switches where the
 //! shared MAC lives now.
 
+use crate::gate::Gate;
 use crate::netlink::{Hook, Link, Netlink, NetlinkError};
 use crate::roles::{glob_match, RolePatterns};
 use futures::StreamExt;
@@ -86,6 +87,10 @@ pub struct Steerer {
     pairs: BTreeMap<String, PairState>,
     /// Kernel-joined VFs (netvsc/net_failover) already guarded, by ifindex.
     guarded: std::collections::BTreeSet<u32>,
+    /// The steering gate of each synthetic NIC (see [`crate::gate`]), made on first use.
+    gates: BTreeMap<String, Gate>,
+    /// Set once BPF turned out to be unavailable: steer with the filters alone.
+    no_gates: bool,
     journal: Journal,
 }
 
@@ -106,6 +111,8 @@ impl Steerer {
             links: BTreeMap::new(),
             pairs: BTreeMap::new(),
             guarded: Default::default(),
+            gates: BTreeMap::new(),
+            no_gates: false,
             journal,
         };
         for l in s.nl.links().await? {
@@ -241,13 +248,27 @@ impl Steerer {
                 continue;
             }
             let vf_name = vf.as_ref().map(|v| v.name.clone()).unwrap_or_default();
+            if want.is_some() && !self.no_gates && !self.gates.contains_key(&hn.name) {
+                match Gate::new() {
+                    Ok(g) => {
+                        self.gates.insert(hn.name.clone(), g);
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            "no BPF steering gate ({e}): switching by filter changes only, \
+                             which wait for the kernel's RTNL lock"
+                        );
+                        self.no_gates = true;
+                    }
+                }
+            }
+            let gate = self.gates.get(&hn.name);
             let result = match (&vf, want) {
-                (Some(v), Some(_)) => steer_on(&self.nl, &hn, v).await,
-                _ => steer_off(&self.nl, &hn).await,
+                (Some(v), Some(_)) => steer_on(&self.nl, &hn, v, gate).await,
+                _ => steer_off(&self.nl, &hn, gate).await,
             };
-            let done = Instant::now();
             match result {
-                Ok(()) => {
+                Ok(done) => {
                     let direction = if want.is_some() {
                         Direction::ToVf
                     } else {
@@ -286,7 +307,7 @@ impl Steerer {
         for (name, st) in &mut self.pairs {
             if st.steered_to.take().is_some() {
                 if let Some(hn) = self.links.values().find(|l| &l.name == name) {
-                    if let Err(e) = steer_off(&self.nl, hn).await {
+                    if let Err(e) = steer_off(&self.nl, hn, self.gates.get(name)).await {
                         tracing::warn!("removing steering on {name}: {e}");
                     }
                 }
@@ -302,18 +323,47 @@ async fn sleep_opt(d: Option<Duration>) {
     }
 }
 
-/// Install the redirects of a pair (VF ingress first, so replies have a way in).
-pub async fn steer_on(nl: &Netlink, hn: &Link, vf: &Link) -> Result<(), NetlinkError> {
+/// Install the redirects of a pair (VF ingress first, so replies have a way in), then, with
+/// a gate, open it and attach it in front of the egress redirect. Returns when the data
+/// path switched (the egress redirect confirmed).
+pub async fn steer_on(
+    nl: &Netlink,
+    hn: &Link,
+    vf: &Link,
+    gate: Option<&Gate>,
+) -> Result<Instant, NetlinkError> {
     nl.ensure_clsact(vf).await?;
     nl.add_redirect(vf, Hook::Ingress, hn, true).await?;
     nl.ensure_clsact(hn).await?;
-    nl.add_redirect(hn, Hook::Egress, vf, false).await
+    nl.add_redirect(hn, Hook::Egress, vf, false).await?;
+    let switched = Instant::now();
+    if let Some(g) = gate {
+        match g.set(true) {
+            Ok(()) => nl.add_gate(hn, g).await?,
+            Err(e) => tracing::warn!(iface = %hn.name, "opening the steering gate: {e}"),
+        }
+    }
+    Ok(switched)
 }
 
-/// Remove the synthetic NIC's egress redirect: traffic leaves through the synthetic NIC at
-/// once. The VF's ingress redirect stays (harmless, and gone with the VF).
-pub async fn steer_off(nl: &Netlink, hn: &Link) -> Result<(), NetlinkError> {
-    nl.del_filters(hn.index, &hn.name, Hook::Egress).await
+/// Move the synthetic NIC's egress off the VF: close the gate (a BPF map write, effective
+/// at once even while the kernel holds RTNL to unregister a vanishing VF), then remove the
+/// egress filters. The VF's ingress redirect stays (harmless, and gone with the VF).
+/// Returns when the data path switched (the gate closed, or the filters removed).
+pub async fn steer_off(
+    nl: &Netlink,
+    hn: &Link,
+    gate: Option<&Gate>,
+) -> Result<Instant, NetlinkError> {
+    let mut switched = None;
+    if let Some(g) = gate {
+        match g.set(false) {
+            Ok(()) => switched = Some(Instant::now()),
+            Err(e) => tracing::warn!(iface = %hn.name, "closing the steering gate: {e}"),
+        }
+    }
+    nl.del_filters(hn.index, &hn.name, Hook::Egress).await?;
+    Ok(switched.unwrap_or_else(Instant::now))
 }
 
 /// Keep the VF unconfigured: no addresses, no IPv6 autoconfiguration, the synthetic NIC's MTU.

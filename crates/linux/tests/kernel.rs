@@ -292,6 +292,11 @@ fn steerer_follows_the_vf_and_guards_it() {
     });
     let vf_in = tc(&ns, &["filter", "show", "dev", "vf0", "ingress"]);
     assert!(vf_in.contains("Ingress Redirect to device hn0"), "{vf_in}");
+    // The steering gate sits in front of the egress redirect (attached just after it).
+    wait_until("steering gate", Duration::from_secs(2), || {
+        let hn_out = tc(&ns, &["filter", "show", "dev", "hn0", "egress"]);
+        hn_out.contains("pref 48 bpf") && hn_out.contains("hvnet_gate")
+    });
     // Guarded: no address, MTU of hn0, IPv6 off.
     wait_until("guard", Duration::from_secs(3), || {
         !ip(Some(&ns), &["-o", "addr", "show", "dev", "vf0"])
@@ -324,6 +329,7 @@ fn steerer_follows_the_vf_and_guards_it() {
     wait_until("redirect removed", Duration::from_secs(2), || {
         lab.hn_redirects() == 0
     });
+    assert!(!tc(&ns, &["filter", "show", "dev", "hn0", "egress"]).contains("hvnet_gate"));
     assert_eq!(lab.nth(2), (Direction::ToSynthetic, "netlink"));
     let fast = lab.journal.lock().unwrap()[1].switch_ms();
     assert!(fast < 50.0, "switch took {fast} ms");
@@ -822,5 +828,64 @@ fn missing_cap_net_admin_says_root_is_needed() {
         .unwrap()
         .contains("mtu 1500"));
     assert!(!tc(&ns, &["qdisc", "show", "dev", "a0"]).contains("clsact"));
+    guard.teardown();
+}
+
+#[test]
+fn gate_bypasses_the_redirect_without_a_filter_change() {
+    if !available("gate_bypasses_the_redirect_without_a_filter_change") {
+        return;
+    }
+    let ns = ns_name("gate");
+    let mut guard = Namespaces::new();
+    guard.add(&ns).unwrap();
+    for (l, p) in [("a0", "b0"), ("c0", "d0")] {
+        ip(
+            Some(&ns),
+            &["link", "add", l, "type", "veth", "peer", "name", p],
+        )
+        .unwrap();
+        ip(Some(&ns), &["link", "set", l, "up"]).unwrap();
+        ip(Some(&ns), &["link", "set", p, "up"]).unwrap();
+    }
+    let n = ns.clone();
+    in_ns(&ns, move || {
+        rt().block_on(async move {
+            let nl = Netlink::connect().unwrap();
+            let (a, c) = (nl.link("a0").await.unwrap(), nl.link("c0").await.unwrap());
+            let gate = hvnet_linux::gate::Gate::new().unwrap();
+            assert!(gate.is_open().unwrap());
+            nl.ensure_clsact(&a).await.unwrap();
+            nl.add_redirect(&a, Hook::Egress, &c, false).await.unwrap();
+            nl.add_gate(&a, &gate).await.unwrap();
+            nl.add_gate(&a, &gate).await.unwrap(); // replaced, not doubled
+            let shown = tc(&n, &["filter", "show", "dev", "a0", "egress"]);
+            assert_eq!(
+                shown.lines().filter(|l| l.contains("hvnet_gate")).count(),
+                1,
+                "{shown}"
+            );
+            assert!(shown.contains("direct-action"), "{shown}");
+            let redirected = || hvnet_linux::lab::hn_egress_redirected_pkts_on(&n, "a0");
+            // Open: a frame out of a0 is redirected to c0.
+            hvnet_linux::steer::announce(a.index, a.mac, None).unwrap();
+            assert_eq!(redirected(), 1);
+            // Closed: the next one leaves through a0 itself; no filter changed.
+            gate.set(false).unwrap();
+            assert!(!gate.is_open().unwrap());
+            hvnet_linux::steer::announce(a.index, a.mac, None).unwrap();
+            assert_eq!(redirected(), 1);
+            assert_eq!(
+                tc(&n, &["filter", "show", "dev", "a0", "egress"]),
+                shown,
+                "the gate is a map write, not a filter change"
+            );
+            gate.set(true).unwrap();
+            hvnet_linux::steer::announce(a.index, a.mac, None).unwrap();
+            assert_eq!(redirected(), 2);
+            // Redirect lookup ignores the gate.
+            assert_eq!(nl.redirects(&a, Hook::Egress).await.unwrap().len(), 1);
+        })
+    });
     guard.teardown();
 }
