@@ -16,8 +16,10 @@ them, also on error, Ctrl-C or SIGTERM.
 Phases: planned (announced switch, then the VF goes), surprise (the VF vanishes), return
 (a VF comes back). Per phase: lost (packets of both streams that never arrived), gap_ms
 (longest arrival gap), switch_ms (kernel's notice -> hn0's redirect filter changed, timed
-by an independent netlink monitor), back_ms (notice -> first packet on the new path
-arrived), reactor_ms (hvnet's own measure). The last JSON line is
+by an independent netlink monitor), back_ms (notice -> first VM packet after the outage,
+or after the redirect onto the VF, arrived at the peer), reactor_ms (hvnet's own: notice ->
+data path switched; moving off the VF that is its BPF gate closing, before the filter
+removal, which waits for the kernel's RTNL lock). The last JSON line is
 {\"pps\", \"phases\": [...], \"tcp_survived\", ...}; with --baseline also \"baseline\" and
 \"ratios\" (shell / hvnet). RUST_LOG=debug prints the monitor's timeline per event.")]
 pub struct LabArgs {
