@@ -507,28 +507,37 @@ fn prefix_mask(p: u8) -> String {
     format!("0x{m:08x}")
 }
 
-/// `ifconfig NAME` output (FreeBSD layout, the lines scripts parse).
+/// `ifconfig NAME` output in FreeBSD 14's layout: flags, `ether`, `inet A netmask 0x...`
+/// (without `broadcast`), `inet6 A[%IF] prefixlen N [scopeid 0xI]`, `laggproto`/`laggport:` lines,
+/// `groups:`, and for Ethernet `media:` and `status:` (loopback has neither, as on FreeBSD),
+/// then `nd6 options=`.
 pub fn show(w: &World, name: &str) -> String {
     let Some(i) = w.ifnet(name) else {
         return String::new();
     };
+    let lo = i.class == crate::world::IfClass::Loopback;
+    // IFF_UP 0x1, BROADCAST 0x2, LOOPBACK 0x8, RUNNING 0x40, SIMPLEX 0x800, MULTICAST 0x8000.
     let mut flags = Vec::new();
+    let mut bits = 0x8000u32;
     if i.up {
         flags.push("UP");
-    }
-    flags.push("BROADCAST");
-    if i.running {
-        flags.push("RUNNING");
-    }
-    flags.push("SIMPLEX");
-    flags.push("MULTICAST");
-    let mut bits = 0x8802u32;
-    if i.up {
         bits |= 0x1;
     }
+    if lo {
+        flags.push("LOOPBACK");
+        bits |= 0x8;
+    } else {
+        flags.push("BROADCAST");
+        bits |= 0x2 | 0x800;
+    }
     if i.running {
+        flags.push("RUNNING");
         bits |= 0x40;
     }
+    if !lo {
+        flags.push("SIMPLEX");
+    }
+    flags.push("MULTICAST");
     let mut s = format!(
         "{}: flags={bits:x}<{}> metric 0 mtu {}\n",
         i.name,
@@ -542,7 +551,15 @@ pub fn show(w: &World, name: &str) -> String {
         let _ = writeln!(s, "\tinet {} netmask {}", n.addr, prefix_mask(n.prefix));
     }
     for n in &i.ipv6 {
-        let _ = writeln!(s, "\tinet6 {} prefixlen {}", n.addr, n.prefix);
+        if (n.addr.segments()[0] & 0xffc0) == 0xfe80 {
+            let _ = writeln!(
+                s,
+                "\tinet6 {}%{} prefixlen {} scopeid 0x{:x}",
+                n.addr, i.name, n.prefix, i.index
+            );
+        } else {
+            let _ = writeln!(s, "\tinet6 {} prefixlen {}", n.addr, n.prefix);
+        }
     }
     if let Some(l) = &i.lagg {
         let _ = writeln!(s, "\tlaggproto {} lagghash l2,l3,l4", l.proto);
@@ -560,12 +577,19 @@ pub fn show(w: &World, name: &str) -> String {
             }
             let _ = writeln!(s, "\tlaggport: {p} flags={b:x}<{}>", f.join(","));
         }
+        let _ = writeln!(s, "\tgroups: lagg");
+    } else if lo {
+        let _ = writeln!(s, "\tgroups: lo");
     }
-    let _ = writeln!(
-        s,
-        "\tstatus: {}",
-        if i.link { "active" } else { "no carrier" }
-    );
+    if !lo {
+        let _ = writeln!(s, "\tmedia: Ethernet autoselect");
+        let _ = writeln!(
+            s,
+            "\tstatus: {}",
+            if i.link { "active" } else { "no carrier" }
+        );
+    }
+    let _ = writeln!(s, "\tnd6 options=21<PERFORMNUD,AUTO_LINKLOCAL>");
     s
 }
 
@@ -587,6 +611,8 @@ mod tests {
         w.host_add_nic("hn0", Mac([0, 0x15, 0x5d, 0, 0, 1]));
         w.attach_hn(T0, "hn0", Mac([0, 0x15, 0x5d, 0, 0, 1]))
             .unwrap();
+        w.link_query_done(T0, "hn0");
+        w.run_link_tasks(T0);
         assert_eq!(sh(&mut w, "ifconfig hn0 inet 10.0.0.4/24 alias").status, 0);
         w
     }
@@ -658,5 +684,37 @@ mod tests {
         assert_eq!((ps.status, ps.stdout.as_str()), (1, ""));
         assert_eq!(sh(&mut w, "pgrep").status, 2);
         assert_eq!(sh(&mut w, "nosuchcommand").status, 127);
+    }
+
+    #[test]
+    fn ifconfig_prints_freebsds_layout() {
+        let mut w = guest();
+        sh(&mut w, "ifconfig hn0 up");
+        sh(
+            &mut w,
+            "ifconfig hn0 inet6 fe80::215:5dff:fe00:1 prefixlen 64 alias",
+        );
+        let idx = w.ifnet("hn0").unwrap().index;
+        let out = sh(&mut w, "ifconfig hn0").stdout;
+        let want = format!(
+            "hn0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
+\tether 00:15:5d:00:00:01
+\tinet 10.0.0.4 netmask 0xffffff00
+\tinet6 fe80::215:5dff:fe00:1%hn0 prefixlen 64 scopeid 0x{idx:x}
+\tmedia: Ethernet autoselect
+\tstatus: active
+\tnd6 options=21<PERFORMNUD,AUTO_LINKLOCAL>
+"
+        );
+        assert_eq!(out, want);
+        let lo = sh(&mut w, "ifconfig lo0").stdout;
+        assert_eq!(
+            lo,
+            "lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> metric 0 mtu 16384
+\tinet 127.0.0.1 netmask 0xff000000
+\tgroups: lo
+\tnd6 options=21<PERFORMNUD,AUTO_LINKLOCAL>
+"
+        );
     }
 }
