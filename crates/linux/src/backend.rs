@@ -5,12 +5,14 @@
 //! Linux (the kernel pairs or hvnet steers; DHCP belongs to the distribution's network
 //! manager), so those ops report `unsupported`.
 
+use crate::gate::Gate;
 use crate::netlink::{Hook, Link, Netlink, NetlinkError, Route4};
 use crate::roles::{driver_of, role, Role, RolePatterns};
 use hvnet_vf::backend::{Backend, BackendError};
 use hvnet_vf::model::{
     IfKind, Interface, IpNet, Ipv4Net, Ipv6Net, Mac, Op, Route, SteerPair, SystemView,
 };
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -20,6 +22,10 @@ pub struct LinuxBackend {
     nl: Netlink,
     patterns: RolePatterns,
     sysfs: PathBuf,
+    /// The steering gate of each synthetic NIC (see [`crate::gate`]), made on first use.
+    gates: BTreeMap<String, Gate>,
+    /// Set once BPF turned out to be unavailable: steer with the filters alone.
+    no_gates: bool,
 }
 
 impl LinuxBackend {
@@ -35,6 +41,8 @@ impl LinuxBackend {
             nl,
             patterns,
             sysfs,
+            gates: BTreeMap::new(),
+            no_gates: false,
         })
     }
 
@@ -180,10 +188,25 @@ impl Backend for LinuxBackend {
             Op::SteerOn { synthetic, vf } => {
                 let hn = self.link(op, synthetic)?;
                 let v = self.link(op, vf)?;
+                if !self.no_gates && !self.gates.contains_key(synthetic) {
+                    match Gate::new() {
+                        Ok(g) => {
+                            self.gates.insert(synthetic.clone(), g);
+                        }
+                        Err(e) => {
+                            tracing::warn!(
+                                "no BPF steering gate ({e}): switching by filter changes only, \
+                                 which wait for the kernel's RTNL lock"
+                            );
+                            self.no_gates = true;
+                        }
+                    }
+                }
+                let gate = self.gates.get(synthetic);
                 self.rt
                     .block_on(async {
                         crate::steer::guard_vf(&self.nl, &v, &hn).await;
-                        crate::steer::steer_on(&self.nl, &hn, &v, None).await
+                        crate::steer::steer_on(&self.nl, &hn, &v, gate).await
                     })
                     .map(drop)
                     .map_err(err)
@@ -191,7 +214,11 @@ impl Backend for LinuxBackend {
             Op::SteerOff { synthetic, .. } => {
                 let hn = self.link(op, synthetic)?;
                 self.rt
-                    .block_on(crate::steer::steer_off(&self.nl, &hn, None))
+                    .block_on(crate::steer::steer_off(
+                        &self.nl,
+                        &hn,
+                        self.gates.get(synthetic),
+                    ))
                     .map(drop)
                     .map_err(err)
             }

@@ -592,8 +592,13 @@ fn backend_observe_and_apply_match_the_kernel() {
                     .unwrap()
                     .contains("198.19.0.0/16 via 198.18.3.1 dev hn0")),
                 _ => {
-                    assert!(tc(&n, &["filter", "show", "dev", "hn0", "egress"])
-                        .contains("Egress Redirect to device vf0"));
+                    let out = tc(&n, &["filter", "show", "dev", "hn0", "egress"]);
+                    assert!(out.contains("Egress Redirect to device vf0"), "{out}");
+                    assert_eq!(
+                        out.lines().filter(|l| l.contains("hvnet_gate")).count(),
+                        1,
+                        "one steering gate in front of the redirect: {out}"
+                    );
                     assert!(tc(&n, &["filter", "show", "dev", "vf0", "ingress"])
                         .contains("Ingress Redirect to device hn0"));
                     assert!(
@@ -642,7 +647,11 @@ fn backend_observe_and_apply_match_the_kernel() {
             be.apply(&op).unwrap();
             be.apply(&op).unwrap();
         }
-        assert!(!tc(&n, &["filter", "show", "dev", "hn0", "egress"]).contains("mirred"));
+        let out = tc(&n, &["filter", "show", "dev", "hn0", "egress"]);
+        assert!(
+            !out.contains("mirred") && !out.contains("hvnet_gate"),
+            "{out}"
+        );
         assert!(!ip(Some(&n), &["route", "show"])
             .unwrap()
             .contains("198.19.0.0"));
