@@ -166,3 +166,112 @@ fn freebsd_agent_is_refused_with_serve() {
         "{err}"
     );
 }
+
+/// A real `hvnet run --backend freebsd` process against the simulated guest served in scaled
+/// wall-clock time (`hvnet simulate NAME --serve DIR --speed X`): its commands come from
+/// DIR/bin first on PATH, its events from devd's seqpacket socket. Returns the scenario's
+/// summary, the daemon's log and what `hvnet status --json` said at the end.
+fn real_daemon(name: &str, speed: &str) -> (Value, String, Value) {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let g = tmp.path().join("guest");
+    let mut sim = hvnet()
+        .args(["simulate", name, "--serve"])
+        .arg(&g)
+        .args(["--speed", speed])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !g.join("devd.seqpacket.pipe").exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the guest never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let conf = tmp.path().join("hvnet.conf");
+    let sock = tmp.path().join("hvnet.sock");
+    std::fs::write(
+        &conf,
+        format!(
+            "backend = \"freebsd\"\ncontrol_socket = \"{}\"\nrc_conf = \"{}\"\nvf_delay = 2\nresync = 1.0\n[freebsd]\ndevd_socket = \"{}\"\nroot = \"{}\"\n",
+            sock.display(),
+            g.join("rc.conf").display(),
+            g.join("devd.seqpacket.pipe").display(),
+            g.join("fs").display()
+        ),
+    )
+    .unwrap();
+    let log = tmp.path().join("daemon.log");
+    let path = format!(
+        "{}:{}",
+        g.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut daemon = hvnet()
+        .args(["run", "-c"])
+        .arg(&conf)
+        .env("PATH", &path)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = sim.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            let _ = sim.kill();
+            let _ = daemon.kill();
+            panic!("{name}: the scenario did not end");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = sim.wait_with_output().unwrap();
+    let st = hvnet()
+        .args(["status", "--json", "--socket"])
+        .arg(&sock)
+        .output()
+        .unwrap();
+    let st: Value = serde_json::from_slice(&st.stdout).unwrap_or(Value::Null);
+    let _ = Command::new("kill").arg(daemon.id().to_string()).status();
+    let _ = daemon.wait();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let summary: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(status.success(), summary["passed"] == true, "{summary}");
+    (summary, std::fs::read_to_string(&log).unwrap(), st)
+}
+
+/// Named to start first: its two daemons mostly wait on the wall clock, beside the
+/// CPU-bound deterministic runs.
+#[test]
+fn a_real_hvnet_run_with_the_freebsd_backend_passes_demo_and_boot_vf_nt() {
+    // Transparent (the kernel moves the datapath; the daemon must not get in the way) and
+    // non-transparent (only the daemon's commands can move the traffic to the VF), at once.
+    let demo = std::thread::spawn(|| real_daemon("demo", "20"));
+    let (summary, log, status) = real_daemon("boot-vf-nt", "10");
+    assert_eq!(summary["passed"], true, "{summary}\n{log}");
+    assert!(
+        summary["packets"]["by_path"]["vf"].as_u64().unwrap() > 0,
+        "{summary}"
+    );
+    for what in [
+        "backend freebsd",
+        "connected to devd at ",
+        "create aggregate lagg0",
+        "add port mce0 to lagg0",
+        "set mce0 up",
+    ] {
+        assert!(log.contains(what), "{what}: {log}");
+    }
+    assert_eq!(status["backend"], "freebsd", "{status}");
+    let (summary, log, status) = demo.join().unwrap();
+    assert_eq!(summary["passed"], true, "{summary}\n{log}");
+    assert!(log.contains("connected to devd at "), "{log}");
+    assert_eq!(status["backend"], "freebsd", "{status}");
+}

@@ -45,6 +45,12 @@ pub struct SimulateArgs {
     /// sleep) to shell scripts; devctl lines go to DIR/devctl.
     #[arg(long, value_name = "DIR")]
     pub serve: Option<std::path::PathBuf>,
+    /// With --serve: move virtual time with the wall clock (X virtual seconds a second) and
+    /// serve what a real `hvnet run --backend freebsd` needs: DIR/bin wrappers for every
+    /// command the FreeBSD backend runs, devd's socket DIR/devd.seqpacket.pipe, pid files
+    /// and /dev nodes under DIR/fs, the scenario's DIR/rc.conf.
+    #[arg(long, value_name = "X", requires = "serve")]
+    pub speed: Option<f64>,
     /// Client side of the fake commands (used by DIR/bin wrappers).
     #[arg(long, value_name = "DIR", hide = true)]
     pub client: Option<std::path::PathBuf>,
@@ -119,6 +125,20 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     let freebsd = agent == crate::daemon::freebsd_sim::AGENT;
     if let Some(dir) = &a.serve {
         anyhow::ensure!(!freebsd, "--agent freebsd cannot be combined with --serve");
+        if let Some(speed) = a.speed {
+            let exe = std::env::current_exe().context("finding hvnet's own path")?;
+            let opts = RunOptions {
+                seed,
+                ..Default::default()
+            };
+            let r = crate::daemon::freebsd_sim::serve_realtime(dir, sc, opts, speed, &exe)?;
+            println!("{}", serde_json::to_string(&r.summary)?);
+            return Ok(if r.summary.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
         return serve::serve(dir, sc, seed, agent_factory(&agent)?);
     }
     let opts = RunOptions {

@@ -95,6 +95,7 @@ struct RawRetry {
 #[serde(deny_unknown_fields)]
 struct RawFreebsd {
     devd_socket: Option<PathBuf>,
+    root: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -187,6 +188,8 @@ pub struct Config {
     pub damping: FlapDamping,
     pub retry: Backoff,
     pub devd_socket: PathBuf,
+    /// `[freebsd] root`: read pid files and /dev under this directory (a simulated guest).
+    pub freebsd_root: Option<PathBuf>,
     pub linux_synthetic: Vec<String>,
     pub linux_vf: Vec<String>,
     pub sysfs: PathBuf,
@@ -217,6 +220,7 @@ impl Default for Config {
             damping: m.damping,
             retry: m.retry,
             devd_socket: PathBuf::from("/var/run/devd.seqpacket.pipe"),
+            freebsd_root: None,
             linux_synthetic: vec!["hn*".into()],
             linux_vf: vec!["vf*".into()],
             sysfs: PathBuf::from("/sys"),
@@ -424,6 +428,9 @@ impl Config {
         }
         if let Some(s) = raw.freebsd.devd_socket {
             c.devd_socket = s;
+        }
+        if let Some(r) = raw.freebsd.root {
+            c.freebsd_root = Some(r);
         }
         if let Some(v) = raw.linux.synthetic {
             c.linux_synthetic = v;

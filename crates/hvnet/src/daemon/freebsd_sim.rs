@@ -96,14 +96,18 @@ impl GuestAgent for Stand {
     }
 }
 
-/// The throw-away root: `bin/` wrappers, `fs/` (pid files, /dev), the socket. Removed on drop.
+/// The guest's root: `bin/` wrappers, `fs/` (pid files, /dev), the socket. A throw-away root
+/// is removed on drop.
 struct Root {
     dir: PathBuf,
+    throw_away: bool,
 }
 
 impl Drop for Root {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.throw_away {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -116,10 +120,14 @@ impl Root {
             N.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&dir);
+        Root::at(dir, true, exe)
+    }
+
+    fn at(dir: PathBuf, throw_away: bool, exe: &Path) -> anyhow::Result<Root> {
         std::fs::create_dir_all(dir.join("bin"))
             .with_context(|| format!("creating {}", dir.display()))?;
         std::fs::create_dir_all(dir.join("fs"))?;
-        let root = Root { dir };
+        let root = Root { dir, throw_away };
         std::fs::set_permissions(&root.dir, std::fs::Permissions::from_mode(0o700))?;
         let (exe, d) = (exe.to_string_lossy(), root.dir.to_string_lossy());
         if exe.contains('\'') || d.contains('\'') {
@@ -133,6 +141,60 @@ impl Root {
         }
         Ok(root)
     }
+}
+
+/// One request from a wrapper: `{"argv": [...]}` in, `{"status","stdout","stderr"}` out.
+fn serve_one(
+    stream: UnixStream,
+    run: impl FnOnce(&[String]) -> hvnet_sim::guestcmd::CmdOutput,
+) -> Result<(), String> {
+    stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let req: serde_json::Value = serde_json::from_str(&line).map_err(|e| e.to_string())?;
+    let argv: Vec<String> = req["argv"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let out = run(&argv);
+    let resp = json!({"status": out.status, "stdout": out.stdout, "stderr": out.stderr});
+    writeln!(&stream, "{resp}").map_err(|e| e.to_string())
+}
+
+/// Write the guest's files under `fs` (see [`guest_files`]); `written` is what is there.
+fn mirror(
+    fs: &Path,
+    want: BTreeMap<PathBuf, String>,
+    written: &mut BTreeMap<PathBuf, String>,
+) -> Result<(), RunError> {
+    if want == *written {
+        return Ok(());
+    }
+    let host = |p: &Path| fs.join(p.strip_prefix("/").unwrap_or(p));
+    let err = |p: &Path, e: std::io::Error| RunError {
+        command: format!("mirror {}", p.display()),
+        reason: e.to_string(),
+    };
+    for p in written.keys().filter(|p| !want.contains_key(*p)) {
+        let _ = std::fs::remove_file(host(p));
+    }
+    for (p, text) in &want {
+        if written.get(p) != Some(text) {
+            let h = host(p);
+            if let Some(d) = h.parent() {
+                std::fs::create_dir_all(d).map_err(|e| err(p, e))?;
+            }
+            std::fs::write(&h, text).map_err(|e| err(p, e))?;
+        }
+    }
+    *written = want;
+    Ok(())
 }
 
 /// The files of the simulated guest the backend reads: dhclient pid files (FreeBSD 12+
@@ -190,53 +252,16 @@ impl SimRunner {
         })
     }
 
-    /// One request from a wrapper: `{"argv": [...]}` in, `{"status","stdout","stderr"}` out.
+    /// One request from a wrapper, run within the current step.
     fn serve(&mut self, stream: UnixStream) -> Result<(), String> {
-        stream.set_nonblocking(false).map_err(|e| e.to_string())?;
-        let mut line = String::new();
-        BufReader::new(&stream)
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
-        let req: serde_json::Value = serde_json::from_str(&line).map_err(|e| e.to_string())?;
-        let argv: Vec<String> = req["argv"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let out = self.sim.borrow_mut().command_in_step(&argv);
-        let resp = json!({"status": out.status, "stdout": out.stdout, "stderr": out.stderr});
-        writeln!(&stream, "{resp}").map_err(|e| e.to_string())
+        serve_one(stream, |argv| self.sim.borrow_mut().command_in_step(argv))
     }
 
     /// Mirror the guest's pid files and device nodes under the file root.
     fn sync_files(&mut self) -> Result<(), RunError> {
         let want = guest_files(self.sim.borrow().world());
-        if want == self.written {
-            return Ok(());
-        }
-        let root = self.files.file_root.clone().unwrap_or_default();
-        let host = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));
-        let err = |p: &Path, e: std::io::Error| RunError {
-            command: format!("mirror {}", p.display()),
-            reason: e.to_string(),
-        };
-        for p in self.written.keys().filter(|p| !want.contains_key(*p)) {
-            let _ = std::fs::remove_file(host(p));
-        }
-        for (p, text) in &want {
-            if self.written.get(p) != Some(text) {
-                let h = host(p);
-                if let Some(d) = h.parent() {
-                    std::fs::create_dir_all(d).map_err(|e| err(p, e))?;
-                }
-                std::fs::write(&h, text).map_err(|e| err(p, e))?;
-            }
-        }
-        self.written = want;
-        Ok(())
+        let fs = self.files.file_root.clone().unwrap_or_default();
+        mirror(&fs, want, &mut self.written)
     }
 }
 
@@ -393,6 +418,84 @@ pub fn run(sc: Scenario, opts: RunOptions, exe: &Path) -> anyhow::Result<RunResu
     );
     let r = sim.finish_at_end(wall.elapsed().as_secs_f64() * 1000.0);
     drop(root);
+    Ok(r)
+}
+
+/// The simulated guest for a real `hvnet run --backend freebsd` process, in scaled wall-clock
+/// time (`hvnet simulate NAME --serve DIR --speed X`): virtual time follows the wall clock
+/// times `speed`; `DIR/bin` holds the command wrappers (put it first on the daemon's PATH),
+/// `DIR/fs` the guest's pid files and /dev nodes (the daemon's `[freebsd] root`),
+/// `DIR/devd.seqpacket.pipe` is devd's socket (every devctl line as devd sends it, from the
+/// time rc starts devd), and `DIR/rc.conf` the scenario's rc.conf. Ends at the scenario's
+/// end (or `stop` from a client); the summary also goes to `DIR/summary.json`.
+pub fn serve_realtime(
+    dir: &Path,
+    sc: Scenario,
+    opts: RunOptions,
+    speed: f64,
+    exe: &Path,
+) -> anyhow::Result<RunResult> {
+    use crate::devd_run::clients::{Clients, Kind, Listener};
+    anyhow::ensure!(
+        speed.is_finite() && speed > 0.0,
+        "--speed: expected a number > 0, found {speed}"
+    );
+    let root = Root::at(dir.to_path_buf(), false, exe)?;
+    std::fs::set_permissions(&root.dir, std::fs::Permissions::from_mode(0o700))?;
+    std::fs::write(root.dir.join("rc.conf"), &sc.rc_conf)?;
+    let sock = root.dir.join("sim.sock");
+    let _ = std::fs::remove_file(&sock);
+    let listener =
+        UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
+    listener.set_nonblocking(true)?;
+    let devd = Listener::create(&root.dir, Kind::SeqPacket, 8)?;
+    let mut clients = Clients::default();
+    let mailbox = Rc::new(RefCell::new(Mailbox::default()));
+    let factory: AgentFactory = {
+        let mb = mailbox.clone();
+        Box::new(move |_ctx: &AgentContext| Box::new(Stand(mb.clone())))
+    };
+    let mut sim = Sim::new(sc, opts, factory, Vec::new()).map_err(anyhow::Error::msg)?;
+    let end = sim.end();
+    let fs = root.dir.join("fs");
+    let mut written = BTreeMap::new();
+    let wall = Instant::now();
+    let mut stop = false;
+    while !stop {
+        while let Some(c) = devd.accept()? {
+            clients.add(c);
+        }
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let _ = serve_one(stream, |argv| {
+                        if argv.first().map(String::as_str) == Some("stop") {
+                            stop = true;
+                            hvnet_sim::guestcmd::CmdOutput::default()
+                        } else {
+                            sim.command(argv)
+                        }
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e).context("accepting a guest command"),
+            }
+        }
+        let target = wall.elapsed().mul_f64(speed).min(end);
+        sim.advance_to(target.max(sim.now()));
+        for line in std::mem::take(&mut mailbox.borrow_mut().lines) {
+            clients.forward(format!("{line}\n").as_bytes());
+        }
+        mirror(&fs, guest_files(sim.world()), &mut written).map_err(anyhow::Error::msg)?;
+        stop |= sim.now() >= end;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let r = sim.finish_at_end(wall.elapsed().as_secs_f64() * 1000.0);
+    std::fs::write(
+        root.dir.join("summary.json"),
+        format!("{}\n", serde_json::to_string(&r.summary)?),
+    )?;
+    let _ = std::fs::remove_file(&sock);
     Ok(r)
 }
 

@@ -205,7 +205,6 @@ async fn serve(
     if cfg.backend == BackendKind::Linux {
         linux::spawn_link_events(tx.clone())?;
     }
-    #[cfg(target_os = "freebsd")]
     if cfg.backend == BackendKind::Freebsd {
         devd_events::spawn_devd_reader(cfg.devd_socket.clone(), tx.clone())?;
     }
@@ -275,16 +274,24 @@ fn engine(
             let _ = ready.send(Ok(()));
             real_engine(&cfg, Box::new(backend), mgr, rx);
         }
-        #[cfg(target_os = "freebsd")]
         BackendKind::Freebsd => {
             let (mc, net) = real_settings(&cfg);
-            let mut backend =
-                hvnet_freebsd::FreeBsdBackend::new(hvnet_freebsd::SystemRunner::new());
+            // Elsewhere than on FreeBSD (a simulated guest's userland first on PATH, as
+            // `hvnet simulate --serve DIR --speed X` provides) programs come from PATH.
+            let elsewhere = !cfg!(target_os = "freebsd");
+            if elsewhere {
+                tracing::warn!("backend freebsd off FreeBSD: its commands are looked up on PATH");
+            }
+            let mut backend = hvnet_freebsd::FreeBsdBackend::new(hvnet_freebsd::SystemRunner {
+                path_lookup: elsewhere,
+                file_root: cfg.freebsd_root.clone(),
+            });
             backend.rc = load_rc(&cfg);
             let mgr = Manager::new(mc, net, hosted, metrics, shared).with_override_scan();
             let _ = ready.send(Ok(()));
             real_engine(&cfg, Box::new(backend), mgr, rx);
         }
+        #[allow(unreachable_patterns)]
         other => {
             let _ = ready.send(Err(anyhow!(
                 "backend {} is not available on this system (use {} or sim)",
