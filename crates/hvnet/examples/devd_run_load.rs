@@ -507,8 +507,23 @@ fn measure(a: &Args, hvnet: &Path, shell: &Path, dir: &Path) -> anyhow::Result<R
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+    // The socket file appears at bind(), a moment before listen(): retry refused connects.
+    let connect = || loop {
+        match connect_seqpacket(&sock) {
+            Err(e) if start.elapsed() < Duration::from_secs(10) => {
+                let refused = e
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.raw_os_error() == Some(libc::ECONNREFUSED));
+                if !refused {
+                    return Err(e);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            r => return r,
+        }
+    };
     let fds = (0..a.clients)
-        .map(|_| connect_seqpacket(&sock))
+        .map(|_| connect())
         .collect::<anyhow::Result<Vec<_>>>()?;
     let readers = Readers::start(fds, bench);
     // Warm-up: also makes sure hvnet has accepted every client.
