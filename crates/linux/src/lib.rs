@@ -1,5 +1,6 @@
-//! hvnet's Linux backend: rtnetlink for links, addresses and tc, steered mode, the
-//! drop-in files that keep other network managers off a VF, and the namespace lab.
+//! hvnet's Linux backend: rtnetlink for links, addresses and tc, steered mode (with a BPF
+//! steering gate), the drop-in files that keep other network managers off a VF, and the
+//! namespace lab with its independent netlink monitor.
 //!
 //! The netlink parts only build on Linux; `install` and `roles` are plain code that
 //! type-checks everywhere.

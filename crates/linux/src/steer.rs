@@ -2,8 +2,10 @@
 //! synthetic NIC and moves the data path with tc redirects on clsact qdiscs:
 //! synthetic egress → VF (out), VF ingress → synthetic (in).
 //!
-//! The fast path is a netlink event handled in-process: a VF's RTM_DELLINK (or loss of
-//! carrier) deletes the synthetic NIC's egress filter with one netlink request. A planned
+//! The fast path is a netlink event handled in-process: the first notice that a VF went
+//! down or away closes the synthetic NIC's steering gate (a BPF map write, see
+//! [`crate::gate`]; it does not wait for the RTNL lock the kernel holds while it
+//! unregisters the VF), then deletes its egress filters with one netlink request. A planned
 //! switch (the host announces it) removes the redirect first and holds it off until the VF
 //! has gone. A returning VF gets its filters back once usable and the delay has passed.
 //! After each switch a gratuitous ARP from the new egress port teaches switches where the
