@@ -34,6 +34,9 @@ pub struct FreeBsdBackend<R: CommandRunner> {
     pub kvp_daemon: String,
     pub vss_daemon: String,
     major: Option<u32>,
+    /// `hw.hn.vf_transparent`, read once: a loader tunable, read-only at run time
+    /// (`CTLFLAG_RDTUN`, spec hn.md §1.1).
+    transparent: Option<bool>,
 }
 
 impl<R: CommandRunner> FreeBsdBackend<R> {
@@ -45,6 +48,7 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
             kvp_daemon: Daemon::Kvp.default_path().to_string(),
             vss_daemon: Daemon::Vss.default_path().to_string(),
             major: None,
+            transparent: None,
         }
     }
 
@@ -82,7 +86,15 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
 
     fn observe_inner(&mut self) -> Result<SystemView, SystemError> {
         let raw = system::interfaces(&mut self.runner)?;
-        let transparent = system::vf_transparent(&mut self.runner)?.unwrap_or(false);
+        let transparent = match self.transparent {
+            Some(t) => t,
+            None => {
+                // Kernels without the sysctl are non-transparent (as hyperv_vfattach reads it).
+                let t = system::vf_transparent(&mut self.runner)?.unwrap_or(false);
+                self.transparent = Some(t);
+                t
+            }
+        };
         let mut vf_map = std::collections::BTreeMap::new();
         match system::vfmap(&mut self.runner)? {
             Some(pairs) => vf_map.extend(pairs),

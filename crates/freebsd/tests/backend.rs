@@ -130,6 +130,30 @@ fn observe_builds_the_system_view() {
 }
 
 #[test]
+fn the_transparent_tunable_is_read_once() {
+    // hw.hn.vf_transparent is read-only at run time (CTLFLAG_RDTUN): one sysctl per backend.
+    let mut b = FreeBsdBackend::new(scripted());
+    for _ in 0..3 {
+        assert!(!b.observe().unwrap().platform.vf_transparent);
+    }
+    let reads = |b: &FreeBsdBackend<ScriptedRunner>, label: &str| {
+        b.runner.labels().iter().filter(|l| *l == label).count()
+    };
+    assert_eq!(reads(&b, "sysctl -n hw.hn.vf_transparent"), 1);
+    assert_eq!(reads(&b, "ifconfig -a"), 3);
+    // A kernel without the sysctl stays non-transparent, also asked once.
+    let mut r = scripted();
+    r.answer(
+        "sysctl -n hw.hn.vf_transparent",
+        Output::failed(1, "sysctl: unknown oid 'hw.hn.vf_transparent'"),
+    );
+    let mut b = FreeBsdBackend::new(r);
+    assert!(!b.observe().unwrap().platform.vf_transparent);
+    assert!(!b.observe().unwrap().platform.vf_transparent);
+    assert_eq!(reads(&b, "sysctl -n hw.hn.vf_transparent"), 1);
+}
+
+#[test]
 fn observe_without_hn_sysctls_pairs_by_mac_and_dev_hn_vf() {
     let mut r = scripted();
     r.answer(
