@@ -240,7 +240,9 @@ fn route(w: &mut World, args: &[String]) -> CmdOutput {
 }
 
 /// `netstat -rn`: the model's routes in FreeBSD's layout (`Internet:` and
-/// `Internet6:` sections, `link#N` for interface routes).
+/// `Internet6:` sections, `link#N` for interface routes), then the kernel's own
+/// routes for every address (its prefix on the interface, `fe80::%IF/64` for a
+/// link-local one, and the address itself through lo0). lo0's own are left out.
 fn netstat(w: &World, args: &[String]) -> CmdOutput {
     if !args.iter().any(|a| a.starts_with('-') && a.contains('r')) {
         return CmdOutput::fail("netstat", "only -rn is supported");
@@ -288,6 +290,63 @@ fn netstat(w: &World, args: &[String]) -> CmdOutput {
             }
             flags.push('S');
             let _ = writeln!(s, "{dest:<width$} {gw:<width$} {flags:<8} {netif:>8}");
+        }
+        // The kernel's own routes for every address: the prefix on its interface, the
+        // address itself through lo0 (as FreeBSD lists them).
+        let lo = w.ifnet("lo0").map_or(1, |i| i.index);
+        for i in w.by_index() {
+            if i.class == crate::world::IfClass::Loopback {
+                continue;
+            }
+            // (address, prefix, network base, link-local)
+            let nets: Vec<(String, u8, String, bool)> = if v6 {
+                i.ipv6
+                    .iter()
+                    .map(|n| {
+                        let m = if n.prefix == 0 {
+                            0
+                        } else {
+                            u128::MAX << (128 - u32::from(n.prefix))
+                        };
+                        let base = std::net::Ipv6Addr::from(u128::from(n.addr) & m);
+                        (
+                            n.addr.to_string(),
+                            n.prefix,
+                            base.to_string(),
+                            n.is_link_local(),
+                        )
+                    })
+                    .collect()
+            } else {
+                i.ipv4
+                    .iter()
+                    .map(|n| {
+                        let m = if n.prefix == 0 {
+                            0
+                        } else {
+                            u32::MAX << (32 - u32::from(n.prefix))
+                        };
+                        let base = std::net::Ipv4Addr::from(u32::from(n.addr) & m);
+                        (n.addr.to_string(), n.prefix, base.to_string(), false)
+                    })
+                    .collect()
+            };
+            for (addr, prefix, base, ll) in nets {
+                let zone = if ll {
+                    format!("%{}", i.name)
+                } else {
+                    String::new()
+                };
+                let host = prefix == if v6 { 128 } else { 32 };
+                if !host {
+                    let d = format!("{base}{zone}/{prefix}");
+                    let g = format!("link#{}", i.index);
+                    let _ = writeln!(s, "{d:<width$} {g:<width$} {:<8} {:>8}", "U", i.name);
+                }
+                let d = format!("{addr}{zone}");
+                let g = format!("link#{lo}");
+                let _ = writeln!(s, "{d:<width$} {g:<width$} {:<8} {:>8}", "UHS", "lo0");
+            }
         }
     }
     CmdOutput::ok(s)
@@ -643,6 +702,10 @@ mod tests {
         let mut w = guest();
         sh(&mut w, "route -n add default 10.0.0.1");
         sh(&mut w, "route -n add -net 192.168.0.0/16 -interface hn0");
+        sh(
+            &mut w,
+            "ifconfig hn0 inet6 fe80::215:5dff:fe00:1 prefixlen 64 alias",
+        );
         sh(&mut w, "route -n add -inet6 default fe80::1%hn0");
         let out = sh(&mut w, "netstat -rn");
         assert_eq!(out.status, 0);
@@ -657,8 +720,32 @@ mod tests {
             words(lines[5]),
             ["192.168.0.0/16", &format!("link#{idx}"), "US", "hn0"]
         );
-        assert_eq!(lines[7], "Internet6:");
-        assert_eq!(words(lines[9]), ["default", "fe80::1%hn0", "UGS", "hn0"]);
+        // The kernel's routes for hn0's address: its prefix, and itself through lo0.
+        assert_eq!(
+            words(lines[6]),
+            ["10.0.0.0/24", &format!("link#{idx}"), "U", "hn0"]
+        );
+        let lo = w.ifnet("lo0").unwrap().index;
+        assert_eq!(
+            words(lines[7]),
+            ["10.0.0.4", &format!("link#{lo}"), "UHS", "lo0"]
+        );
+        assert_eq!(lines[9], "Internet6:");
+        assert_eq!(words(lines[11]), ["default", "fe80::1%hn0", "UGS", "hn0"]);
+        assert_eq!(
+            words(lines[12]),
+            ["fe80::%hn0/64", &format!("link#{idx}"), "U", "hn0"]
+        );
+        assert_eq!(
+            words(lines[13]),
+            [
+                "fe80::215:5dff:fe00:1%hn0",
+                &format!("link#{lo}"),
+                "UHS",
+                "lo0"
+            ]
+        );
+        assert_eq!(lines.len(), 14);
         assert_eq!(sh(&mut w, "netstat -i").status, 1);
     }
 

@@ -564,9 +564,54 @@ mod tests {
         w
     }
 
+    /// The kernel's own routes for an address (`netstat -rn` lists them, the model does not
+    /// keep them): its prefix on its interface, the address itself through lo0.
+    fn kernels_own(v: &SystemView, r: &Route) -> bool {
+        r.gateway.is_none()
+            && v.interfaces.iter().any(|i| {
+                i.addresses().any(|a| {
+                    let on_lo = r.iface.as_deref() == Some("lo0") && r.dest.addr() == a.addr();
+                    let prefix = r.iface.as_deref() == Some(i.name.as_str())
+                        && r.dest.prefix() == a.prefix()
+                        && format!("{}/{}", r.dest.addr(), r.dest.prefix())
+                            == network_of(&a).to_string();
+                    on_lo || prefix
+                })
+            })
+    }
+
+    fn network_of(a: &IpNet) -> IpNet {
+        match a {
+            IpNet::V4(n) => {
+                let m = u32::MAX.checked_shl(32 - u32::from(n.prefix)).unwrap_or(0);
+                IpNet::V4(hvnet_vf::Ipv4Net::new(
+                    (u32::from(n.addr) & m).into(),
+                    n.prefix,
+                ))
+            }
+            IpNet::V6(n) => {
+                let m = u128::MAX
+                    .checked_shl(128 - u32::from(n.prefix))
+                    .unwrap_or(0);
+                IpNet::V6(hvnet_vf::Ipv6Net::new(
+                    (u128::from(n.addr) & m).into(),
+                    n.prefix,
+                ))
+            }
+        }
+    }
+
     /// Views compared as the manager uses them: interface ranks instead of kernel indexes;
-    /// lo0 has no `status:` line on FreeBSD, so its link is not compared (unmanaged).
+    /// lo0 has no `status:` line on FreeBSD, so its link is not compared (unmanaged); the
+    /// kernel's own address routes are left out.
     fn normalized(mut v: SystemView) -> SystemView {
+        let own: Vec<Route> = v
+            .routes
+            .iter()
+            .filter(|r| kernels_own(&v, r))
+            .cloned()
+            .collect();
+        v.routes.retain(|r| !own.contains(r));
         for (rank, i) in v.interfaces.iter_mut().enumerate() {
             i.index = rank as u32 + 1;
             if i.kind == hvnet_vf::IfKind::Other {
@@ -598,8 +643,17 @@ mod tests {
         );
         assert_eq!(v.dhcp_clients.len(), 1);
         assert_eq!(v.daemons.len(), 1);
-        assert_eq!(v.routes.len(), 1);
-        assert_eq!(v.routes[0].iface.as_deref(), Some("hn0"));
+        let static_routes: Vec<&Route> = v.routes.iter().filter(|r| r.gateway.is_some()).collect();
+        assert_eq!(static_routes.len(), 1);
+        assert_eq!(static_routes[0].iface.as_deref(), Some("hn0"));
+        // netstat also lists the kernel's routes for hn0's addresses.
+        let own = |d: &str, i: &str| {
+            v.routes
+                .iter()
+                .any(|r| r.dest.to_string() == d && r.iface.as_deref() == Some(i))
+        };
+        assert!(own("10.0.0.0/24", "hn0") && own("10.0.0.4/32", "lo0"));
+        assert!(own("fd00::/64", "hn0") && own("fd00::4/128", "lo0"));
     }
 
     #[test]
@@ -683,7 +737,7 @@ mod tests {
         assert_eq!(agg.primary.as_deref(), Some("hn0"));
         assert_eq!(agg.active.as_deref(), Some("mce0"));
         assert_eq!(lagg.ipv4.len(), 1);
-        assert_eq!(v.routes, [dflt]);
+        assert_eq!(normalized(v.clone()).routes, [dflt]);
         assert!(v.dhcp_clients.is_empty());
         assert_same_view(&mut b);
     }
