@@ -128,7 +128,17 @@ fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let stats = Engine::new(cfg.clone()).index_stats();
-    let mut out = std::io::stdout().lock();
+    // A closed stdout (`| head`) ends the output quietly.
+    quiet_pipe(print_check(&a, &cfg, &stats, &mut std::io::stdout().lock()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_check(
+    a: &CheckArgs,
+    cfg: &Config,
+    stats: &hvnet_devd::IndexStats,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     if a.json {
         let vars: serde_json::Map<String, serde_json::Value> = cfg
             .variables()
@@ -137,7 +147,7 @@ fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
         let v = json!({
             "file": a.config.file.display().to_string(),
             "files": cfg.files().iter().map(|f| f.to_string()).collect::<Vec<_>>(),
-            "rules": kind_counts(&cfg),
+            "rules": kind_counts(cfg),
             "discarded_empty_blocks": cfg.discarded_empty_blocks(),
             "variables": vars,
             "directories": cfg.directories(),
@@ -184,7 +194,7 @@ fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
             writeln!(out, "  {w}")?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 #[derive(Args, Debug)]
