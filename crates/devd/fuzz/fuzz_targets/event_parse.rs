@@ -30,7 +30,11 @@ fn matchers() -> &'static (Engine, LinearMatcher<'static>) {
 fuzz_target!(|data: &[u8]| {
     for opts in [EventOptions::default(), EventOptions { fix_empty_location: true, fix_backslash_quote: true, timestamp: None }] {
         if let Ok(ev) = Event::parse_with(data, &opts) {
-            let _ = ev.variables().count();
+            // The name table agrees with devd's rule: the last assignment of a name wins.
+            for (name, _) in ev.variables() {
+                let last = ev.variables().filter(|(n, _)| *n == name).last().map(|(_, v)| v);
+                assert_eq!(ev.get(name), last);
+            }
             let (engine, linear) = matchers();
             assert_eq!(engine.decide(&ev, &NoMedia), linear.decide(&ev, &NoMedia));
         }
