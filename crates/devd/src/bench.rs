@@ -31,6 +31,14 @@ pub struct BenchReport {
     pub hvnet_parse_and_decide_events_per_sec: f64,
     /// Events for which some rule matched.
     pub matched_events: usize,
+    /// Rule selection plus action expansion, devd's linear scan with the C library's
+    /// `regcomp`/`regexec` (devd's own regex engine); `None` where there is no POSIX regex
+    /// library or it decides some event differently from hvnet (see `regexec_disagreements`).
+    pub regexec_linear_events_per_sec: Option<f64>,
+    /// `hvnet_events_per_sec / regexec_linear_events_per_sec`.
+    pub speedup_vs_regexec: Option<f64>,
+    /// Events on which the C library's regex engine and hvnet's ERE translation disagree.
+    pub regexec_disagreements: usize,
 }
 
 /// Why a comparison could not be made.
@@ -125,6 +133,7 @@ pub fn compare(
             });
         }
     }
+    let regexec = RegexecBaseline::new(config, &events, media);
     let n = events.len();
     // The machine may be shared: alternate the contenders over several rounds and keep each
     // one's best rate, so a burst of load elsewhere does not decide the comparison.
@@ -132,7 +141,11 @@ pub fn compare(
     let slice = min / rounds;
     let (mut hvnet, mut linear_eps, mut hvnet_find, mut linear_find, mut with_parse) =
         (0f64, 0f64, 0f64, 0f64, 0f64);
+    let mut regexec_eps = 0f64;
     for _ in 0..rounds {
+        if let Some(rate) = regexec.measure(&events, media, n, slice) {
+            regexec_eps = regexec_eps.max(rate);
+        }
         hvnet = hvnet.max(measure(n, slice, || {
             events.iter().map(|e| weight(engine.decide(e, media))).sum()
         }));
@@ -169,9 +182,66 @@ pub fn compare(
         linear_match_only_events_per_sec: linear_find.round(),
         match_only_speedup: round2(hvnet_find / linear_find),
         hvnet_parse_and_decide_events_per_sec: with_parse.round(),
+        regexec_linear_events_per_sec: (regexec_eps > 0.0).then(|| regexec_eps.round()),
+        speedup_vs_regexec: (regexec_eps > 0.0).then(|| round2(hvnet / regexec_eps)),
+        regexec_disagreements: regexec.disagreements,
         matched_events: events
             .iter()
             .filter(|e| engine.find(e, media).is_some())
             .count(),
     })
+}
+
+/// The devd-faithful baseline: [`crate::PosixLinearMatcher`], timed only when it decides the
+/// whole workload exactly as hvnet does.
+struct RegexecBaseline<'c> {
+    #[cfg(unix)]
+    matcher: Option<crate::PosixLinearMatcher<'c>>,
+    #[cfg(not(unix))]
+    matcher: Option<std::marker::PhantomData<&'c ()>>,
+    disagreements: usize,
+}
+
+impl<'c> RegexecBaseline<'c> {
+    #[cfg(unix)]
+    fn new(config: &'c Config, events: &[Event], media: &dyn MediaProbe) -> Self {
+        let engine = Engine::new(config.clone());
+        let posix = crate::PosixLinearMatcher::new(config);
+        let disagreements = events
+            .iter()
+            .filter(|e| posix.decide(e, media) != engine.decide(e, media))
+            .count();
+        RegexecBaseline {
+            matcher: (disagreements == 0).then_some(posix),
+            disagreements,
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn new(_config: &'c Config, _events: &[Event], _media: &dyn MediaProbe) -> Self {
+        RegexecBaseline {
+            matcher: None,
+            disagreements: 0,
+        }
+    }
+
+    /// One timed round, or `None` without a usable baseline.
+    #[cfg(unix)]
+    fn measure(
+        &self,
+        events: &[Event],
+        media: &dyn MediaProbe,
+        n: usize,
+        min: Duration,
+    ) -> Option<f64> {
+        let m = self.matcher.as_ref()?;
+        Some(measure(n, min, || {
+            events.iter().map(|e| weight(m.decide(e, media))).sum()
+        }))
+    }
+
+    #[cfg(not(unix))]
+    fn measure(&self, _: &[Event], _: &dyn MediaProbe, _: usize, _: Duration) -> Option<f64> {
+        None
+    }
 }

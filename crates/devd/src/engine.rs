@@ -53,14 +53,14 @@ pub struct Decision {
 }
 
 /// Shared evaluation of one rule against an event.
-fn lookup<'a>(config: &'a Config, event: &'a Event, name: &[u8]) -> &'a [u8] {
+pub(crate) fn lookup<'a>(config: &'a Config, event: &'a Event, name: &[u8]) -> &'a [u8] {
     event
         .get(name)
         .or_else(|| config.variable(name))
         .unwrap_or(b"")
 }
 
-fn media_holds(
+pub(crate) fn media_holds(
     config: &Config,
     event: &Event,
     kind: crate::media::MediaKind,
@@ -99,7 +99,7 @@ fn to_strings(actions: Vec<Vec<u8>>) -> Vec<String> {
         .collect()
 }
 
-fn decision(config: &Config, event: &Event, rule: Option<&Rule>) -> Decision {
+pub(crate) fn decision(config: &Config, event: &Event, rule: Option<&Rule>) -> Decision {
     Decision {
         kind: event.kind(),
         matched: rule.map(RuleRef::of),

@@ -29,6 +29,7 @@
 //! * [`expand`]: `$var` expansion and `$'…'` quoting (§3.5–3.6);
 //! * [`media`]: `media-type` through [`MediaProbe`] (§2.3);
 //! * [`engine`]: rule selection — the indexed [`Engine`] and devd's [`LinearMatcher`] (§2.4).
+//! * [`posix`]: devd's linear scan with the C library's `regexec`, the closest baseline to devd.
 //! * [`workload`]: a deterministic mixed event workload for benchmarks.
 //! * [`bench`]: timing the engine against the linear scan.
 
@@ -41,6 +42,8 @@ pub mod expand;
 pub mod lexer;
 pub mod media;
 pub mod parser;
+#[cfg(unix)]
+pub mod posix;
 pub mod workload;
 
 pub use config::{Config, ConfigError, DirOrder, LoadOptions, MatchStmt, Rule, Statement, Warning};
@@ -48,3 +51,5 @@ pub use engine::{Decision, Engine, IndexStats, LinearMatcher, RuleRef};
 pub use event::{Event, EventError, EventKind, EventOptions};
 pub use expand::Quoting;
 pub use media::{MediaKind, MediaProbe, MediaType, NoMedia, StaticMedia};
+#[cfg(unix)]
+pub use posix::PosixLinearMatcher;

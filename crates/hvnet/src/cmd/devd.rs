@@ -373,6 +373,15 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
             1e9 / r.linear_events_per_sec
         );
         println!("speedup: {:.1}x", r.speedup);
+        match (r.regexec_linear_events_per_sec, r.speedup_vs_regexec) {
+            (Some(rate), Some(x)) => println!(
+                "linear with the C library's regexec (devd's regex engine): {rate:.0} events/s, hvnet {x:.1}x"
+            ),
+            _ => println!(
+                "linear with regexec: not measured ({} events decided differently by the C library)",
+                r.regexec_disagreements
+            ),
+        }
         println!(
             "rule selection only (no expansion): hvnet {:.0}/s, linear {:.0}/s, {:.1}x",
             r.hvnet_match_only_events_per_sec,

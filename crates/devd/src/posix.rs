@@ -1,0 +1,199 @@
+//! devd's linear scan with the C library's POSIX regex engine — the baseline closest to devd
+//! itself (§2.1: `regcomp(REG_EXTENDED | REG_NOSUB | REG_ICASE)` on `^` + pattern + `$`,
+//! `regexec` per `match` per rule, in priority order, first match wins).
+//!
+//! [`LinearMatcher`](crate::LinearMatcher) walks the rules the same way with the `regex`
+//! crate's translation of each pattern; this one differs only in the regex library, so a
+//! benchmark can show both what the index saves and what devd's regex engine costs.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::sync::Arc;
+
+use crate::config::{Config, Rule, Statement};
+use crate::engine::{decision, lookup, media_holds, Decision};
+use crate::event::Event;
+use crate::media::MediaProbe;
+
+/// A compiled POSIX regex (`regfree`d on drop).
+struct PosixRegex(Box<libc::regex_t>);
+
+// SAFETY: a compiled regex_t is only read by regexec, which POSIX requires to be thread-safe.
+unsafe impl Send for PosixRegex {}
+unsafe impl Sync for PosixRegex {}
+
+impl PosixRegex {
+    /// Compile `^pattern$` as devd does; `None` when `regcomp` fails (devd: never matches).
+    fn compile(pattern: &[u8]) -> Option<PosixRegex> {
+        let mut text = Vec::with_capacity(pattern.len() + 2);
+        text.push(b'^');
+        // regcomp reads a C string: an embedded NUL ends the pattern there, as in devd.
+        text.extend(pattern.iter().take_while(|&&b| b != 0));
+        text.push(b'$');
+        let text = CString::new(text).ok()?;
+        // SAFETY: regex_t is plain data that regcomp initialises.
+        let mut re: Box<libc::regex_t> = Box::new(unsafe { std::mem::zeroed() });
+        let flags = libc::REG_EXTENDED | libc::REG_NOSUB | libc::REG_ICASE;
+        // SAFETY: `re` points to writable storage and `text` is NUL-terminated.
+        let rc = unsafe { libc::regcomp(&mut *re, text.as_ptr(), flags) };
+        (rc == 0).then_some(PosixRegex(re))
+    }
+
+    /// Whether `value` matches (as a C string: up to its first NUL, like devd's `c_str()`).
+    fn is_match(&self, value: &[u8], buf: &mut Vec<u8>) -> bool {
+        buf.clear();
+        buf.extend(value.iter().take_while(|&&b| b != 0));
+        buf.push(0);
+        // SAFETY: the regex was compiled by regcomp; buf is NUL-terminated; no match array.
+        unsafe { libc::regexec(&*self.0, buf.as_ptr().cast(), 0, std::ptr::null_mut(), 0) == 0 }
+    }
+}
+
+impl Drop for PosixRegex {
+    fn drop(&mut self) {
+        // SAFETY: compiled successfully by regcomp and freed once.
+        unsafe { libc::regfree(&mut *self.0) }
+    }
+}
+
+/// devd's algorithm with the platform's `regexec`. Decides exactly like
+/// [`Engine`](crate::Engine) wherever the C library and the ERE translation agree (the
+/// benchmark checks that on its workload before timing).
+pub struct PosixLinearMatcher<'c> {
+    config: &'c Config,
+    /// Per kind, per rule, per match statement: the compiled regex (`None`: does not compile).
+    regexes: [Vec<Vec<Option<Arc<PosixRegex>>>>; 4],
+}
+
+impl<'c> PosixLinearMatcher<'c> {
+    /// Compile every match statement with `regcomp`, once per distinct pattern.
+    pub fn new(config: &'c Config) -> PosixLinearMatcher<'c> {
+        let mut cache: HashMap<&[u8], Option<Arc<PosixRegex>>> = HashMap::new();
+        let regexes = [0, 1, 2, 3].map(|k| {
+            config.rules[k]
+                .iter()
+                .map(|r| {
+                    r.stmts
+                        .iter()
+                        .filter_map(|s| match s {
+                            Statement::Match(m) => Some(
+                                cache
+                                    .entry(m.pattern())
+                                    .or_insert_with(|| {
+                                        PosixRegex::compile(m.pattern()).map(Arc::new)
+                                    })
+                                    .clone(),
+                            ),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .collect()
+        });
+        PosixLinearMatcher { config, regexes }
+    }
+
+    /// The first rule, in devd's order, whose statements all hold.
+    pub fn find(&self, event: &Event, media: &dyn MediaProbe) -> Option<&'c Rule> {
+        let k = event.kind().index()?;
+        if event.is_abandoned() {
+            return None;
+        }
+        let mut buf = Vec::with_capacity(256);
+        'rules: for (rule, regexes) in self.config.rules[k].iter().zip(&self.regexes[k]) {
+            let mut m = 0;
+            for s in rule.stmts.iter() {
+                let ok = match s {
+                    Statement::Match(st) => {
+                        let value = lookup(self.config, event, st.var());
+                        let hit = regexes[m]
+                            .as_ref()
+                            .is_some_and(|r| r.is_match(value, &mut buf));
+                        m += 1;
+                        hit != st.inverted()
+                    }
+                    Statement::Media(kind) => media_holds(self.config, event, *kind, media),
+                    Statement::Action(_) => true,
+                };
+                if !ok {
+                    continue 'rules;
+                }
+            }
+            return Some(rule);
+        }
+        None
+    }
+
+    /// Decide an event like [`Engine::decide`](crate::Engine::decide).
+    pub fn decide(&self, event: &Event, media: &dyn MediaProbe) -> Decision {
+        decision(self.config, event, self.find(event, media))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Engine, LoadOptions, NoMedia};
+
+    fn config(text: &str) -> Config {
+        Config::parse_str("t.conf", text, &LoadOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn anchors_by_concatenation_ignores_case_and_inverts() {
+        let cfg = config(
+            r#"
+            notify 30 { match "system" "a|b"; action "alt"; };
+            notify 20 { match "system" "!IFNET"; action "not-ifnet"; };
+            notify 10 { match "system" "ifnet"; action "ifnet"; };
+            "#,
+        );
+        let m = PosixLinearMatcher::new(&cfg);
+        let act = |line: &str| m.decide(&Event::parse(line).unwrap(), &NoMedia).actions;
+        // `^a|b$`: starts with a, or ends with b.
+        assert_eq!(act("!system=axx"), ["alt"]);
+        assert_eq!(act("!system=xxb"), ["alt"]);
+        assert_eq!(act("!system=xbx"), ["not-ifnet"]);
+        assert_eq!(act("!system=IfNet"), ["ifnet"]);
+    }
+
+    #[test]
+    fn a_pattern_that_does_not_compile_never_matches_and_always_when_inverted() {
+        let cfg = config(
+            r#"
+            notify 20 { match "system" "("; action "never"; };
+            notify 10 { match "system" "!("; action "always"; };
+            "#,
+        );
+        let m = PosixLinearMatcher::new(&cfg);
+        let d = m.decide(&Event::parse("!system=(").unwrap(), &NoMedia);
+        assert_eq!(d.actions, ["always"]);
+    }
+
+    #[test]
+    fn agrees_with_the_engine_on_the_hyperv_rules() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/corpus/devd/hyperv.conf"
+        );
+        let Ok(cfg) = Config::load(path, &LoadOptions::default()) else {
+            panic!("cannot load {path}");
+        };
+        let engine = Engine::new(cfg.clone());
+        let m = PosixLinearMatcher::new(&cfg);
+        for line in [
+            "!system=ETHERNET subsystem=hn0 type=IFATTACH",
+            "!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP",
+            "!system=DEVFS subsystem=CDEV type=CREATE cdev=hv_kvp_dev",
+            "!system=DEVFS subsystem=CDEV type=DESTROY cdev=hv_fsvss_dev",
+            "!system=IFNET subsystem=mce0 type=ATTACH",
+        ] {
+            let ev = Event::parse(line).unwrap();
+            assert_eq!(
+                m.decide(&ev, &NoMedia),
+                engine.decide(&ev, &NoMedia),
+                "{line}"
+            );
+        }
+    }
+}
