@@ -255,6 +255,10 @@ fn strip(
             // A link-local next hop is scoped to the old interface.
             continue;
         }
+        if matches!(r.dest, IpNet::V6(d) if d.is_link_local()) {
+            // fe80::/64 is the kernel's per-link route: every interface has its own.
+            continue;
+        }
         ops.push(Op::RemoveRoute { route: r.clone() });
         if carry {
             moved.routes.push(Route {

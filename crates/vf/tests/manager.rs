@@ -260,6 +260,44 @@ fn ipv6_aliases_and_static_routes_move_too() {
 }
 
 #[test]
+fn the_link_local_connected_route_stays_with_its_interface() {
+    let conf = rc(concat!(
+        "ifconfig_hn0=\"inet 10.0.0.4/24\"\n",
+        "ipv6_network_interfaces=\"hn0\"\n",
+        "ifconfig_hn0_ipv6=\"inet6 2001:db8::4 prefixlen 64\"\n",
+    ));
+    let mut view = boot_static();
+    view.interface_mut("hn0").unwrap().ipv6 = vec![
+        hvnet_vf::Ipv6Net::new("fe80::1".parse().unwrap(), 64),
+        hvnet_vf::Ipv6Net::new("2001:db8::4".parse().unwrap(), 64),
+    ];
+    let link_local = Route {
+        dest: net("fe80::/64"),
+        gateway: None,
+        iface: Some("hn0".into()),
+    };
+    view.routes.push(link_local.clone());
+    let mut b = MemoryBackend::new(view);
+    add_vf(&mut b, "mce0");
+    let mut r = Reconciler::new(ManagerConfig::from_rcconf(&conf));
+    r.step(&mut b, &conf, &at(0));
+    settle(&mut r, &mut b, &conf, &at(2000));
+    assert!(b
+        .view
+        .interface("lagg0")
+        .unwrap()
+        .has_address(&net("2001:db8::4/64")));
+    assert!(
+        !b.log.iter().any(
+            |op| matches!(op, Op::RemoveRoute { route } if route.dest == link_local.dest)
+                || matches!(op, Op::AddRoute { route } if route.dest == link_local.dest)
+        ),
+        "fe80::/64 is per link and must not be moved: {:?}",
+        b.log
+    );
+}
+
+#[test]
 fn lagg_name_taken_by_the_admin_is_not_hijacked() {
     let conf = rc("ifconfig_hn0=\"inet 10.0.0.4/24\"\n");
     let mut view = boot_static();
