@@ -6,7 +6,12 @@
 //!
 //! Modules: [`source`] (devctl or a FIFO/seqpacket stand-in), [`clients`] (the two client
 //! sockets), [`action`] (`/bin/sh -c` like devd's `my_system`), [`pidfile`] (pidfile(3)
-//! locking), [`log`] (syslog/stderr), [`signals`], [`counters`] (dumped on SIGUSR1).
+//! locking), [`log`] (syslog/stderr), [`signals`], [`counters`] (the status file and
+//! `--metrics`).
+//!
+//! The counters stay plain integers owned by the loop. After each pass that changed them the
+//! loop publishes a copy for the metrics thread (only with `--metrics`) and rewrites the
+//! status file, at most once a second, so `hvnet status --devd` needs no signal.
 
 pub mod action;
 pub mod clients;
@@ -17,15 +22,17 @@ pub mod pidfile;
 pub mod signals;
 pub mod source;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use hvnet_devd::{Config, Engine, Event, EventKind, EventOptions, LoadOptions, Quoting};
 
 use clients::{Clients, Kind, Listener};
-use counters::Counters;
+use counters::{Counters, Snapshot};
 use log::Logger;
 use source::{Read, Record, Source};
 
@@ -73,11 +80,19 @@ pub struct RunArgs {
     /// pnp keys and `bus` instead of losing them (upstream loses them; default bug-compatible).
     #[arg(long)]
     pub fix_empty_location: bool,
-    /// Where SIGUSR1 (and exit) write the counters as JSON, mode 0600
+    /// Where the counters are written as JSON, mode 0600, for `hvnet status --devd`: at most
+    /// once a second after they change, on SIGUSR1 and at exit
     /// (default: SOCKET_DIR/hvnet-devd.status.json).
     #[arg(long, value_name = "PATH")]
     pub status_file: Option<PathBuf>,
+    /// Serve the counters as Prometheus metrics (`GET /metrics`) on PORT or :PORT (both
+    /// 127.0.0.1), IP:PORT or [IPv6]:PORT. Default: off, nothing listens.
+    #[arg(long, value_name = "ADDR", value_parser = crate::daemon::config::parse_listen)]
+    pub metrics: Option<SocketAddr>,
 }
+
+/// The status file is rewritten at most this often.
+const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// devd parses `-l` with strtoul(…, 0): decimal, 0x hex or leading-0 octal; junk stops it.
 pub fn parse_limit(s: &str) -> usize {
@@ -128,6 +143,12 @@ struct Daemon {
     /// When hung-up clients were last looked for.
     last_check: Instant,
     counters: Counters,
+    /// What the status file holds, and when it was written.
+    written: Counters,
+    written_at: Option<Instant>,
+    /// `--metrics`: the bound listener until the serving thread starts, and what it reads.
+    metrics_listener: Option<std::net::TcpListener>,
+    snapshot: Option<Snapshot>,
 }
 
 pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -170,6 +191,15 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    // Bound now, so a bad address or a busy port is an error on the terminal; served from a
+    // thread started once the process has daemonised (threads do not survive the fork).
+    let metrics_listener = match args.metrics {
+        Some(addr) => Some(
+            std::net::TcpListener::bind(addr)
+                .map_err(|e| anyhow::anyhow!("--metrics: binding {addr}: {e}"))?,
+        ),
+        None => None,
+    };
     let mut d = Daemon {
         log,
         engine: Engine::new(cfg),
@@ -188,6 +218,10 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
             pid: std::process::id(),
             ..Default::default()
         },
+        written: Counters::default(),
+        written_at: None,
+        snapshot: metrics_listener.as_ref().map(|_| Snapshot::default()),
+        metrics_listener,
         args,
     };
     if d.args.no_drain && !d.args.debug {
@@ -203,8 +237,11 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
             max_clients as i32,
         )?);
     }
+    if d.drained {
+        d.start_metrics();
+    }
     let code = d.event_loop();
-    let _ = d.counters.write_json(&d.status_path);
+    d.write_status();
     if let Some(p) = d.pidfile.take() {
         p.remove();
     }
@@ -237,6 +274,76 @@ impl Daemon {
         None
     }
 
+    /// Serve `--metrics` from a thread of its own (daemon::metrics on a one-thread runtime),
+    /// with every signal blocked so they keep interrupting the event loop's poll.
+    fn start_metrics(&mut self) {
+        let (Some(listener), Some(snapshot)) = (self.metrics_listener.take(), &self.snapshot)
+        else {
+            return;
+        };
+        let registry = Arc::new(snapshot.registry());
+        snapshot.publish(&self.counters);
+        if let Ok(a) = listener.local_addr() {
+            self.log.notice(&format!("metrics on http://{a}/metrics"));
+        }
+        // SAFETY: sigset manipulation on local values; the mask is restored right after.
+        let old = unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+            old
+        };
+        let spawned = std::thread::Builder::new().name("metrics".into()).spawn(
+            move || -> std::io::Result<()> {
+                listener.set_nonblocking(true)?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async {
+                    let l = tokio::net::TcpListener::from_std(listener)?;
+                    crate::daemon::metrics::serve(l, registry).await;
+                    Ok(())
+                })
+            },
+        );
+        // SAFETY: restores the mask saved above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+        if let Err(e) = spawned {
+            self.log.err(&format!("metrics: starting the thread: {e}"));
+        }
+    }
+
+    /// Publish changed counters to the metrics thread and, at most once per
+    /// [`STATUS_INTERVAL`], to the status file. Returns how long until a pending write is due.
+    fn publish(&mut self) -> Option<Duration> {
+        self.counters.clients_connected = self.clients.len() as u64;
+        if self.counters == self.written {
+            return None;
+        }
+        if let Some(s) = &self.snapshot {
+            s.publish(&self.counters);
+        }
+        let since = self.written_at.map(|t| t.elapsed());
+        match since {
+            Some(t) if t < STATUS_INTERVAL => Some(STATUS_INTERVAL - t),
+            _ => {
+                self.write_status();
+                None
+            }
+        }
+    }
+
+    fn write_status(&mut self) {
+        self.counters.clients_connected = self.clients.len() as u64;
+        if let Err(e) = self.counters.write_json(&self.status_path) {
+            self.log
+                .warning(&format!("{}: {e}", self.status_path.display()));
+        }
+        self.written.clone_from(&self.counters);
+        self.written_at = Some(Instant::now());
+    }
+
     fn event_loop(&mut self) -> ExitCode {
         while !signals::terminate_requested() {
             if signals::take_hup() {
@@ -250,7 +357,9 @@ impl Daemon {
                 if let Some(code) = self.daemonize() {
                     return code;
                 }
+                self.start_metrics();
             }
+            let status_due = self.publish();
             self.update_limit();
             let mut fds = vec![libc::pollfd {
                 fd: self.source.raw_fd(),
@@ -277,10 +386,8 @@ impl Daemon {
             let wait_ms = if self.source.has_buffered() || !self.drained {
                 0
             } else {
-                (period
-                    .saturating_sub(now.duration_since(self.last_check))
-                    .as_millis() as i32)
-                    .max(1)
+                let wait = period.saturating_sub(now.duration_since(self.last_check));
+                (wait.min(status_due.unwrap_or(wait)).as_millis() as i32).max(1)
             };
             // SAFETY: fds is a valid array of pollfd.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms) };
@@ -382,11 +489,7 @@ impl Daemon {
             "Events received so far={}",
             self.counters.events_received
         ));
-        self.counters.clients_connected = self.clients.len() as u64;
-        if let Err(e) = self.counters.write_json(&self.status_path) {
-            self.log
-                .warning(&format!("{}: {e}", self.status_path.display()));
-        }
+        self.write_status();
     }
 
     fn reload(&mut self) {
