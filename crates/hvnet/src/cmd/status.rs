@@ -1,18 +1,33 @@
-//! `hvnet status`: ask the running daemon what it sees and does.
+//! `hvnet status`: ask the running daemon what it sees and does; with `--devd`, show the
+//! counters `hvnet devd run` keeps in its status file instead.
 
-use std::path::PathBuf;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
+use anyhow::Context;
 use clap::Args;
 
 use crate::daemon::{config, control};
+use crate::devd_run::counters::Counters;
+
+/// `hvnet devd run`'s status file with its default `--socket-dir`.
+pub const DEFAULT_DEVD_STATUS: &str = "/var/run/hvnet-devd.status.json";
 
 #[derive(Args, Debug)]
 #[command(after_help = "\
 For each pair (synthetic NIC, VF): the VF's state, where the IP configuration lives, which \
 path carries the traffic and since when, failovers and time spent without the VF; then \
 failing steps (they are retried), the latest actions with their results, and hosted devd \
-rules. Needs root (or the daemon's own user). Exit status 1 when the daemon cannot be reached.")]
+rules. Needs root (or the daemon's own user). Exit status 1 when the daemon cannot be reached.
+
+With --devd, only the counters of `hvnet devd run` (a separate process) are shown, read from \
+its status file (`--status-file` of devd run; default /var/run/hvnet-devd.status.json): \
+events by kind, actions run, failed and timed out, time in actions, clients, reloads. The \
+daemon rewrites the file at most once a second after a change, so the figures are at most a \
+second old; the table says whether its pid is still running. Exit status 1 when the file \
+cannot be read.")]
 pub struct StatusArgs {
     /// One JSON object instead of the table.
     #[arg(long)]
@@ -24,9 +39,22 @@ pub struct StatusArgs {
     /// Configuration file to take the socket path from (default: the daemon's default).
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Show `hvnet devd run`'s counters from its status file instead of asking the VF
+    /// daemon (PATH default: /var/run/hvnet-devd.status.json).
+    #[arg(
+        long,
+        value_name = "PATH",
+        num_args = 0..=1,
+        default_missing_value = DEFAULT_DEVD_STATUS,
+        conflicts_with_all = ["socket", "config"]
+    )]
+    pub devd: Option<PathBuf>,
 }
 
 pub fn run(a: StatusArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &a.devd {
+        return devd(path, a.json);
+    }
     let socket = match (a.socket, &a.config) {
         (Some(s), _) => s,
         (None, Some(c)) => config::Config::load(c, true)?.control_socket,
@@ -42,4 +70,131 @@ pub fn run(a: StatusArgs) -> anyhow::Result<ExitCode> {
         print!("{}", r.render());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a process with this pid exists (EPERM: it does, owned by someone else).
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks for existence and permission.
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+fn devd(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "{}: cannot read the devd status file (is `hvnet devd run` running, with this --status-file?)",
+            path.display()
+        )
+    })?;
+    let c: Counters = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a devd status file", path.display()))?;
+    let age = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok());
+    let running = alive(c.pid);
+    if json {
+        let mut v = serde_json::to_value(&c)?;
+        v["running"] = running.into();
+        v["age_seconds"] = age.map(|a| a.as_secs_f64()).into();
+        println!("{v}");
+    } else {
+        print!("{}", render_devd(&c, running, age.map(|a| a.as_secs())));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_devd(c: &Counters, running: bool, age: Option<u64>) -> String {
+    let e = &c.events;
+    let mut s = String::new();
+    let state = if running { "running" } else { "not running" };
+    let age = age.map_or_else(String::new, |a| format!(", counters written {a}s ago"));
+    let _ = writeln!(s, "hvnet devd run: pid {} ({state}){age}", c.pid);
+    let rows: [(&str, String); 10] = [
+        (
+            "events",
+            format!(
+                "{} received, {} matched a rule",
+                c.events_received, c.events_matched
+            ),
+        ),
+        (
+            "  by kind",
+            format!(
+                "notify {}, attach {}, detach {}, nomatch {}, unknown {}",
+                e.notify, e.attach, e.detach, e.nomatch, e.unknown
+            ),
+        ),
+        (
+            "  skipped",
+            format!("malformed {}, oversized {}", e.malformed, e.oversized),
+        ),
+        (
+            "actions",
+            format!(
+                "{} run, {} failed, {} timed out",
+                c.actions_run, c.actions_failed, c.actions_timed_out
+            ),
+        ),
+        (
+            "action time",
+            format!("{:.3}s", c.action_time_ms as f64 / 1000.0),
+        ),
+        (
+            "clients",
+            format!(
+                "{} connected, {} accepted",
+                c.clients_connected, c.clients_accepted
+            ),
+        ),
+        (
+            "  dropped",
+            format!("{} (failed or short send)", c.clients_dropped),
+        ),
+        ("  reaped", format!("{} (hung up)", c.clients_reaped)),
+        ("bytes forwarded", c.bytes_forwarded.to_string()),
+        (
+            "reloads",
+            format!("{} ok, {} failed", c.reloads, c.reload_failures),
+        ),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(s, "  {k:<16} {v}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_devd_table_shows_every_counter() {
+        let mut c = Counters {
+            pid: 42,
+            events_received: 9,
+            events_matched: 3,
+            actions_run: 4,
+            actions_failed: 1,
+            action_time_ms: 2500,
+            clients_dropped: 2,
+            ..Default::default()
+        };
+        c.events.attach = 5;
+        let t = render_devd(&c, false, Some(3));
+        for want in [
+            "pid 42 (not running), counters written 3s ago",
+            "9 received, 3 matched a rule",
+            "attach 5,",
+            "4 run, 1 failed, 0 timed out",
+            "2.500s",
+            "  dropped        2 (failed or short send)",
+        ] {
+            assert!(t.contains(want), "{want:?} not in\n{t}");
+        }
+    }
 }
