@@ -797,3 +797,214 @@ fn usage_and_config_errors_exit_1() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Counters: --metrics and `hvnet status --devd`
+
+/// TCP sockets in LISTEN state that process `pid` holds, from /proc (IPv4 and IPv6).
+fn tcp_listeners(pid: i32) -> Vec<std::net::SocketAddr> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let mut found = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address st ... inode: LISTEN is 0A.
+            if f[3] != "0A" || !inodes.iter().any(|i| i == f[9]) {
+                continue;
+            }
+            let (ip, port) = f[1].split_once(':').unwrap();
+            let port = u16::from_str_radix(port, 16).unwrap();
+            // /proc prints each 32-bit word of the address in host byte order.
+            let words: Vec<u32> = (0..ip.len() / 8)
+                .map(|i| u32::from_str_radix(&ip[i * 8..i * 8 + 8], 16).unwrap())
+                .collect();
+            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+            let ip: std::net::IpAddr = if bytes.len() == 4 {
+                <[u8; 4]>::try_from(bytes).unwrap().into()
+            } else {
+                <[u8; 16]>::try_from(bytes).unwrap().into()
+            };
+            found.push(std::net::SocketAddr::new(ip, port));
+        }
+    }
+    found
+}
+
+/// `GET /metrics` from `addr`: the body.
+fn scrape(addr: std::net::SocketAddr) -> String {
+    let mut s = std::net::TcpStream::connect_timeout(&addr, WAIT).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    text.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
+fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+const COUNTED_RULES: &str = "notify 0 { match \"system\" \"OK\"; action \"true\"; };\n\
+     notify 0 { match \"system\" \"FAIL\"; action \"exit 3\"; };";
+
+#[test]
+fn metrics_are_off_by_default() {
+    let d = Devd::start(COUNTED_RULES, &[]);
+    // Give the daemon time to have bound anything it would bind.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(tcp_listeners(d.pid()), vec![]);
+    assert!(!d.stderr().contains("metrics on"), "{}", d.stderr());
+}
+
+#[test]
+fn metrics_on_a_port_listen_on_loopback_and_count_the_events() {
+    // Port 0: the kernel picks a free one; `PORT` alone means 127.0.0.1.
+    let mut d = Devd::start(COUNTED_RULES, &["--metrics", "0"]);
+    wait_for("the metrics listener", || {
+        !tcp_listeners(d.pid()).is_empty()
+    });
+    let listeners = tcp_listeners(d.pid());
+    assert_eq!(listeners.len(), 1, "{listeners:?}");
+    let addr = listeners[0];
+    assert_eq!(addr.ip(), std::net::Ipv4Addr::LOCALHOST);
+    assert!(d
+        .stderr()
+        .contains(&format!("metrics on http://{addr}/metrics")));
+    let before = scrape(addr);
+    assert_eq!(
+        metric(&before, "hvnet_devd_events_received_total"),
+        Some(0.0)
+    );
+    assert!(before.ends_with("# EOF\n"), "{before}");
+
+    // A reading client, so bytes are forwarded; a client that never reads and is dropped.
+    let reader = seqpacket_connect(&d.sock("devd.seqpacket.pipe")).unwrap();
+    d.send(
+        b"!system=OK subsystem=s type=t\n!system=FAIL subsystem=s type=t\n+dev0 at  on bus0\n\n",
+    );
+    for _ in 0..4 {
+        assert!(recv_record(&reader).is_some());
+    }
+    let mut body = String::new();
+    wait_for("counters in the scrape", || {
+        body = scrape(addr);
+        metric(&body, "hvnet_devd_events_received_total") == Some(4.0)
+    });
+    for (name, want) in [
+        ("hvnet_devd_events_total{kind=\"notify\"}", 2.0),
+        ("hvnet_devd_events_total{kind=\"attach\"}", 1.0),
+        ("hvnet_devd_events_total{kind=\"detach\"}", 0.0),
+        ("hvnet_devd_events_total{kind=\"malformed\"}", 1.0),
+        ("hvnet_devd_events_matched_total", 2.0),
+        ("hvnet_devd_actions_total", 2.0),
+        ("hvnet_devd_action_failures_total", 1.0),
+        ("hvnet_devd_clients_accepted_total", 1.0),
+        ("hvnet_devd_clients", 1.0),
+        ("hvnet_devd_clients_dropped_total", 0.0),
+    ] {
+        assert_eq!(metric(&body, name), Some(want), "{name} in\n{body}");
+    }
+    assert!(metric(&body, "hvnet_devd_action_seconds_total").unwrap() > 0.0);
+    assert!(metric(&body, "hvnet_devd_forwarded_bytes_total").unwrap() > 0.0);
+    // Anything but /metrics (or /) is 404.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /other HTTP/1.1\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 404"), "{text}");
+    // Signals still reach the event loop, not the metrics thread.
+    d.signal(libc::SIGTERM);
+    assert!(d.wait_exit().success());
+}
+
+#[test]
+fn metrics_are_served_by_the_daemonised_process_after_the_boot_drain() {
+    let mut d = Devd::prepare(COUNTED_RULES);
+    d.send(b"!system=OK subsystem=s type=boot\n");
+    let mut child = d.command(&["--metrics", "0"]).spawn().unwrap();
+    assert!(wait_exit_of(&mut child).success());
+    wait_for("pid file", || {
+        d.read_file("devd.pid").trim().parse::<i32>().is_ok()
+    });
+    let pid: i32 = d.read_file("devd.pid").trim().parse().unwrap();
+    wait_for("the metrics listener", || !tcp_listeners(pid).is_empty());
+    let addr = tcp_listeners(pid)[0];
+    assert_eq!(addr.ip(), std::net::Ipv4Addr::LOCALHOST);
+    d.send(b"!system=OK subsystem=s type=later\n");
+    wait_for("both events in the scrape", || {
+        metric(&scrape(addr), "hvnet_devd_actions_total") == Some(2.0)
+    });
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    wait_for("pid file removal", || !d.path("devd.pid").exists());
+}
+
+#[test]
+fn a_busy_metrics_port_is_an_error_at_start() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let d = Devd::prepare("");
+    let out = d.command(&["-d", "--metrics", &port]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        d.stderr()
+            .contains(&format!("--metrics: binding 127.0.0.1:{port}")),
+        "{}",
+        d.stderr()
+    );
+}
+
+fn hvnet_status(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).arg("status").args(args).output().unwrap()
+}
+
+#[test]
+fn status_devd_shows_the_counters_without_a_signal() {
+    let mut d = Devd::start(COUNTED_RULES, &[]);
+    let file = d.path("hvnet-devd.status.json");
+    let file = file.to_str().unwrap();
+    d.send(b"!system=OK subsystem=s type=t\n!system=FAIL subsystem=s type=t\n-dev0 at  on bus0\n");
+    // No SIGUSR1: the daemon rewrites the file (at most once a second) after a change.
+    let mut v = serde_json::Value::Null;
+    wait_for("the counters in the status file", || {
+        let o = hvnet_status(&["--devd", file, "--json"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        v = serde_json::from_slice(&o.stdout).unwrap();
+        v["events_received"] == 3 && v["actions_run"] == 2
+    });
+    assert_eq!(v["pid"], d.pid());
+    assert_eq!(v["running"], true);
+    assert_eq!(v["events"]["notify"], 2);
+    assert_eq!(v["events"]["detach"], 1);
+    assert_eq!(v["actions_failed"], 1);
+    let o = hvnet_status(&["--devd", file]);
+    assert!(o.status.success());
+    let table = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        format!("hvnet devd run: pid {} (running)", d.pid()),
+        "3 received, 2 matched a rule".to_string(),
+        "notify 2, attach 0, detach 1,".to_string(),
+        "2 run, 1 failed, 0 timed out".to_string(),
+    ] {
+        assert!(table.contains(&want), "{want:?} not in\n{table}");
+    }
+    // After exit the file stays, and says so.
+    d.signal(libc::SIGTERM);
+    assert!(d.wait_exit().success());
+    let o = hvnet_status(&["--devd", file]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("(not running)"));
+    // No file: exit 1 with the path in the message.
+    let o = hvnet_status(&["--devd", d.path("nothing.json").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing.json"));
+}
