@@ -1008,3 +1008,28 @@ fn status_devd_shows_the_counters_without_a_signal() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("nothing.json"));
 }
+
+#[test]
+fn a_second_instance_leaves_the_running_one_s_status_file_alone() {
+    let d = Devd::prepare(COUNTED_RULES);
+    let mut first = d.command(&["-n"]).spawn().unwrap();
+    assert!(wait_exit_of(&mut first).success());
+    wait_for("pid file", || {
+        d.read_file("devd.pid").trim().parse::<i32>().is_ok()
+    });
+    let pid: i32 = d.read_file("devd.pid").trim().parse().unwrap();
+    let file = d.path("hvnet-devd.status.json");
+    let status_pid = || {
+        serde_json::from_str::<serde_json::Value>(&d.read_file("hvnet-devd.status.json"))
+            .ok()
+            .and_then(|v| v["pid"].as_i64())
+    };
+    wait_for("the first instance's status file", || {
+        status_pid() == Some(pid.into())
+    });
+    // Without -n: the second instance reaches the pid file after the (empty) boot drain.
+    let out = d.command(&[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(d.stderr().contains("already running"), "{}", d.stderr());
+    assert_eq!(status_pid(), Some(pid.into()), "{}", file.display());
+}

@@ -149,6 +149,8 @@ struct Daemon {
     /// `--metrics`: the bound listener until the serving thread starts, and what it reads.
     metrics_listener: Option<std::net::TcpListener>,
     snapshot: Option<Snapshot>,
+    /// The pid file is locked by a running instance: leave its status file alone at exit.
+    another_instance: bool,
 }
 
 pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -222,6 +224,7 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
         written_at: None,
         snapshot: metrics_listener.as_ref().map(|_| Snapshot::default()),
         metrics_listener,
+        another_instance: false,
         args,
     };
     if d.args.no_drain && !d.args.debug {
@@ -241,7 +244,9 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
         d.start_metrics();
     }
     let code = d.event_loop();
-    d.write_status();
+    if !d.another_instance {
+        d.write_status();
+    }
     if let Some(p) = d.pidfile.take() {
         p.remove();
     }
@@ -255,6 +260,7 @@ impl Daemon {
         match pidfile::PidFile::open(&self.pid_path) {
             Ok(p) => self.pidfile = Some(p),
             Err(e @ pidfile::PidFileError::AlreadyRunning(_)) => {
+                self.another_instance = true;
                 eprintln!("devd: {e}");
                 return Some(ExitCode::from(1));
             }
