@@ -223,6 +223,8 @@ impl KindIndex {
                 .iter()
                 .map(|v| VarIndex {
                     var: (*v).into(),
+                    // Lowered as rules are filed; starting at 0 would make every lookup eager.
+                    min_pos: u32::MAX,
                     ..Default::default()
                 })
                 .collect(),
@@ -494,5 +496,31 @@ impl<'c> LinearMatcher<'c> {
     /// Decide an event like [`Engine::decide`].
     pub fn decide(&self, event: &Event, media: &dyn MediaProbe) -> Decision {
         decision(self.config, event, self.find(event, media))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LoadOptions;
+
+    #[test]
+    fn index_variables_are_looked_up_only_when_an_earlier_rule_could_be_in_their_buckets() {
+        // The catch-all at priority 100 comes first; the vendor rules are filed later.
+        let mut text =
+            String::from("nomatch 100 { match \"bus\" \"pci[0-9]+\"; action \"x\"; };\n");
+        for v in ["0x1", "0x2", "0x3"] {
+            text.push_str(&format!(
+                "nomatch 10 {{ match \"vendor\" \"{v}\"; action \"v\"; }};\n"
+            ));
+        }
+        let cfg = Config::parse_str("t.conf", &text, &LoadOptions::default()).unwrap();
+        let engine = Engine::new(cfg);
+        let idx = &engine.index[EventKind::Nomatch.index().unwrap()];
+        let vendor = idx.vars.iter().find(|v| &v.var[..] == b"vendor").unwrap();
+        assert_eq!(idx.always, vec![0]);
+        // Position of the first vendor rule, so an event the catch-all decides never
+        // looks `vendor` up.
+        assert_eq!(vendor.min_pos, 1);
     }
 }

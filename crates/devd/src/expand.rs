@@ -28,7 +28,7 @@ pub fn shell_quote_into(out: &mut Vec<u8>, value: &[u8]) {
     out.extend_from_slice(b"$'");
     let mut rest = value;
     // Copy runs between the two bytes that need a backslash.
-    while let Some(i) = rest.iter().position(|&b| b == b'\'' || b == b'\\') {
+    while let Some(i) = memchr::memchr2(b'\'', b'\\', rest) {
         out.extend_from_slice(&rest[..i]);
         out.push(b'\\');
         out.push(rest[i]);
