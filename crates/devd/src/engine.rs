@@ -53,14 +53,14 @@ pub struct Decision {
 }
 
 /// Shared evaluation of one rule against an event.
-pub(crate) fn lookup<'a>(config: &'a Config, event: &'a Event, name: &[u8]) -> &'a [u8] {
+fn lookup<'a>(config: &'a Config, event: &'a Event, name: &[u8]) -> &'a [u8] {
     event
         .get(name)
         .or_else(|| config.variable(name))
         .unwrap_or(b"")
 }
 
-pub(crate) fn media_holds(
+fn media_holds(
     config: &Config,
     event: &Event,
     kind: crate::media::MediaKind,
@@ -99,7 +99,7 @@ fn to_strings(actions: Vec<Vec<u8>>) -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn decision(config: &Config, event: &Event, rule: Option<&Rule>) -> Decision {
+fn decision(config: &Config, event: &Event, rule: Option<&Rule>) -> Decision {
     Decision {
         kind: event.kind(),
         matched: rule.map(RuleRef::of),
@@ -426,18 +426,46 @@ pub struct IndexStats {
     pub indexed_vars: Vec<String>,
 }
 
-/// devd's own algorithm: walk the sorted list and evaluate every statement with a regex.
-/// Used as the reference in differential tests and as the benchmark baseline.
-pub struct LinearMatcher<'c> {
-    config: &'c Config,
-    /// One compiled regex (or `None` = does not compile) per match statement, per rule.
-    regexes: [Vec<Vec<Option<Arc<regex::bytes::Regex>>>>; 4],
+/// A compiled `match` pattern as a linear scan evaluates it.
+pub trait ScanRegex {
+    /// Whether `value` matches; `scratch` is a reusable buffer for engines that need one.
+    fn is_match_with(&self, value: &[u8], scratch: &mut Vec<u8>) -> bool;
 }
 
-impl<'c> LinearMatcher<'c> {
+impl ScanRegex for regex::bytes::Regex {
+    fn is_match_with(&self, value: &[u8], _: &mut Vec<u8>) -> bool {
+        self.is_match(value)
+    }
+}
+
+/// devd's own algorithm: walk the sorted list and evaluate every statement with a regex
+/// (`R` is the regex engine). Used as the reference in differential tests and as the
+/// benchmark baselines.
+pub struct LinearScan<'c, R> {
+    config: &'c Config,
+    /// One compiled regex (or `None` = does not compile) per match statement, per rule.
+    regexes: [Vec<Vec<Option<Arc<R>>>>; 4],
+}
+
+/// The linear scan with the `regex` crate's translation of each pattern.
+pub type LinearMatcher<'c> = LinearScan<'c, regex::bytes::Regex>;
+
+impl<'c> LinearScan<'c, regex::bytes::Regex> {
     /// Compile every match statement as a regex (literal sets included), as devd does.
-    pub fn new(config: &'c Config) -> LinearMatcher<'c> {
-        let mut cache: HashMap<&str, Arc<regex::bytes::Regex>> = HashMap::new();
+    pub fn new(config: &'c Config) -> Self {
+        LinearScan::compile(config, |m| {
+            crate::ere::compile_translated(m.translated()?).ok()
+        })
+    }
+}
+
+impl<'c, R: ScanRegex> LinearScan<'c, R> {
+    /// Compile each distinct pattern once with `compile` (`None`: it does not compile).
+    pub(crate) fn compile(
+        config: &'c Config,
+        mut compile: impl FnMut(&crate::config::MatchStmt) -> Option<R>,
+    ) -> Self {
+        let mut cache: HashMap<&[u8], Option<Arc<R>>> = HashMap::new();
         let regexes = [0, 1, 2, 3].map(|k| {
             config.rules[k]
                 .iter()
@@ -445,21 +473,19 @@ impl<'c> LinearMatcher<'c> {
                     r.stmts
                         .iter()
                         .filter_map(|s| match s {
-                            Statement::Match(m) => Some(m.translated().and_then(|t| {
-                                if let Some(r) = cache.get(t) {
-                                    return Some(r.clone());
-                                }
-                                let r = Arc::new(crate::ere::compile_translated(t).ok()?);
-                                cache.insert(t, r.clone());
-                                Some(r)
-                            })),
+                            Statement::Match(m) => Some(
+                                cache
+                                    .entry(m.pattern())
+                                    .or_insert_with(|| compile(m).map(Arc::new))
+                                    .clone(),
+                            ),
                             _ => None,
                         })
                         .collect()
                 })
                 .collect()
         });
-        LinearMatcher { config, regexes }
+        LinearScan { config, regexes }
     }
 
     /// The first rule, in devd's order, whose statements all hold.
@@ -468,16 +494,16 @@ impl<'c> LinearMatcher<'c> {
         if event.is_abandoned() {
             return None;
         }
+        let mut scratch = Vec::new();
         'rules: for (rule, regexes) in self.config.rules[k].iter().zip(&self.regexes[k]) {
             let mut m = 0;
             for s in rule.stmts.iter() {
                 let ok = match s {
                     Statement::Match(st) => {
                         let value = lookup(self.config, event, &st.var);
-                        let hit = match &regexes[m] {
-                            Some(r) => r.is_match(value),
-                            None => false,
-                        };
+                        let hit = regexes[m]
+                            .as_ref()
+                            .is_some_and(|r| r.is_match_with(value, &mut scratch));
                         m += 1;
                         hit != st.inverted
                     }

@@ -6,17 +6,13 @@
 //! crate's translation of each pattern; this one differs only in the regex library, so a
 //! benchmark can show both what the index saves and what devd's regex engine costs.
 
-use std::collections::HashMap;
 use std::ffi::CString;
-use std::sync::Arc;
 
-use crate::config::{Config, Rule, Statement};
-use crate::engine::{decision, lookup, media_holds, Decision};
-use crate::event::Event;
-use crate::media::MediaProbe;
+use crate::config::Config;
+use crate::engine::{LinearScan, ScanRegex};
 
 /// A compiled POSIX regex (`regfree`d on drop).
-struct PosixRegex(Box<libc::regex_t>);
+pub struct PosixRegex(Box<libc::regex_t>);
 
 // SAFETY: a compiled regex_t is only read by regexec, which POSIX requires to be thread-safe.
 unsafe impl Send for PosixRegex {}
@@ -38,9 +34,11 @@ impl PosixRegex {
         let rc = unsafe { libc::regcomp(&mut *re, text.as_ptr(), flags) };
         (rc == 0).then_some(PosixRegex(re))
     }
+}
 
+impl ScanRegex for PosixRegex {
     /// Whether `value` matches (as a C string: up to its first NUL, like devd's `c_str()`).
-    fn is_match(&self, value: &[u8], buf: &mut Vec<u8>) -> bool {
+    fn is_match_with(&self, value: &[u8], buf: &mut Vec<u8>) -> bool {
         buf.clear();
         buf.extend(value.iter().take_while(|&&b| b != 0));
         buf.push(0);
@@ -59,81 +57,19 @@ impl Drop for PosixRegex {
 /// devd's algorithm with the platform's `regexec`. Decides exactly like
 /// [`Engine`](crate::Engine) wherever the C library and the ERE translation agree (the
 /// benchmark checks that on its workload before timing).
-pub struct PosixLinearMatcher<'c> {
-    config: &'c Config,
-    /// Per kind, per rule, per match statement: the compiled regex (`None`: does not compile).
-    regexes: [Vec<Vec<Option<Arc<PosixRegex>>>>; 4],
-}
+pub type PosixLinearMatcher<'c> = LinearScan<'c, PosixRegex>;
 
-impl<'c> PosixLinearMatcher<'c> {
+impl<'c> LinearScan<'c, PosixRegex> {
     /// Compile every match statement with `regcomp`, once per distinct pattern.
-    pub fn new(config: &'c Config) -> PosixLinearMatcher<'c> {
-        let mut cache: HashMap<&[u8], Option<Arc<PosixRegex>>> = HashMap::new();
-        let regexes = [0, 1, 2, 3].map(|k| {
-            config.rules[k]
-                .iter()
-                .map(|r| {
-                    r.stmts
-                        .iter()
-                        .filter_map(|s| match s {
-                            Statement::Match(m) => Some(
-                                cache
-                                    .entry(m.pattern())
-                                    .or_insert_with(|| {
-                                        PosixRegex::compile(m.pattern()).map(Arc::new)
-                                    })
-                                    .clone(),
-                            ),
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .collect()
-        });
-        PosixLinearMatcher { config, regexes }
-    }
-
-    /// The first rule, in devd's order, whose statements all hold.
-    pub fn find(&self, event: &Event, media: &dyn MediaProbe) -> Option<&'c Rule> {
-        let k = event.kind().index()?;
-        if event.is_abandoned() {
-            return None;
-        }
-        let mut buf = Vec::with_capacity(256);
-        'rules: for (rule, regexes) in self.config.rules[k].iter().zip(&self.regexes[k]) {
-            let mut m = 0;
-            for s in rule.stmts.iter() {
-                let ok = match s {
-                    Statement::Match(st) => {
-                        let value = lookup(self.config, event, st.var());
-                        let hit = regexes[m]
-                            .as_ref()
-                            .is_some_and(|r| r.is_match(value, &mut buf));
-                        m += 1;
-                        hit != st.inverted()
-                    }
-                    Statement::Media(kind) => media_holds(self.config, event, *kind, media),
-                    Statement::Action(_) => true,
-                };
-                if !ok {
-                    continue 'rules;
-                }
-            }
-            return Some(rule);
-        }
-        None
-    }
-
-    /// Decide an event like [`Engine::decide`](crate::Engine::decide).
-    pub fn decide(&self, event: &Event, media: &dyn MediaProbe) -> Decision {
-        decision(self.config, event, self.find(event, media))
+    pub fn new(config: &'c Config) -> Self {
+        LinearScan::compile(config, |m| PosixRegex::compile(m.pattern()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Engine, LoadOptions, NoMedia};
+    use crate::{Engine, Event, LoadOptions, NoMedia};
 
     fn config(text: &str) -> Config {
         Config::parse_str("t.conf", text, &LoadOptions::default()).unwrap()
