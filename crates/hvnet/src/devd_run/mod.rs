@@ -351,6 +351,7 @@ impl Daemon {
     }
 
     fn event_loop(&mut self) -> ExitCode {
+        let wait_mask = signals::block_handled();
         while !signals::terminate_requested() {
             if signals::take_hup() {
                 self.reload();
@@ -395,8 +396,7 @@ impl Daemon {
                 let wait = period.saturating_sub(now.duration_since(self.last_check));
                 (wait.min(status_due.unwrap_or(wait)).as_millis() as i32).max(1)
             };
-            // SAFETY: fds is a valid array of pollfd.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms) };
+            let n = signals::poll(&mut fds, wait_ms, &wait_mask);
             if n < 0 {
                 let e = std::io::Error::last_os_error();
                 if e.raw_os_error() == Some(libc::EINTR) {
