@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod cmd;
 mod daemon;
 mod devd_run;
+mod logging;
 
 #[derive(Parser)]
 #[command(

@@ -72,27 +72,8 @@ fn phase_json(p: &Phase) -> serde_json::Value {
     })
 }
 
-/// Logs to stderr for journald: no timestamps or colours when not on a terminal
-/// (journald adds its own), level from RUST_LOG (default warn).
-fn init_logging() {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let tty = std::io::stderr().is_terminal();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(tty)
-        .with_target(false);
-    let _ = if tty {
-        builder.try_init()
-    } else {
-        builder.without_time().try_init()
-    };
-}
-
 pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
+    crate::logging::init("warn");
     if args.pps == 0 || args.duration == 0 {
         bail!("--pps and --duration must be positive");
     }

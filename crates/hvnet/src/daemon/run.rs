@@ -47,25 +47,6 @@ pub enum Wake {
 /// The simulator's wall-clock tick.
 const SIM_TICK: Duration = Duration::from_millis(20);
 
-/// Log to stderr for journald: no timestamps or colours when not on a terminal (journald
-/// adds its own); level from RUST_LOG, else the configuration's `log_level`.
-fn init_logging(level: &str) {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let tty = std::io::stderr().is_terminal();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(tty)
-        .with_target(false);
-    let _ = if tty {
-        builder.try_init()
-    } else {
-        builder.without_time().try_init()
-    };
-}
-
 /// rc.conf as the FreeBSD backend reads it: `/etc/rc.conf` through rc's own rules, or one
 /// named file on top of `/etc/defaults/rc.conf`.
 fn load_rc(cfg: &Config) -> Option<RcConf> {
@@ -121,7 +102,7 @@ fn unix_ms() -> u64 {
 
 /// Run the daemon until SIGTERM/SIGINT.
 pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
-    init_logging(cfg.log_level);
+    crate::logging::init(cfg.log_level);
     let metrics = Metrics::default();
     let shared: SharedReport = Arc::new(std::sync::Mutex::new(Report {
         version: env!("CARGO_PKG_VERSION").into(),
