@@ -62,6 +62,22 @@ pub struct SimulateArgs {
 /// Agents this binary can put in the guest.
 pub const AGENTS: &[&str] = &["none", "scripts", "devd", "hvnet", "freebsd"];
 
+/// Where the command starts in a daemon(8) command line `daemon [options] command ...`
+/// (past the options, and the arguments of those that take one).
+pub(crate) fn daemon8_command_start(argv: &[String]) -> usize {
+    let mut i = 1;
+    while i < argv.len() && argv[i].starts_with('-') {
+        if matches!(
+            argv[i].as_str(),
+            "-p" | "-P" | "-o" | "-t" | "-u" | "-l" | "-m" | "-s" | "-T" | "-R"
+        ) {
+            i += 1;
+        }
+        i += 1;
+    }
+    i
+}
+
 /// The factory for agent `name`.
 pub fn agent_factory(name: &str) -> anyhow::Result<AgentFactory> {
     match name {
@@ -421,17 +437,7 @@ mod serve {
     /// goes to the server.
     pub fn client(dir: &Path, argv: &[String]) -> anyhow::Result<ExitCode> {
         if argv.first().map(String::as_str) == Some("daemon") {
-            let mut i = 1;
-            while i < argv.len() && argv[i].starts_with('-') {
-                // Options with an argument.
-                if matches!(
-                    argv[i].as_str(),
-                    "-p" | "-P" | "-o" | "-t" | "-u" | "-l" | "-m" | "-s" | "-T" | "-R"
-                ) {
-                    i += 1;
-                }
-                i += 1;
-            }
+            let i = super::daemon8_command_start(argv);
             let Some(prog) = argv.get(i) else {
                 eprintln!("usage: daemon [-f] command arguments ...");
                 return Ok(ExitCode::from(1));

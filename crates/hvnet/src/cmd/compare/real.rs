@@ -496,16 +496,7 @@ impl Harness {
             }
             Some("daemon") => {
                 // daemon(8): run the command detached; it returns at once.
-                let mut i = 1;
-                while i < argv.len() && argv[i].starts_with('-') {
-                    if matches!(
-                        argv[i].as_str(),
-                        "-p" | "-P" | "-o" | "-t" | "-u" | "-l" | "-m" | "-s" | "-T" | "-R"
-                    ) {
-                        i += 1;
-                    }
-                    i += 1;
-                }
+                let i = crate::cmd::simulate::daemon8_command_start(&argv);
                 if i >= argv.len() {
                     answer(
                         stream,
