@@ -69,33 +69,40 @@ pub enum EventError {
     Empty,
 }
 
-#[derive(Debug, Clone)]
-enum Name {
-    Static(&'static [u8]),
-    Span(u32, u32),
+/// `buf[start..end]`: every name and value of an event lives in its one byte buffer.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
 }
 
-#[derive(Debug, Clone)]
-enum Value {
-    Span(u32, u32),
-    Owned(Box<[u8]>),
-    Timestamp,
+/// One assignment: the name's lookup key, then where its name and value are.
+#[derive(Debug, Clone, Copy)]
+struct Var {
+    key: u64,
+    name: Span,
+    value: Span,
 }
 
 /// A parsed event line: its kind and the variables devd would set for it.
+///
+/// Compact on purpose: the line, the built-in names, the timestamp and any value that
+/// `fix_value` rewrote share one buffer, and an assignment is 24 bytes, so deciding an event
+/// touches few cache lines.
 #[derive(Debug, Clone)]
 pub struct Event {
-    line: Vec<u8>,
+    /// The line (`..line_len`), then the bytes appended while parsing.
+    buf: Vec<u8>,
+    line_len: u32,
     kind: EventKind,
     abandoned: bool,
-    vars: Vec<(u64, Name, Value)>,
+    vars: Vec<Var>,
     /// An open-addressing hash table (linear probing) over the names: 1 + index in `vars` of
     /// the latest variable of each name, 0 = empty. A lookup is a probe or two instead of a
     /// scan of every variable.
     slots: [u8; SLOTS],
     /// More names than the table takes (or an index past 254): lookups scan `vars`.
     overflow: bool,
-    timestamp: ([u8; 32], u8),
 }
 
 impl Event {
@@ -124,36 +131,38 @@ impl Event {
         };
         let (secs, usecs) = opts.timestamp.unwrap_or_else(now);
         let mut ts = [0u8; 32];
-        let ts_len = format_timestamp(&mut ts, secs, usecs);
+        let ts_len = usize::from(format_timestamp(&mut ts, secs, usecs));
+        // Room for the built-in names and the timestamp; one variable per `=` at most.
+        let mut buf = Vec::with_capacity(line.len() + 64);
+        buf.extend_from_slice(line);
+        let pairs = line.iter().filter(|&&b| b == b'=').count();
         let mut ev = Event {
-            line: line.to_vec(),
+            buf,
+            line_len: line.len() as u32,
             kind,
             abandoned: false,
-            vars: Vec::with_capacity(24),
+            vars: Vec::with_capacity(pairs + 5),
             slots: [0; SLOTS],
             overflow: false,
-            timestamp: (ts, ts_len),
         };
         let n = line.len() as u32;
-        ev.push(Name::Static(b"*"), 0, n);
-        ev.push(Name::Static(b"_"), 1, n);
-        ev.insert(
-            name_key(b"timestamp"),
-            Name::Static(b"timestamp"),
-            Value::Timestamp,
-        );
+        ev.push_static(b"*", 0, n);
+        ev.push_static(b"_", 1, n);
+        let ts = ev.append(&ts[..ts_len]);
+        let name = ev.append(b"timestamp");
+        ev.insert(name, ts);
         match kind {
             EventKind::Notify => {
                 ev.scan_pairs(1, opts);
             }
-            EventKind::Attach | EventKind::Detach => match find_space(&ev.line, 1) {
+            EventKind::Attach | EventKind::Detach => match find_space(ev.line(), 1) {
                 Some(sp) => {
-                    ev.push(Name::Static(b"device-name"), 1, sp as u32);
+                    ev.push_static(b"device-name", 1, sp as u32);
                     ev.parse_location(sp, opts);
                 }
                 None => ev.abandoned = true,
             },
-            EventKind::Nomatch => match find_space(&ev.line, 1) {
+            EventKind::Nomatch => match find_space(ev.line(), 1) {
                 Some(sp) => ev.parse_location(sp + 1, opts),
                 None => ev.abandoned = true,
             },
@@ -169,7 +178,7 @@ impl Event {
 
     /// The line as parsed (trailing newlines removed).
     pub fn line(&self) -> &[u8] {
-        &self.line
+        &self.buf[..self.line_len as usize]
     }
 
     /// True when upstream gives up on the line (a `+`, `-` or `?` line without a space):
@@ -183,9 +192,7 @@ impl Event {
     pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
         let key = name_key(name);
         // Names of up to 7 bytes are identified by their key alone.
-        let same = |(k, n, _): &(u64, Name, Value)| {
-            *k == key && (name.len() < 8 || self.name_bytes(n) == name)
-        };
+        let same = |v: &Var| v.key == key && (name.len() < 8 || self.bytes(v.name) == name);
         if !self.overflow {
             let mut slot = slot_of(key);
             loop {
@@ -194,7 +201,7 @@ impl Event {
                     i => {
                         let v = &self.vars[usize::from(i) - 1];
                         if same(v) {
-                            return Some(self.value_bytes(&v.2));
+                            return Some(self.bytes(v.value));
                         }
                     }
                 }
@@ -205,34 +212,39 @@ impl Event {
             .iter()
             .rev()
             .find(|v| same(v))
-            .map(|(_, _, v)| self.value_bytes(v))
+            .map(|v| self.bytes(v.value))
     }
 
     /// All variables in the order devd assigns them (duplicates included; the last one wins).
     pub fn variables(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.vars
             .iter()
-            .map(|(_, n, v)| (self.name_bytes(n), self.value_bytes(v)))
+            .map(|v| (self.bytes(v.name), self.bytes(v.value)))
     }
 
-    fn name_bytes<'a>(&'a self, n: &'a Name) -> &'a [u8] {
-        match n {
-            Name::Static(s) => s,
-            Name::Span(a, b) => &self.line[*a as usize..*b as usize],
+    fn bytes(&self, span: Span) -> &[u8] {
+        &self.buf[span.start as usize..span.end as usize]
+    }
+
+    /// Copy `bytes` to the end of the buffer; their span.
+    fn append(&mut self, bytes: &[u8]) -> Span {
+        let start = self.buf.len() as u32;
+        self.buf.extend_from_slice(bytes);
+        Span {
+            start,
+            end: self.buf.len() as u32,
         }
     }
 
-    fn value_bytes<'a>(&'a self, v: &'a Value) -> &'a [u8] {
-        match v {
-            Value::Span(a, b) => &self.line[*a as usize..*b as usize],
-            Value::Owned(s) => s,
-            Value::Timestamp => &self.timestamp.0[..self.timestamp.1 as usize],
-        }
+    /// Set a built-in variable (`*`, `_`, `device-name`, `bus`) to `line[a..b]`.
+    fn push_static(&mut self, name: &'static [u8], a: u32, b: u32) {
+        let name = self.append(name);
+        self.push(name, a, b);
     }
 
     /// Set a variable whose value is `line[a..b]`, applying devd's `fix_value` (`\"` → `"`).
-    fn push(&mut self, name: Name, a: u32, b: u32) {
-        let raw = &self.line[a as usize..b as usize];
+    fn push(&mut self, name: Span, a: u32, b: u32) {
+        let raw = &self.buf[a as usize..b as usize];
         let value = if raw.windows(2).any(|w| w == b"\\\"") {
             let mut fixed = Vec::with_capacity(raw.len());
             let mut i = 0;
@@ -245,18 +257,18 @@ impl Event {
                     i += 1;
                 }
             }
-            Value::Owned(fixed.into_boxed_slice())
+            self.append(&fixed)
         } else {
-            Value::Span(a, b)
+            Span { start: a, end: b }
         };
-        let key = name_key(self.name_bytes(&name));
-        self.insert(key, name, value);
+        self.insert(name, value);
     }
 
     /// Append a variable and file it in the slot table (replacing an earlier one of the
     /// same name: the last assignment wins).
-    fn insert(&mut self, key: u64, name: Name, value: Value) {
-        self.vars.push((key, name, value));
+    fn insert(&mut self, name: Span, value: Span) {
+        let key = name_key(self.bytes(name));
+        self.vars.push(Var { key, name, value });
         if self.overflow {
             return;
         }
@@ -267,14 +279,13 @@ impl Event {
             self.overflow = true;
             return;
         };
-        let (_, name, _) = &self.vars[self.vars.len() - 1];
         let mut slot = slot_of(key);
         loop {
             match self.slots[slot] {
                 0 => break,
                 i => {
-                    let (k, n, _) = &self.vars[usize::from(i) - 1];
-                    if *k == key && (key >> 56 < 8 || self.name_bytes(n) == self.name_bytes(name)) {
+                    let v = self.vars[usize::from(i) - 1];
+                    if v.key == key && (key >> 56 < 8 || self.bytes(v.name) == self.bytes(name)) {
                         break;
                     }
                 }
@@ -286,47 +297,47 @@ impl Event {
 
     /// Steps 2–4 of §3.3 from position `pos`: optional `at `, the pairs, then `on PARENT`.
     fn parse_location(&mut self, mut pos: usize, opts: &EventOptions) {
-        pos = skip_space(&self.line, pos);
-        if self.line[pos..].starts_with(b"at ") {
+        pos = skip_space(self.line(), pos);
+        if self.line()[pos..].starts_with(b"at ") {
             pos += 3;
         }
         if opts.fix_empty_location {
-            pos = skip_space(&self.line, pos);
+            pos = skip_space(self.line(), pos);
         }
         pos = self.scan_pairs(pos, opts);
-        pos = skip_space(&self.line, pos);
-        if self.line[pos..].starts_with(b"on ") {
-            self.push(Name::Static(b"bus"), pos as u32 + 3, self.line.len() as u32);
+        pos = skip_space(self.line(), pos);
+        if self.line()[pos..].starts_with(b"on ") {
+            self.push_static(b"bus", pos as u32 + 3, self.line_len);
         }
     }
 
     /// devd's `set_vars`/`chop_var`: read `key=value` pairs until a token is not one.
     /// Returns the position where scanning stopped.
     fn scan_pairs(&mut self, mut pos: usize, opts: &EventOptions) -> usize {
-        let n = self.line.len();
+        let n = self.line_len as usize;
         loop {
             if pos >= n {
                 return pos;
             }
             let key_start = pos;
             let mut p = pos;
-            while p < n && crate::expand::is_id_char(self.line[p]) {
+            while p < n && crate::expand::is_id_char(self.buf[p]) {
                 p += 1;
             }
-            if p >= n || self.line[p] != b'=' {
+            if p >= n || self.buf[p] != b'=' {
                 return pos;
             }
             let key_end = p;
             p += 1;
             let (val_start, val_end, after);
-            if p < n && self.line[p] == b'"' {
+            if p < n && self.buf[p] == b'"' {
                 let start = p + 1;
                 let mut q = start;
                 let mut close = None;
                 while q < n {
-                    let c = self.line[q];
+                    let c = self.buf[q];
                     if c == b'\\'
-                        && (opts.fix_backslash_quote || self.line.get(q + 1) == Some(&b'"'))
+                        && (opts.fix_backslash_quote || self.line().get(q + 1) == Some(&b'"'))
                     {
                         q += 2;
                         continue;
@@ -343,16 +354,19 @@ impl Event {
                 after = close + 1;
             } else {
                 let mut q = p;
-                while q < n && !is_c_space(self.line[q]) {
+                while q < n && !is_c_space(self.buf[q]) {
                     q += 1;
                 }
                 val_start = p;
                 val_end = q;
                 after = q;
             }
-            pos = skip_space(&self.line, after);
+            pos = skip_space(self.line(), after);
             self.push(
-                Name::Span(key_start as u32, key_end as u32),
+                Span {
+                    start: key_start as u32,
+                    end: key_end as u32,
+                },
                 val_start as u32,
                 val_end as u32,
             );

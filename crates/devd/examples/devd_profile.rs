@@ -1,0 +1,87 @@
+//! `cargo run --release -p hvnet-devd --example devd_profile -- MAIN.conf DIR-FOR-/etc/devd [SECONDS] [only-decide]`:
+//! where hvnet's engine spends its time, per event class (kind and `system`), on the mixed
+//! workload: rule selection alone and selection plus expansion, in ns per event.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use hvnet_devd::{workload, Config, Engine, Event, EventOptions, LoadOptions, NoMedia};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let main = args
+        .first()
+        .expect("usage: devd_profile MAIN.conf DIR [SECONDS]");
+    let opts = LoadOptions::default()
+        .remap_dir("/etc/devd", args.get(1).expect("DIR"))
+        .remap_dir("/usr/local/etc/devd", "/nonexistent");
+    let secs: f64 = args
+        .get(2)
+        .map(|s| s.parse().expect("seconds"))
+        .unwrap_or(1.0);
+    let only_decide = args.get(3).is_some();
+    let cfg = Config::load(main, &opts).unwrap_or_else(|e| panic!("{e}"));
+    let lines = workload::mixed(&cfg, 10_000, 0x5eed);
+    let eo = EventOptions {
+        timestamp: Some((1_700_000_000, 0)),
+        ..Default::default()
+    };
+    let events: Vec<Event> = lines
+        .iter()
+        .map(|l| Event::parse_with(l.as_bytes(), &eo).unwrap())
+        .collect();
+    let engine = Engine::new(cfg);
+    let media = NoMedia;
+    if only_decide {
+        let start = Instant::now();
+        let mut n = 0usize;
+        while start.elapsed().as_secs_f64() < secs {
+            for e in &events {
+                n += std::hint::black_box(engine.decide(e, &media)).actions.len();
+            }
+        }
+        println!("{n}");
+        return;
+    }
+    let mut classes: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+    for e in &events {
+        let sys = e
+            .get(b"system")
+            .map(|s| String::from_utf8_lossy(s).into_owned());
+        let key = format!("{} {}", e.kind().as_str(), sys.unwrap_or_default());
+        classes.entry(key).or_default().push(e);
+    }
+    let time = |evs: &[&Event], f: &dyn Fn(&Event) -> usize| -> f64 {
+        let start = Instant::now();
+        let mut rounds = 0usize;
+        while start.elapsed().as_secs_f64() < secs / 10.0 {
+            for e in evs {
+                std::hint::black_box(f(e));
+            }
+            rounds += 1;
+        }
+        start.elapsed().as_nanos() as f64 / (rounds * evs.len()) as f64
+    };
+    let all: Vec<&Event> = events.iter().collect();
+    let mut rows: Vec<(String, usize, f64, f64)> = classes
+        .iter()
+        .map(|(k, evs)| {
+            let find = time(evs, &|e| usize::from(engine.find(e, &media).is_some()));
+            let decide = time(evs, &|e| engine.decide(e, &media).actions.len());
+            (k.clone(), evs.len(), find, decide)
+        })
+        .collect();
+    rows.push((
+        "ALL (cold, in workload order)".into(),
+        all.len(),
+        time(&all, &|e| usize::from(engine.find(e, &media).is_some())),
+        time(&all, &|e| engine.decide(e, &media).actions.len()),
+    ));
+    println!(
+        "{:<32} {:>6} {:>9} {:>9}",
+        "class", "events", "find ns", "decide ns"
+    );
+    for (k, n, f, d) in rows {
+        println!("{k:<32} {n:>6} {f:>9.0} {d:>9.0}");
+    }
+}
