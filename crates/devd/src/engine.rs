@@ -76,11 +76,17 @@ fn media_holds(
     kind.matches(answer)
 }
 
+/// Room for a typical expansion: the template plus one copy of the event line (`$*`) and
+/// its quotes, so the common actions are built without growing the buffer.
+fn expansion_capacity(template: &[u8], event: &Event) -> usize {
+    template.len() + event.line().len() + 16
+}
+
 /// Expand every action of `rule` for `event`.
 pub(crate) fn expand_rule(config: &Config, rule: &Rule, event: &Event) -> Vec<Vec<u8>> {
     rule.actions()
         .map(|template| {
-            let mut out = Vec::with_capacity(template.len() + 64);
+            let mut out = Vec::with_capacity(expansion_capacity(template, event));
             expand_into(&mut out, template, Some(config.quoting), |n| {
                 lookup(config, event, n)
             });
@@ -89,23 +95,25 @@ pub(crate) fn expand_rule(config: &Config, rule: &Rule, event: &Event) -> Vec<Ve
         .collect()
 }
 
-fn to_strings(actions: Vec<Vec<u8>>) -> Vec<String> {
-    actions
-        .into_iter()
-        .map(|a| {
-            String::from_utf8(a)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-        })
-        .collect()
-}
-
 fn decision(config: &Config, event: &Event, rule: Option<&Rule>) -> Decision {
+    let mut actions = Vec::new();
+    if let Some(rule) = rule {
+        actions.reserve_exact(rule.actions().count());
+        for template in rule.actions() {
+            let mut out = Vec::with_capacity(expansion_capacity(template, event));
+            expand_into(&mut out, template, Some(config.quoting), |n| {
+                lookup(config, event, n)
+            });
+            actions.push(
+                String::from_utf8(out)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            );
+        }
+    }
     Decision {
         kind: event.kind(),
         matched: rule.map(RuleRef::of),
-        actions: rule
-            .map(|r| to_strings(expand_rule(config, r, event)))
-            .unwrap_or_default(),
+        actions,
     }
 }
 
@@ -138,16 +146,33 @@ impl Hasher for FxHasher {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
-/// At most this many variables are indexed per event kind (bounded work per event, and a
+/// At most this many keys are indexed per event kind (bounded work per event, and a
 /// fixed-size merge without allocation).
 const MAX_INDEX_VARS: usize = 7;
 
-/// A variable is indexed only when at least this many rules would be filed under it.
+/// A key is indexed only when at least this many rules would be filed under it.
 const MIN_RULES_PER_VAR: usize = 3;
 
-#[derive(Debug, Default)]
-struct VarIndex {
+/// Variables whose values one `find` remembers (the most used ones of each kind).
+const CACHED_VARS: usize = 16;
+/// A statement whose variable is not among the remembered ones.
+const NOT_CACHED: u8 = u8::MAX;
+
+/// What an index hashes: the event's value of `var` (its first `prefix` bytes when
+/// `prefix` > 0), lowercased, with `.` written at the `wildcards` positions (none for plain
+/// literal sets; see [`crate::ere::WildcardLiteral`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct KeySpec {
     var: Box<[u8]>,
+    wildcards: Box<[u16]>,
+    prefix: u16,
+}
+
+#[derive(Debug)]
+struct VarIndex {
+    spec: KeySpec,
+    /// Slot of `spec.var` in a find's [`Lookups`].
+    slot: u8,
     max_key: usize,
     /// Smallest rule position in any bucket: the variable need not be looked up while an
     /// earlier candidate is still undecided.
@@ -155,104 +180,278 @@ struct VarIndex {
     buckets: FxMap<Box<[u8]>, Vec<u32>>,
 }
 
-/// An indexable match of a rule: the variable and its literal set.
-type Candidate<'r> = (&'r [u8], &'r [Box<[u8]>]);
+/// An indexable match of a rule: how to key it and the keys it accepts.
+struct Candidate {
+    spec: KeySpec,
+    keys: Vec<Box<[u8]>>,
+}
 
+/// The index candidates of one rule: its literal-set matches and its wildcard literals.
+fn candidates(rule: &Rule) -> Vec<Candidate> {
+    rule.stmts
+        .iter()
+        .filter_map(|s| match s {
+            Statement::Match(m) if m.inverted() => None,
+            Statement::Match(m) => match m.literals() {
+                Some(lits) => Some(Candidate {
+                    spec: KeySpec {
+                        var: m.var().into(),
+                        wildcards: Box::new([]),
+                        prefix: 0,
+                    },
+                    keys: lits.to_vec(),
+                }),
+                // Only a pattern that compiled: one that does not never matches.
+                None if m.translated().is_some() => {
+                    if let Some(w) = crate::ere::wildcard_literal(m.pattern()) {
+                        return Some(Candidate {
+                            spec: KeySpec {
+                                var: m.var().into(),
+                                wildcards: w.wildcards.into(),
+                                prefix: 0,
+                            },
+                            keys: vec![w.text.into()],
+                        });
+                    }
+                    let p = crate::ere::literal_prefix(m.pattern())?;
+                    Some(Candidate {
+                        spec: KeySpec {
+                            var: m.var().into(),
+                            wildcards: Box::new([]),
+                            prefix: u16::try_from(p.len()).ok()?,
+                        },
+                        keys: vec![p.into()],
+                    })
+                }
+                None => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Rules indexed by up to [`MAX_INDEX_VARS`] keys, each rule under the key of its cheapest
+/// candidate; rules without a usable candidate are always checked.
 #[derive(Debug, Default)]
-struct KindIndex {
+struct FlatIndex {
     /// Rules (positions in the sorted list) that must always be checked.
     always: Vec<u32>,
     vars: Vec<VarIndex>,
 }
 
-impl KindIndex {
-    fn build(rules: &[Rule]) -> KindIndex {
-        // Candidate index statements of each rule: (var, literals).
-        let cands: Vec<Vec<Candidate>> = rules
-            .iter()
-            .map(|r| {
-                r.stmts
-                    .iter()
-                    .filter_map(|s| match s {
-                        Statement::Match(m) => m.literals().map(|l| (m.var(), l)),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .collect();
-        let mut key_count: HashMap<(&[u8], &[u8]), usize> = HashMap::new();
-        for rc in &cands {
-            for (var, lits) in rc {
-                for l in lits.iter() {
-                    *key_count.entry((var, &l[..])).or_default() += 1;
+impl FlatIndex {
+    /// Index the rules at `members` (positions, ascending); `cands[p]` are rule `p`'s
+    /// candidates, `skip` a key already decided by the caller (not indexed again).
+    fn build(
+        members: &[u32],
+        cands: &[Vec<Candidate>],
+        skip: Option<&KeySpec>,
+        slots: &FxMap<Box<[u8]>, u8>,
+    ) -> FlatIndex {
+        let usable = |p: u32| {
+            cands[p as usize]
+                .iter()
+                .filter(move |c| Some(&c.spec) != skip)
+        };
+        let mut key_count: HashMap<(&KeySpec, &[u8]), usize> = HashMap::new();
+        for &p in members {
+            for c in usable(p) {
+                for k in &c.keys {
+                    *key_count.entry((&c.spec, &k[..])).or_default() += 1;
                 }
             }
         }
-        let cost = |var: &[u8], lits: &[Box<[u8]>]| -> usize {
-            lits.iter().map(|l| key_count[&(var, &l[..])]).sum()
-        };
+        let cost =
+            |c: &Candidate| -> usize { c.keys.iter().map(|k| key_count[&(&c.spec, &k[..])]).sum() };
         // First choice per rule: the statement with the smallest total bucket size.
-        let best = |rc: &Vec<Candidate>, allowed: Option<&[&[u8]]>| -> Option<usize> {
-            rc.iter()
-                .enumerate()
-                .filter(|(_, (v, _))| allowed.is_none_or(|a| a.contains(v)))
-                .min_by_key(|(_, (v, l))| cost(v, l))
-                .map(|(i, _)| i)
+        let best = |p: u32, allowed: Option<&[&KeySpec]>| -> Option<&Candidate> {
+            usable(p)
+                .filter(|c| allowed.is_none_or(|a| a.contains(&&c.spec)))
+                .min_by_key(|c| cost(c))
         };
-        let mut var_use: Vec<(&[u8], usize)> = Vec::new();
-        for rc in &cands {
-            if let Some(i) = best(rc, None) {
-                match var_use.iter_mut().find(|(v, _)| *v == rc[i].0) {
+        let mut spec_use: Vec<(&KeySpec, usize)> = Vec::new();
+        for &p in members {
+            if let Some(c) = best(p, None) {
+                match spec_use.iter_mut().find(|(s, _)| *s == &c.spec) {
                     Some(slot) => slot.1 += 1,
-                    None => var_use.push((rc[i].0, 1)),
+                    None => spec_use.push((&c.spec, 1)),
                 }
             }
         }
-        var_use.sort_by_key(|v| std::cmp::Reverse(v.1));
-        // A variable costs one lookup per event; index only those that several rules use
-        // (rules of dropped variables fall back to another of their literals, or to `always`).
-        let kept: Vec<&[u8]> = var_use
+        spec_use.sort_by_key(|v| std::cmp::Reverse(v.1));
+        // A key costs one lookup per event; index only those that several rules use (rules
+        // of dropped keys fall back to another of their candidates, or to `always`).
+        let kept: Vec<&KeySpec> = spec_use
             .iter()
             .filter(|(_, n)| *n >= MIN_RULES_PER_VAR)
             .take(MAX_INDEX_VARS)
             .map(|(v, _)| *v)
             .collect();
-        let mut idx = KindIndex {
+        let mut idx = FlatIndex {
             always: Vec::new(),
-            vars: kept
-                .iter()
-                .map(|v| VarIndex {
-                    var: (*v).into(),
-                    // Lowered as rules are filed; starting at 0 would make every lookup eager.
-                    min_pos: u32::MAX,
-                    ..Default::default()
-                })
-                .collect(),
+            vars: kept.iter().map(|spec| VarIndex::new(spec, slots)).collect(),
         };
-        for (pos, rc) in cands.iter().enumerate() {
-            match best(rc, Some(&kept)) {
-                Some(i) => {
-                    let (var, lits) = rc[i];
-                    let vi = idx
-                        .vars
-                        .iter_mut()
-                        .find(|v| &v.var[..] == var)
-                        .expect("kept var");
-                    for l in lits.iter() {
-                        vi.max_key = vi.max_key.max(l.len());
-                        vi.min_pos = vi.min_pos.min(pos as u32);
-                        vi.buckets.entry(l.clone()).or_default().push(pos as u32);
-                    }
-                }
-                None => idx.always.push(pos as u32),
+        for &p in members {
+            match best(p, Some(&kept)) {
+                Some(c) => idx
+                    .vars
+                    .iter_mut()
+                    .find(|v| v.spec == c.spec)
+                    .expect("kept key")
+                    .file(p, &c.keys),
+                None => idx.always.push(p),
             }
         }
         idx
     }
 }
 
-/// Statement indexes of `rule` in evaluation order (actions left out).
-fn evaluation_order(rule: &Rule) -> Box<[u16]> {
+impl VarIndex {
+    fn new(spec: &KeySpec, slots: &FxMap<Box<[u8]>, u8>) -> VarIndex {
+        VarIndex {
+            spec: spec.clone(),
+            slot: slots.get(&spec.var).copied().unwrap_or(NOT_CACHED),
+            max_key: 0,
+            // Lowered as rules are filed; starting at 0 would make every lookup eager.
+            min_pos: u32::MAX,
+            buckets: FxMap::default(),
+        }
+    }
+
+    /// File the rule at `pos` under each of `keys`.
+    fn file(&mut self, pos: u32, keys: &[Box<[u8]>]) {
+        for k in keys {
+            self.max_key = self.max_key.max(k.len());
+            self.min_pos = self.min_pos.min(pos);
+            self.buckets.entry(k.clone()).or_default().push(pos);
+        }
+    }
+}
+
+/// A first split of a kind's rules by the key most of them test (`system` for notify
+/// events): each value gets its own [`FlatIndex`], so an event consults only the keys that
+/// matter for its value instead of every key of the kind.
+#[derive(Debug)]
+struct Partition {
+    /// The key; its buckets hold the positions of the part of each value (see `parts`).
+    key: VarIndex,
+    parts: Vec<FlatIndex>,
+}
+
+/// Partition when at least this share (1/N) of the kind's rules test the key...
+const PARTITION_SHARE: usize = 2;
+/// ...and any one value leaves at least this many of them out.
+const PARTITION_MIN_RULES: usize = 8;
+
+/// How many rules have a candidate on a key, and how many on each of its values.
+struct KeyCoverage<'c> {
+    spec: &'c KeySpec,
+    rules: usize,
+    per_value: FxMap<&'c [u8], usize>,
+}
+
+/// The key that rules out the most rules for a value: many rules have a candidate on it, and
+/// no single value takes most of them (a key that nearly every rule tests for the same value
+/// would only add a lookup). `None` when no key is worth a partition.
+fn partition_key(cands: &[Vec<Candidate>], rule_count: usize) -> Option<KeySpec> {
+    let mut coverage: Vec<KeyCoverage> = Vec::new();
+    for rc in cands {
+        let mut seen: Vec<&KeySpec> = Vec::new();
+        for c in rc {
+            if seen.contains(&&c.spec) {
+                continue;
+            }
+            seen.push(&c.spec);
+            let i = match coverage.iter().position(|k| k.spec == &c.spec) {
+                Some(i) => i,
+                None => {
+                    coverage.push(KeyCoverage {
+                        spec: &c.spec,
+                        rules: 0,
+                        per_value: FxMap::default(),
+                    });
+                    coverage.len() - 1
+                }
+            };
+            coverage[i].rules += 1;
+            for k in &c.keys {
+                *coverage[i].per_value.entry(&k[..]).or_default() += 1;
+            }
+        }
+    }
+    coverage
+        .iter()
+        .filter(|k| k.rules * PARTITION_SHARE >= rule_count)
+        .map(|k| {
+            let largest = k.per_value.values().copied().max().unwrap_or(0);
+            (k.spec, k.rules.saturating_sub(largest))
+        })
+        .max_by_key(|(_, ruled_out)| *ruled_out)
+        .filter(|(_, ruled_out)| *ruled_out >= PARTITION_MIN_RULES)
+        .map(|(s, _)| s.clone())
+}
+
+#[derive(Debug, Default)]
+struct KindIndex {
+    /// The rules outside the partition (all of them without one).
+    rest: FlatIndex,
+    partition: Option<Partition>,
+}
+
+impl KindIndex {
+    fn build(rules: &[Rule], slots: &FxMap<Box<[u8]>, u8>) -> KindIndex {
+        let cands: Vec<Vec<Candidate>> = rules.iter().map(candidates).collect();
+        let primary = partition_key(&cands, rules.len());
+        let all: Vec<u32> = (0..rules.len() as u32).collect();
+        let Some(primary) = primary else {
+            return KindIndex {
+                rest: FlatIndex::build(&all, &cands, None, slots),
+                partition: None,
+            };
+        };
+        // Members of each value's part: every rule whose (first) candidate on the key
+        // accepts that value.
+        let mut members: FxMap<Box<[u8]>, Vec<u32>> = FxMap::default();
+        let mut rest = Vec::new();
+        for (p, rc) in cands.iter().enumerate() {
+            match rc.iter().find(|c| c.spec == primary) {
+                Some(c) => {
+                    for k in &c.keys {
+                        members.entry(k.clone()).or_default().push(p as u32);
+                    }
+                }
+                None => rest.push(p as u32),
+            }
+        }
+        let mut key = VarIndex::new(&primary, slots);
+        let mut parts = Vec::with_capacity(members.len());
+        let mut values: Vec<(Box<[u8]>, Vec<u32>)> = members.into_iter().collect();
+        values.sort();
+        for (value, m) in values {
+            // The key's bucket for this value holds the part's number (as the one
+            // "position"), and its smallest member for the laziness test.
+            let first = m[0];
+            key.max_key = key.max_key.max(value.len());
+            key.min_pos = key.min_pos.min(first);
+            key.buckets.insert(value, vec![parts.len() as u32]);
+            parts.push(FlatIndex::build(&m, &cands, Some(&primary), slots));
+        }
+        KindIndex {
+            rest: FlatIndex::build(&rest, &cands, None, slots),
+            partition: Some(Partition { key, parts }),
+        }
+    }
+}
+
+/// One statement to test: its index in the rule and the [`Lookups`] slot of its variable.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    stmt: u16,
+    slot: u8,
+}
+
+/// Statements of `rule` in evaluation order (actions left out).
+fn evaluation_order(rule: &Rule, slots: &FxMap<Box<[u8]>, u8>) -> Box<[Step]> {
     let rank = |s: &Statement| match s {
         Statement::Match(m) if m.literals().is_some() => Some(0),
         Statement::Match(_) => Some(1),
@@ -266,7 +465,68 @@ fn evaluation_order(rule: &Rule) -> Box<[u16]> {
         .filter_map(|(i, s)| rank(s).map(|r| (r, i as u16)))
         .collect();
     idx.sort();
-    idx.into_iter().map(|(_, i)| i).collect()
+    idx.into_iter()
+        .map(|(_, i)| Step {
+            stmt: i,
+            slot: match &rule.stmts[usize::from(i)] {
+                Statement::Match(m) => slots.get(m.var()).copied().unwrap_or(NOT_CACHED),
+                _ => NOT_CACHED,
+            },
+        })
+        .collect()
+}
+
+/// Slots for the [`CACHED_VARS`] variables that the kind's match statements name most often.
+fn lookup_slots(rules: &[Rule]) -> FxMap<Box<[u8]>, u8> {
+    let mut uses: FxMap<&[u8], usize> = FxMap::default();
+    for r in rules {
+        for s in r.stmts.iter() {
+            if let Statement::Match(m) = s {
+                *uses.entry(m.var()).or_default() += 1;
+            }
+        }
+    }
+    let mut by_use: Vec<(&[u8], usize)> = uses.into_iter().collect();
+    by_use.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    by_use
+        .into_iter()
+        .take(CACHED_VARS)
+        .enumerate()
+        .map(|(i, (v, _))| (v.into(), i as u8))
+        .collect()
+}
+
+/// The values one `find` has looked up: a rule visited later that tests the same variable
+/// reads it from here instead of from the event (and the `set` variables).
+struct Lookups<'a> {
+    config: &'a Config,
+    event: &'a Event,
+    known: u16,
+    values: [&'a [u8]; CACHED_VARS],
+}
+
+impl<'a> Lookups<'a> {
+    fn new(config: &'a Config, event: &'a Event) -> Self {
+        Lookups {
+            config,
+            event,
+            known: 0,
+            values: [&[]; CACHED_VARS],
+        }
+    }
+
+    #[inline]
+    fn get(&mut self, slot: u8, var: &[u8]) -> &'a [u8] {
+        if slot == NOT_CACHED {
+            return lookup(self.config, self.event, var);
+        }
+        let bit = 1u16 << slot;
+        if self.known & bit == 0 {
+            self.values[usize::from(slot)] = lookup(self.config, self.event, var);
+            self.known |= bit;
+        }
+        self.values[usize::from(slot)]
+    }
 }
 
 /// The indexed matcher. Build once from a [`Config`]; `decide` is `&self` and thread-safe.
@@ -277,14 +537,20 @@ pub struct Engine {
     /// Per kind and rule, the statements to test, cheapest first: literal matches, then
     /// regex matches, then `media-type`. Matches are pure, so the order cannot change the
     /// outcome; probes run only after every match held (devd may probe earlier, never later).
-    order: [Vec<Box<[u16]>>; 4],
+    order: [Vec<Box<[Step]>>; 4],
 }
 
 impl Engine {
     /// Build the per-kind indexes.
     pub fn new(config: Config) -> Engine {
-        let index = [0, 1, 2, 3].map(|i| KindIndex::build(&config.rules[i]));
-        let order = [0, 1, 2, 3].map(|i| config.rules[i].iter().map(evaluation_order).collect());
+        let slots = [0, 1, 2, 3].map(|i| lookup_slots(&config.rules[i]));
+        let index = [0, 1, 2, 3].map(|i| KindIndex::build(&config.rules[i], &slots[i]));
+        let order = [0, 1, 2, 3].map(|i| {
+            config.rules[i]
+                .iter()
+                .map(|r| evaluation_order(r, &slots[i]))
+                .collect()
+        });
         Engine {
             config,
             index,
@@ -305,11 +571,19 @@ impl Engine {
         }
         let rules = &self.config.rules[k];
         let index = &self.index[k];
-        let mut lists: [&[u32]; MAX_INDEX_VARS + 1] = [&[]; MAX_INDEX_VARS + 1];
-        lists[0] = &index.always;
+        let mut values = Lookups::new(&self.config, event);
+        // Candidate lists: the rest's `always`, then buckets and the part's `always`.
+        let mut lists: [&[u32]; 2 * MAX_INDEX_VARS + 2] = [&[]; 2 * MAX_INDEX_VARS + 2];
+        lists[0] = &index.rest.always;
         let mut n = 1;
-        // Index variables not looked up yet (bit i = index.vars[i]).
-        let mut pending: u32 = (1u32 << index.vars.len()) - 1;
+        // Keys not looked up yet: bit i < PART_BIT is rest.vars[i]; PART_BIT is the
+        // partition key; PART_BIT + 1 + i is the chosen part's vars[i].
+        const PART_BIT: usize = MAX_INDEX_VARS;
+        let mut pending: u32 = (1u32 << index.rest.vars.len()) - 1;
+        if index.partition.is_some() {
+            pending |= 1 << PART_BIT;
+        }
+        let mut part: Option<&FlatIndex> = None;
         loop {
             // k-way merge by position: the smallest head is the next rule in devd's order.
             let mut min = u32::MAX;
@@ -328,14 +602,31 @@ impl Engine {
             while bits != 0 {
                 let i = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                let vi = &index.vars[i];
-                if vi.min_pos <= min {
-                    pending &= !(1 << i);
-                    if let Some(list) = self.bucket(vi, event) {
-                        lists[n] = list;
-                        n += 1;
-                        added = true;
+                let vi = match i.cmp(&PART_BIT) {
+                    std::cmp::Ordering::Less => &index.rest.vars[i],
+                    std::cmp::Ordering::Equal => {
+                        &index.partition.as_ref().expect("partition bit").key
                     }
+                    std::cmp::Ordering::Greater => &part.expect("part bits").vars[i - PART_BIT - 1],
+                };
+                if vi.min_pos > min {
+                    continue;
+                }
+                pending &= !(1 << i);
+                let Some(list) = Self::bucket(vi, values.get(vi.slot, &vi.spec.var)) else {
+                    continue;
+                };
+                added = true;
+                if i == PART_BIT {
+                    let p =
+                        &index.partition.as_ref().expect("partition bit").parts[list[0] as usize];
+                    part = Some(p);
+                    lists[n] = &p.always;
+                    n += 1;
+                    pending |= ((1u32 << p.vars.len()) - 1) << (PART_BIT + 1);
+                } else {
+                    lists[n] = list;
+                    n += 1;
                 }
             }
             if added {
@@ -346,42 +637,47 @@ impl Engine {
             }
             lists[which] = &lists[which][1..];
             let rule = &rules[min as usize];
-            if self.rule_holds(rule, &self.order[k][min as usize], event, media) {
+            if self.rule_holds(rule, &self.order[k][min as usize], &mut values, media) {
                 return Some(rule);
             }
         }
     }
 
-    /// The rules filed under the event's value of an index variable.
+    /// The rules filed under `value`, the event's value of an index key's variable.
     #[inline]
-    fn bucket<'s>(&'s self, vi: &'s VarIndex, event: &Event) -> Option<&'s [u32]> {
-        let value = lookup(&self.config, event, &vi.var);
+    fn bucket<'s>(vi: &'s VarIndex, value: &[u8]) -> Option<&'s [u32]> {
+        let value = match usize::from(vi.spec.prefix) {
+            0 => value,
+            n => value.get(..n)?,
+        };
         if value.len() > vi.max_key {
             return None;
         }
         let mut buf = [0u8; 64];
-        let hit = if value.len() <= buf.len() {
-            let key = &mut buf[..value.len()];
-            key.copy_from_slice(value);
-            key.make_ascii_lowercase();
-            vi.buckets.get(&key[..])
+        let mut heap;
+        let key = if value.len() <= buf.len() {
+            &mut buf[..value.len()]
         } else {
-            vi.buckets.get(&value.to_ascii_lowercase()[..])
+            heap = vec![0; value.len()];
+            &mut heap[..]
         };
-        hit.map(Vec::as_slice)
+        if !crate::ere::WildcardLiteral::key_of(&vi.spec.wildcards, value, key) {
+            return None;
+        }
+        vi.buckets.get(&key[..]).map(Vec::as_slice)
     }
 
     fn rule_holds(
         &self,
         rule: &Rule,
-        order: &[u16],
-        event: &Event,
+        order: &[Step],
+        values: &mut Lookups<'_>,
         media: &dyn MediaProbe,
     ) -> bool {
-        for &i in order {
-            let ok = match &rule.stmts[i as usize] {
-                Statement::Match(m) => m.matches(lookup(&self.config, event, &m.var)),
-                Statement::Media(kind) => media_holds(&self.config, event, *kind, media),
+        for step in order {
+            let ok = match &rule.stmts[usize::from(step.stmt)] {
+                Statement::Match(m) => m.matches(values.get(step.slot, &m.var)),
+                Statement::Media(kind) => media_holds(&self.config, values.event, *kind, media),
                 Statement::Action(_) => true,
             };
             if !ok {
@@ -404,12 +700,34 @@ impl Engine {
     /// Statistics about the index, for `check`/`bench` output.
     pub fn index_stats(&self) -> IndexStats {
         let mut s = IndexStats::default();
+        let name = |v: &VarIndex| {
+            let mut name = String::from_utf8_lossy(&v.spec.var).into_owned();
+            if !v.spec.wildcards.is_empty() {
+                let at: Vec<String> = v.spec.wildcards.iter().map(u16::to_string).collect();
+                name.push_str(&format!(" (wildcards at {})", at.join(",")));
+            }
+            if v.spec.prefix > 0 {
+                name.push_str(&format!(" (first {} bytes)", v.spec.prefix));
+            }
+            name
+        };
         for idx in &self.index {
-            s.unindexed_rules += idx.always.len();
-            for v in &idx.vars {
-                s.indexed_vars
-                    .push(String::from_utf8_lossy(&v.var).into_owned());
-                s.buckets += v.buckets.len();
+            let flats =
+                std::iter::once(&idx.rest).chain(idx.partition.iter().flat_map(|p| p.parts.iter()));
+            if let Some(p) = &idx.partition {
+                s.indexed_vars.push(format!("{} (partition)", name(&p.key)));
+                s.buckets += p.key.buckets.len();
+            }
+            // Checked for every event of the kind: the rest's `always` rules.
+            s.unindexed_rules += idx.rest.always.len();
+            for flat in flats {
+                for v in &flat.vars {
+                    let n = name(v);
+                    if !s.indexed_vars.contains(&n) {
+                        s.indexed_vars.push(n);
+                    }
+                    s.buckets += v.buckets.len();
+                }
             }
         }
         s.indexed_rules = self.config.rule_count() - s.unindexed_rules;
@@ -543,10 +861,61 @@ mod tests {
         let cfg = Config::parse_str("t.conf", &text, &LoadOptions::default()).unwrap();
         let engine = Engine::new(cfg);
         let idx = &engine.index[EventKind::Nomatch.index().unwrap()];
-        let vendor = idx.vars.iter().find(|v| &v.var[..] == b"vendor").unwrap();
-        assert_eq!(idx.always, vec![0]);
+        let vendor = idx
+            .rest
+            .vars
+            .iter()
+            .find(|v| &v.spec.var[..] == b"vendor")
+            .unwrap();
+        assert_eq!(idx.rest.always, vec![0]);
         // Position of the first vendor rule, so an event the catch-all decides never
         // looks `vendor` up.
         assert_eq!(vendor.min_pos, 1);
+    }
+
+    #[test]
+    fn notify_rules_are_partitioned_by_system_and_typed_patterns_are_indexed() {
+        let mut text = String::new();
+        for sys in ["ZFS", "DEVFS", "IFNET", "GEOM"] {
+            for t in ["a", "b", "c"] {
+                text.push_str(&format!(
+                    "notify 10 {{ match \"system\" \"{sys}\"; match \"type\" \"{t}\"; action \"x\"; }};\n"
+                ));
+            }
+        }
+        for t in [
+            "ereport.fs.zfs.io",
+            "ereport.fs.zfs.data",
+            "ereport.fs.zfs.zpool",
+        ] {
+            text.push_str(&format!(
+                "notify 10 {{ match \"system\" \"ZFS\"; match \"type\" \"{t}\"; action \"z\"; }};\n"
+            ));
+        }
+        for c in ["ums[0-9]+", "umt[0-9]+", "atp[0-9]+"] {
+            text.push_str(&format!(
+                "notify 10 {{ match \"system\" \"DEVFS\"; match \"cdev\" \"{c}\"; action \"d\"; }};\n"
+            ));
+        }
+        let cfg = Config::parse_str("t.conf", &text, &LoadOptions::default()).unwrap();
+        let engine = Engine::new(cfg);
+        let vars = engine.index_stats().indexed_vars;
+        for want in [
+            "system (partition)",
+            "type (wildcards at 7,10,14)",
+            "cdev (first 3 bytes)",
+        ] {
+            assert!(vars.iter().any(|v| v == want), "{want} not in {vars:?}");
+        }
+        let line = |l: &str| {
+            let e = Event::parse(l).unwrap();
+            engine.find(&e, &crate::NoMedia).map(|r| r.line)
+        };
+        assert_eq!(line("!system=ZFS type=EREPORT.FS.ZFS.IO"), Some(13));
+        assert_eq!(line("!system=ZFS type=ereportXfsYzfsZio"), Some(13));
+        assert_eq!(line("!system=ZFS type=ereport.fs.zfs.i"), None);
+        assert_eq!(line("!system=DEVFS cdev=atp12"), Some(18));
+        assert_eq!(line("!system=DEVFS cdev=atp"), None);
+        assert_eq!(line("!system=GEOM type=c"), Some(12));
     }
 }

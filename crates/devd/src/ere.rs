@@ -118,6 +118,96 @@ pub fn literal_alternatives(pattern: &[u8]) -> Option<Vec<Vec<u8>>> {
     }
 }
 
+/// A pattern of literal characters and unescaped `.` (any one byte), like
+/// `ereport.fs.zfs.checksum`: it matches exactly the values of its length that agree with it,
+/// case-insensitively, everywhere but at the wildcards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WildcardLiteral {
+    /// The pattern lowercased, with `.` at each wildcard position.
+    pub text: Vec<u8>,
+    /// Positions of the wildcards, ascending (never empty).
+    pub wildcards: Vec<u16>,
+}
+
+impl WildcardLiteral {
+    /// Write into `key` what a value must equal for the pattern to match it: the value
+    /// lowercased with `.` at the wildcard positions. `false` when the value is shorter than
+    /// the last wildcard (so it cannot match any pattern with these wildcards).
+    pub fn key_of(wildcards: &[u16], value: &[u8], key: &mut [u8]) -> bool {
+        if wildcards
+            .last()
+            .is_some_and(|&w| usize::from(w) >= value.len())
+        {
+            return false;
+        }
+        key.copy_from_slice(value);
+        key.make_ascii_lowercase();
+        for &w in wildcards {
+            key[usize::from(w)] = b'.';
+        }
+        true
+    }
+}
+
+/// Recognise a [`WildcardLiteral`] in `pattern` (the part between devd's `^` and `$`): only
+/// literal characters, backslash escapes (the escaped character) and at least one unescaped
+/// `.`; no alternation, bracket, group, repetition or anchor.
+pub fn wildcard_literal(pattern: &[u8]) -> Option<WildcardLiteral> {
+    let mut text = Vec::with_capacity(pattern.len());
+    let mut wildcards = Vec::new();
+    let mut i = 0;
+    while i < pattern.len() {
+        match pattern[i] {
+            b'\\' => {
+                text.push(pattern.get(i + 1)?.to_ascii_lowercase());
+                i += 2;
+                continue;
+            }
+            b'.' => {
+                wildcards.push(u16::try_from(text.len()).ok()?);
+                text.push(b'.');
+            }
+            b'[' | b']' | b'(' | b')' | b'*' | b'+' | b'?' | b'{' | b'}' | b'|' | b'^' | b'$' => {
+                return None
+            }
+            c => text.push(c.to_ascii_lowercase()),
+        }
+        i += 1;
+    }
+    (!wildcards.is_empty()).then_some(WildcardLiteral { text, wildcards })
+}
+
+/// The literal text every value matching `pattern` (the part between devd's `^` and `$`)
+/// must start with, lowercased: the literal characters before the first operator, without
+/// the last one when a repetition that allows zero follows it. `None` when there is no such
+/// text or the pattern has a `|` anywhere (a top-level `a|b` is not anchored at both ends).
+pub fn literal_prefix(pattern: &[u8]) -> Option<Vec<u8>> {
+    if pattern.contains(&b'|') {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < pattern.len() {
+        match pattern[i] {
+            b'\\' => {
+                out.push(pattern.get(i + 1)?.to_ascii_lowercase());
+                i += 2;
+            }
+            b'.' | b'[' | b']' | b'(' | b')' | b'*' | b'+' | b'?' | b'{' | b'}' | b'^' | b'$' => {
+                break
+            }
+            c => {
+                out.push(c.to_ascii_lowercase());
+                i += 1;
+            }
+        }
+    }
+    if matches!(pattern.get(i), Some(b'*' | b'?' | b'{')) {
+        out.pop();
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
@@ -568,5 +658,71 @@ mod tests {
         assert_eq!(literal_alternatives(b"(a)|(b)"), None);
         assert_eq!(literal_alternatives(b"uhub[0-9]+"), None);
         assert_eq!(literal_alternatives(b"a.b"), None);
+    }
+
+    #[test]
+    fn wildcard_literals_are_literals_with_dots() {
+        let w = wildcard_literal(b"eReport.fs\\.X").unwrap();
+        assert_eq!(w.text, b"ereport.fs.x");
+        assert_eq!(w.wildcards, vec![7]);
+        for not in [
+            &b"abc"[..],
+            b"a.*",
+            b"a.|b",
+            b"[.]",
+            b"a.b+",
+            b"(a.b)",
+            b"^a.",
+            b"a.$",
+        ] {
+            assert_eq!(
+                wildcard_literal(not),
+                None,
+                "{}",
+                String::from_utf8_lossy(not)
+            );
+        }
+        let mut key = [0u8; 12];
+        assert!(WildcardLiteral::key_of(
+            &w.wildcards,
+            b"EREPORTxFS.x",
+            &mut key
+        ));
+        assert_eq!(&key, b"ereport.fs.x");
+        let mut short = [0u8; 7];
+        assert!(!WildcardLiteral::key_of(
+            &w.wildcards,
+            b"ereport",
+            &mut short
+        ));
+    }
+
+    #[test]
+    fn literal_prefixes_are_what_every_match_starts_with() {
+        let cases: &[(&[u8], Option<&[u8]>)] = &[
+            (b"ums[0-9]+", Some(b"ums")),
+            (b"UMS", Some(b"ums")),
+            (b"ab*", Some(b"a")),
+            (b"ab?c", Some(b"a")),
+            (b"ab{0,1}", Some(b"a")),
+            (b"ab+", Some(b"ab")),
+            (b"a\\.*", Some(b"a")),
+            (b"a\\.b.*", Some(b"a.b")),
+            (b"input/event[0-9]+", Some(b"input/event")),
+            (b"a*", None),
+            (b".*", None),
+            (b"(ab)+", None),
+            (b"ab|cd", None),
+            (b"(ab|cd)x", None),
+            (b"", None),
+        ];
+        for (pattern, want) in cases {
+            assert_eq!(
+                literal_prefix(pattern).as_deref(),
+                *want,
+                "{}",
+                String::from_utf8_lossy(pattern)
+            );
+        }
     }
 }
