@@ -33,6 +33,14 @@ fn main() {
     let engine = Engine::new(cfg);
     let media = NoMedia;
     if only_decide {
+        // PROFILE_CLASS=ZFS: only events whose line contains that text.
+        let events: Vec<Event> = match std::env::var("PROFILE_CLASS") {
+            Ok(c) => events
+                .into_iter()
+                .filter(|e| e.line().windows(c.len()).any(|w| w == c.as_bytes()))
+                .collect(),
+            Err(_) => events,
+        };
         let start = Instant::now();
         let mut n = 0usize;
         while start.elapsed().as_secs_f64() < secs {

@@ -114,7 +114,11 @@ impl std::fmt::Display for Warning {
 pub(crate) enum Test {
     /// The anchored pattern can only match these (lowercased) strings.
     Literal(Box<[Box<[u8]>]>),
-    Regex(Arc<regex::bytes::Regex>),
+    /// Literal characters and `.` wildcards: a length check and a byte compare.
+    Wildcard(Box<ere::WildcardLiteral>),
+    /// A regex, and the literal text every match starts with (checked first: most values
+    /// tested against `ums[0-9]+` do not start with `ums`).
+    Regex(Arc<regex::bytes::Regex>, Option<Box<[u8]>>),
     /// The pattern does not compile: never true (always, if inverted).
     Never,
 }
@@ -124,7 +128,12 @@ impl Test {
     pub(crate) fn is_match(&self, value: &[u8]) -> bool {
         match self {
             Test::Literal(alts) => alts.iter().any(|a| a.eq_ignore_ascii_case(value)),
-            Test::Regex(r) => r.is_match(value),
+            Test::Wildcard(w) => w.matches(value),
+            Test::Regex(r, prefix) => {
+                prefix.as_deref().is_none_or(|p| {
+                    value.len() >= p.len() && value[..p.len()].eq_ignore_ascii_case(p)
+                }) && r.is_match(value)
+            }
             Test::Never => false,
         }
     }
@@ -515,7 +524,13 @@ impl<'o> Builder<'o> {
                         Test::Literal(alts.into_iter().map(Vec::into_boxed_slice).collect())
                     }
                     None => match self.regex(&t) {
-                        Ok(r) => Test::Regex(r),
+                        Ok(r) => match ere::wildcard_literal(&expanded) {
+                            Some(w) => Test::Wildcard(Box::new(w)),
+                            None => Test::Regex(
+                                r,
+                                ere::literal_prefix(&expanded).map(Vec::into_boxed_slice),
+                            ),
+                        },
                         Err(e) => {
                             self.regex_warning(file, line, &full, inverted, &e)?;
                             Test::Never

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, Rule, Statement};
 use crate::event::{Event, EventKind};
-use crate::expand::expand_into;
+use crate::expand::{expand_into, Template};
 use crate::media::MediaProbe;
 
 /// Where the rule that decided an event was written.
@@ -95,6 +95,11 @@ pub(crate) fn expand_rule(config: &Config, rule: &Rule, event: &Event) -> Vec<Ve
         .collect()
 }
 
+/// The action as a string; bytes that are not UTF-8 become U+FFFD.
+fn utf8_lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 fn decision(config: &Config, event: &Event, rule: Option<&Rule>) -> Decision {
     let mut actions = Vec::new();
     if let Some(rule) = rule {
@@ -104,10 +109,7 @@ fn decision(config: &Config, event: &Event, rule: Option<&Rule>) -> Decision {
             expand_into(&mut out, template, Some(config.quoting), |n| {
                 lookup(config, event, n)
             });
-            actions.push(
-                String::from_utf8(out)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            );
+            actions.push(utf8_lossy(out));
         }
     }
     Decision {
@@ -538,6 +540,8 @@ pub struct Engine {
     /// regex matches, then `media-type`. Matches are pure, so the order cannot change the
     /// outcome; probes run only after every match held (devd may probe earlier, never later).
     order: [Vec<Box<[Step]>>; 4],
+    /// Per kind and rule, its actions parsed once.
+    templates: [Vec<Box<[Template]>>; 4],
 }
 
 impl Engine {
@@ -551,10 +555,17 @@ impl Engine {
                 .map(|r| evaluation_order(r, &slots[i]))
                 .collect()
         });
+        let templates = [0, 1, 2, 3].map(|i| {
+            config.rules[i]
+                .iter()
+                .map(|r| r.actions().map(Template::parse).collect())
+                .collect()
+        });
         Engine {
             config,
             index,
             order,
+            templates,
         }
     }
 
@@ -565,6 +576,13 @@ impl Engine {
 
     /// The rule devd would run for `event`, or `None`.
     pub fn find(&self, event: &Event, media: &dyn MediaProbe) -> Option<&Rule> {
+        let k = event.kind().index()?;
+        self.find_position(event, media)
+            .map(|pos| &self.config.rules[k][pos])
+    }
+
+    /// Position of the rule devd would run in its kind's sorted list.
+    fn find_position(&self, event: &Event, media: &dyn MediaProbe) -> Option<usize> {
         let k = event.kind().index()?;
         if event.is_abandoned() {
             return None;
@@ -638,7 +656,7 @@ impl Engine {
             lists[which] = &lists[which][1..];
             let rule = &rules[min as usize];
             if self.rule_holds(rule, &self.order[k][min as usize], &mut values, media) {
-                return Some(rule);
+                return Some(min as usize);
             }
         }
     }
@@ -689,7 +707,28 @@ impl Engine {
 
     /// Decide an event: the matching rule and its expanded actions.
     pub fn decide(&self, event: &Event, media: &dyn MediaProbe) -> Decision {
-        decision(&self.config, event, self.find(event, media))
+        let found = event
+            .kind()
+            .index()
+            .and_then(|k| self.find_position(event, media).map(|pos| (k, pos)));
+        let Some((k, pos)) = found else {
+            return decision(&self.config, event, None);
+        };
+        let rule = &self.config.rules[k][pos];
+        let templates = &self.templates[k][pos];
+        let mut actions = Vec::with_capacity(templates.len());
+        for t in templates.iter() {
+            let mut out = Vec::with_capacity(t.text_len() + event.line().len() + 16);
+            t.expand_into(&mut out, Some(self.config.quoting), |n| {
+                lookup(&self.config, event, n)
+            });
+            actions.push(utf8_lossy(out));
+        }
+        Decision {
+            kind: event.kind(),
+            matched: Some(RuleRef::of(rule)),
+            actions,
+        }
     }
 
     /// The raw bytes of each action of `rule` expanded for `event`.

@@ -130,6 +130,23 @@ pub struct WildcardLiteral {
 }
 
 impl WildcardLiteral {
+    /// Whether `value` matches: the same length, and equal (ASCII case-insensitively) at
+    /// every position that is not a wildcard.
+    pub fn matches(&self, value: &[u8]) -> bool {
+        if value.len() != self.text.len() {
+            return false;
+        }
+        let mut w = self.wildcards.iter().peekable();
+        value.iter().zip(&self.text).enumerate().all(|(i, (v, t))| {
+            if w.peek().is_some_and(|&&p| usize::from(p) == i) {
+                w.next();
+                true
+            } else {
+                v.to_ascii_lowercase() == *t
+            }
+        })
+    }
+
     /// Write into `key` what a value must equal for the pattern to match it: the value
     /// lowercased with `.` at the wildcard positions. `false` when the value is shorter than
     /// the last wildcard (so it cannot match any pattern with these wildcards).

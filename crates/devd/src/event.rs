@@ -96,7 +96,9 @@ pub struct Event {
     line_len: u32,
     kind: EventKind,
     abandoned: bool,
-    vars: Vec<Var>,
+    /// Kept inline (a typical event has fewer than [`INLINE_VARS`]), so a cold event's
+    /// variables sit next to its name table instead of in another allocation.
+    vars: smallvec::SmallVec<[Var; INLINE_VARS]>,
     /// An open-addressing hash table (linear probing) over the names: 1 + index in `vars` of
     /// the latest variable of each name, 0 = empty. A lookup is a probe or two instead of a
     /// scan of every variable.
@@ -141,7 +143,7 @@ impl Event {
             line_len: line.len() as u32,
             kind,
             abandoned: false,
-            vars: Vec::with_capacity(pairs + 5),
+            vars: smallvec::SmallVec::with_capacity(pairs + 5),
             slots: [0; SLOTS],
             overflow: false,
         };
@@ -383,6 +385,9 @@ fn name_key(name: &[u8]) -> u64 {
     }
     key
 }
+
+/// Variables an [`Event`] holds without allocating (a USB attach line sets about 22).
+const INLINE_VARS: usize = 24;
 
 /// Size of [`Event`]'s name table.
 const SLOTS: usize = 64;

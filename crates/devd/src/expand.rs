@@ -106,6 +106,100 @@ pub fn expand_into<'v>(
     }
 }
 
+/// An action split once into text and variable references: expanding it for an event does
+/// not rescan it. [`Template::expand_into`] gives exactly what [`expand_into`] gives.
+#[derive(Debug, Clone)]
+pub struct Template {
+    raw: Box<[u8]>,
+    pieces: Box<[Piece]>,
+    text_len: usize,
+}
+
+/// A span of `raw`: text copied as is, or the name of a variable to insert.
+#[derive(Debug, Clone, Copy)]
+enum Piece {
+    Text(u32, u32),
+    Var(u32, u32),
+}
+
+impl Template {
+    /// Split `template` the way [`expand_into`] reads it.
+    pub fn parse(template: &[u8]) -> Template {
+        let mut pieces = Vec::new();
+        let n = template.len();
+        let mut text_start = 0;
+        let mut i = 0;
+        let push_text = |pieces: &mut Vec<Piece>, a: usize, b: usize| {
+            if a < b {
+                pieces.push(Piece::Text(a as u32, b as u32));
+            }
+        };
+        while let Some(off) = memchr::memchr(b'$', &template[i..]) {
+            i += off;
+            match template.get(i + 1).copied() {
+                // `$$` is one `$`: keep the first, skip the second.
+                Some(b'$') => {
+                    push_text(&mut pieces, text_start, i + 1);
+                    i += 2;
+                    text_start = i;
+                }
+                Some(b'(') => i += paren_span(template, i),
+                Some(c) if starts_name(c) => {
+                    push_text(&mut pieces, text_start, i);
+                    let start = i + 1;
+                    let mut end = start + 1;
+                    while end < n && is_id_char(template[end]) {
+                        end += 1;
+                    }
+                    pieces.push(Piece::Var(start as u32, end as u32));
+                    i = end;
+                    text_start = i;
+                }
+                _ => i += 1,
+            }
+        }
+        push_text(&mut pieces, text_start, n);
+        let text_len = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(a, b) => (b - a) as usize,
+                Piece::Var(..) => 3,
+            })
+            .sum();
+        Template {
+            raw: template.into(),
+            pieces: pieces.into(),
+            text_len,
+        }
+    }
+
+    /// Bytes the expansion has besides the values (text and, when quoted, `$''`).
+    pub fn text_len(&self) -> usize {
+        self.text_len
+    }
+
+    /// Expand like [`expand_into`].
+    pub fn expand_into<'v>(
+        &self,
+        out: &mut Vec<u8>,
+        quoting: Option<Quoting>,
+        mut lookup: impl FnMut(&[u8]) -> &'v [u8],
+    ) {
+        for p in self.pieces.iter() {
+            match *p {
+                Piece::Text(a, b) => out.extend_from_slice(&self.raw[a as usize..b as usize]),
+                Piece::Var(a, b) => {
+                    let value = lookup(&self.raw[a as usize..b as usize]);
+                    match quoting {
+                        Some(Quoting::Shell) => shell_quote_into(out, value),
+                        Some(Quoting::Legacy) | None => out.extend_from_slice(value),
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Convenience wrapper around [`expand_into`] returning a new buffer.
 pub fn expand<'v>(
     template: &[u8],
@@ -133,12 +227,25 @@ mod tests {
         }
     }
 
+    /// Expand with both the scanning expander and a parsed [`Template`]; they must agree.
+    fn both(t: &str, quoting: Option<Quoting>) -> String {
+        let scanned = expand(t.as_bytes(), quoting, vars);
+        let mut parsed = Vec::new();
+        Template::parse(t.as_bytes()).expand_into(&mut parsed, quoting, vars);
+        assert_eq!(
+            String::from_utf8_lossy(&parsed),
+            String::from_utf8_lossy(&scanned),
+            "template {t:?}"
+        );
+        String::from_utf8(scanned).unwrap()
+    }
+
     fn shell(t: &str) -> String {
-        String::from_utf8(expand(t.as_bytes(), Some(Quoting::Shell), vars)).unwrap()
+        both(t, Some(Quoting::Shell))
     }
 
     fn raw(t: &str) -> String {
-        String::from_utf8(expand(t.as_bytes(), None, vars)).unwrap()
+        both(t, None)
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Property tests: parsers never panic, the indexed engine always agrees with devd's linear
 //! scan, and expansion never lets event text reach the shell unquoted.
 
-use hvnet_devd::expand::{expand, Quoting};
+use hvnet_devd::expand::{expand, Quoting, Template};
 use hvnet_devd::{
     Config, Engine, Event, EventOptions, LinearMatcher, LoadOptions, MediaType, NoMedia,
     StaticMedia,
@@ -323,5 +323,28 @@ proptest! {
             let e = Event::parse(line).unwrap();
             prop_assert_eq!(engine.decide(&e, &NoMedia), linear.decide(&e, &NoMedia), "event {}", line);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// An action parsed once ([`Template`]) expands to exactly what devd's scan of the action
+    /// gives, for any mix of `$$`, `$(…)`, names, a lone `$` and text, in both quoting modes.
+    #[test]
+    fn parsed_templates_expand_like_the_scan(t in "[$()a-c*_ \\-x]{0,24}", legacy in any::<bool>()) {
+        let lookup = |n: &[u8]| -> &'static [u8] {
+            match n {
+                b"a" => b"it's",
+                b"b" => b"",
+                b"*" => b"\\x",
+                _ => b"v-v",
+            }
+        };
+        let quoting = if legacy { None } else { Some(Quoting::Shell) };
+        let scanned = expand(t.as_bytes(), quoting, lookup);
+        let mut parsed = Vec::new();
+        Template::parse(t.as_bytes()).expand_into(&mut parsed, quoting, lookup);
+        prop_assert_eq!(parsed, scanned);
     }
 }
