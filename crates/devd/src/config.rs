@@ -118,7 +118,7 @@ pub(crate) enum Test {
     Wildcard(Box<ere::WildcardLiteral>),
     /// A regex, and the literal text every match starts with (checked first: most values
     /// tested against `ums[0-9]+` do not start with `ums`).
-    Regex(Arc<regex::bytes::Regex>, Option<Box<[u8]>>),
+    Regex(Arc<crate::pattern::Pattern>, Option<Box<[u8]>>),
     /// The pattern does not compile: never true (always, if inverted).
     Never,
 }
@@ -342,7 +342,7 @@ struct Builder<'o> {
     seq: u32,
     /// Directories in statement order, with whether they came from a directory-loaded file.
     dir_queue: Vec<(String, bool)>,
-    regexes: HashMap<String, Arc<regex::bytes::Regex>>,
+    regexes: HashMap<String, Arc<crate::pattern::Pattern>>,
 }
 
 impl<'o> Builder<'o> {
@@ -577,11 +577,11 @@ impl<'o> Builder<'o> {
         )
     }
 
-    fn regex(&mut self, translated: &str) -> Result<Arc<regex::bytes::Regex>, ere::EreError> {
+    fn regex(&mut self, translated: &str) -> Result<Arc<crate::pattern::Pattern>, ere::EreError> {
         if let Some(r) = self.regexes.get(translated) {
             return Ok(r.clone());
         }
-        let r = Arc::new(ere::compile_translated(translated)?);
+        let r = Arc::new(crate::pattern::Pattern::new(translated)?);
         self.regexes.insert(translated.to_string(), r.clone());
         Ok(r)
     }

@@ -27,6 +27,7 @@
 //! * [`ere`]: POSIX ERE → `regex` crate translation (§2.1);
 //! * [`event`]: devctl event lines and their variables (§3.1–3.3);
 //! * [`expand`]: `$var` expansion and `$'…'` quoting (§3.5–3.6);
+//! * `pattern`: a compiled pattern — a small dense DFA, or the `regex` crate (§2.1);
 //! * [`media`]: `media-type` through [`MediaProbe`] (§2.3);
 //! * [`engine`]: rule selection — the indexed [`Engine`] and devd's [`LinearMatcher`] (§2.4).
 //! * [`posix`]: devd's linear scan with the C library's `regexec`, the closest baseline to devd.
@@ -42,6 +43,7 @@ pub mod expand;
 pub mod lexer;
 pub mod media;
 pub mod parser;
+mod pattern;
 #[cfg(unix)]
 pub mod posix;
 pub mod workload;
