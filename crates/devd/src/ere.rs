@@ -157,8 +157,11 @@ impl WildcardLiteral {
         {
             return false;
         }
-        key.copy_from_slice(value);
-        key.make_ascii_lowercase();
+        // Lowercase while copying: keys are short, and a call to memmove costs more than
+        // the copy.
+        for (k, v) in key.iter_mut().zip(value) {
+            *k = v.to_ascii_lowercase();
+        }
         for &w in wildcards {
             key[usize::from(w)] = b'.';
         }
