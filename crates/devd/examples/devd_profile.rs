@@ -1,6 +1,9 @@
-//! `cargo run --release -p hvnet-devd --example devd_profile -- MAIN.conf DIR-FOR-/etc/devd [SECONDS] [only-decide]`:
+//! `cargo run --release -p hvnet-devd --example devd_profile -- MAIN.conf DIR-FOR-/etc/devd [SECONDS] [decide]`:
 //! where hvnet's engine spends its time, per event class (kind and `system`), on the mixed
-//! workload: rule selection alone and selection plus expansion, in ns per event.
+//! workload: rule selection alone and selection plus expansion, in ns per event, for the
+//! whole class (mostly out of cache, as in `hvnet devd bench`) and for its first 16 events
+//! (cached). With a fourth argument it only decides events for SECONDS, for `perf record`;
+//! `PROFILE_CLASS=TEXT` then keeps the events whose line contains TEXT.
 
 use std::collections::BTreeMap;
 use std::time::Instant;

@@ -1,13 +1,15 @@
 //! Choosing the rule for an event (spec §2.4) and expanding its actions (§3.4–3.6).
 //!
 //! [`Engine`] gives the same answer as devd's linear walk ([`LinearMatcher`]) but looks at
-//! fewer rules: per event kind, every rule that has a non-inverted `match` whose anchored
-//! pattern is a literal or an alternation of literals is filed under the lower-cased
-//! literal(s) of one such match (the one with the smallest buckets). For an event, the
-//! candidates are the rules in the buckets of the event's values of the indexed variables,
-//! plus the rules that could not be indexed; they are visited in (priority, parse order)
-//! order and the first one whose statements all hold wins. Any rule skipped has a literal
-//! match that is false for this event, so it could not have matched.
+//! fewer rules. Per event kind, every rule is filed under one *key* of one of its non-inverted
+//! `match` statements (the one with the smallest buckets): the lowercased literals of a literal
+//! set, the text of a wildcard literal (`ereport.fs.zfs.io`, `.` = any byte), or the literal
+//! prefix of a regex (`ums` of `ums[0-9]+`). A key the kind's rules test with many different
+//! values (`system` for notify) first splits the rules into parts, one small index per value.
+//! For an event, the candidates are the rules in the buckets of the event's values, plus the
+//! rules that could not be filed; they are visited in (priority, parse order) order and the
+//! first one whose statements all hold wins. Any rule skipped has a match that is false for
+//! this event, so it could not have matched.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
