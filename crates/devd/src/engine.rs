@@ -159,8 +159,8 @@ const MIN_RULES_PER_VAR: usize = 3;
 
 /// Variables whose values one `find` remembers (the most used ones of each kind).
 const CACHED_VARS: usize = 16;
-/// A statement whose variable is not among the remembered ones.
-const NOT_CACHED: u8 = u8::MAX;
+/// A step that reads no variable (`media-type`).
+const NO_VAR: u16 = u16::MAX;
 
 /// What an index hashes: the event's value of `var` (its first `prefix` bytes when
 /// `prefix` > 0), lowercased, with `.` written at the `wildcards` positions (none for plain
@@ -175,8 +175,8 @@ struct KeySpec {
 #[derive(Debug)]
 struct VarIndex {
     spec: KeySpec,
-    /// Slot of `spec.var` in a find's [`Lookups`].
-    slot: u8,
+    /// `spec.var` in the kind's [`Variables`].
+    var: u16,
     max_key: usize,
     /// Smallest rule position in any bucket: the variable need not be looked up while an
     /// earlier candidate is still undecided.
@@ -250,7 +250,7 @@ impl FlatIndex {
         members: &[u32],
         cands: &[Vec<Candidate>],
         skip: Option<&KeySpec>,
-        slots: &FxMap<Box<[u8]>, u8>,
+        vars: &Variables,
     ) -> FlatIndex {
         let usable = |p: u32| {
             cands[p as usize]
@@ -293,7 +293,7 @@ impl FlatIndex {
             .collect();
         let mut idx = FlatIndex {
             always: Vec::new(),
-            vars: kept.iter().map(|spec| VarIndex::new(spec, slots)).collect(),
+            vars: kept.iter().map(|spec| VarIndex::new(spec, vars)).collect(),
         };
         for &p in members {
             match best(p, Some(&kept)) {
@@ -311,10 +311,10 @@ impl FlatIndex {
 }
 
 impl VarIndex {
-    fn new(spec: &KeySpec, slots: &FxMap<Box<[u8]>, u8>) -> VarIndex {
+    fn new(spec: &KeySpec, vars: &Variables) -> VarIndex {
         VarIndex {
             spec: spec.clone(),
-            slot: slots.get(&spec.var).copied().unwrap_or(NOT_CACHED),
+            var: vars.id(&spec.var),
             max_key: 0,
             // Lowered as rules are filed; starting at 0 would make every lookup eager.
             min_pos: u32::MAX,
@@ -403,13 +403,13 @@ struct KindIndex {
 }
 
 impl KindIndex {
-    fn build(rules: &[Rule], slots: &FxMap<Box<[u8]>, u8>) -> KindIndex {
+    fn build(rules: &[Rule], vars: &Variables) -> KindIndex {
         let cands: Vec<Vec<Candidate>> = rules.iter().map(candidates).collect();
         let primary = partition_key(&cands, rules.len());
         let all: Vec<u32> = (0..rules.len() as u32).collect();
         let Some(primary) = primary else {
             return KindIndex {
-                rest: FlatIndex::build(&all, &cands, None, slots),
+                rest: FlatIndex::build(&all, &cands, None, vars),
                 partition: None,
             };
         };
@@ -427,7 +427,7 @@ impl KindIndex {
                 None => rest.push(p as u32),
             }
         }
-        let mut key = VarIndex::new(&primary, slots);
+        let mut key = VarIndex::new(&primary, vars);
         let mut parts = Vec::with_capacity(members.len());
         let mut values: Vec<(Box<[u8]>, Vec<u32>)> = members.into_iter().collect();
         values.sort();
@@ -438,24 +438,24 @@ impl KindIndex {
             key.max_key = key.max_key.max(value.len());
             key.min_pos = key.min_pos.min(first);
             key.buckets.insert(value, vec![parts.len() as u32]);
-            parts.push(FlatIndex::build(&m, &cands, Some(&primary), slots));
+            parts.push(FlatIndex::build(&m, &cands, Some(&primary), vars));
         }
         KindIndex {
-            rest: FlatIndex::build(&rest, &cands, None, slots),
+            rest: FlatIndex::build(&rest, &cands, None, vars),
             partition: Some(Partition { key, parts }),
         }
     }
 }
 
-/// One statement to test: its index in the rule and the [`Lookups`] slot of its variable.
+/// One statement to test: its index in the rule and its variable in the kind's [`Variables`].
 #[derive(Debug, Clone, Copy)]
 struct Step {
     stmt: u16,
-    slot: u8,
+    var: u16,
 }
 
 /// Statements of `rule` in evaluation order (actions left out).
-fn evaluation_order(rule: &Rule, slots: &FxMap<Box<[u8]>, u8>) -> Box<[Step]> {
+fn evaluation_order(rule: &Rule, vars: &Variables) -> Box<[Step]> {
     let rank = |s: &Statement| match s {
         Statement::Match(m) if m.literals().is_some() => Some(0),
         Statement::Match(_) => Some(1),
@@ -472,64 +472,100 @@ fn evaluation_order(rule: &Rule, slots: &FxMap<Box<[u8]>, u8>) -> Box<[Step]> {
     idx.into_iter()
         .map(|(_, i)| Step {
             stmt: i,
-            slot: match &rule.stmts[usize::from(i)] {
-                Statement::Match(m) => slots.get(m.var()).copied().unwrap_or(NOT_CACHED),
-                _ => NOT_CACHED,
+            var: match &rule.stmts[usize::from(i)] {
+                Statement::Match(m) => vars.id(m.var()),
+                _ => NO_VAR,
             },
         })
         .collect()
 }
 
-/// Slots for the [`CACHED_VARS`] variables that the kind's match statements name most often.
-fn lookup_slots(rules: &[Rule]) -> FxMap<Box<[u8]>, u8> {
-    let mut uses: FxMap<&[u8], usize> = FxMap::default();
-    for r in rules {
-        for s in r.stmts.iter() {
-            if let Statement::Match(m) = s {
-                *uses.entry(m.var()).or_default() += 1;
+/// A variable as the engine reads it, resolved once at build time: the event's lookup key for
+/// its name, and the value of a `set` variable of that name (empty if none), which devd uses
+/// when the event does not set it.
+#[derive(Debug)]
+struct VarRef {
+    key: u64,
+    name: Box<[u8]>,
+    global: Box<[u8]>,
+}
+
+/// Every variable a kind's match statements name, the most used first: the first
+/// [`CACHED_VARS`] are the ones a find remembers.
+#[derive(Debug, Default)]
+struct Variables {
+    refs: Vec<VarRef>,
+    ids: FxMap<Box<[u8]>, u16>,
+}
+
+impl Variables {
+    fn build(config: &Config, rules: &[Rule]) -> Variables {
+        let mut uses: FxMap<&[u8], usize> = FxMap::default();
+        for r in rules {
+            for s in r.stmts.iter() {
+                if let Statement::Match(m) = s {
+                    *uses.entry(m.var()).or_default() += 1;
+                }
             }
         }
+        let mut by_use: Vec<(&[u8], usize)> = uses.into_iter().collect();
+        by_use.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let refs: Vec<VarRef> = by_use
+            .iter()
+            .map(|(name, _)| VarRef {
+                key: crate::event::name_key(name),
+                name: (*name).into(),
+                global: config.variable(name).unwrap_or(b"").into(),
+            })
+            .collect();
+        let ids = by_use
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| ((*name).into(), i as u16))
+            .collect();
+        Variables { refs, ids }
     }
-    let mut by_use: Vec<(&[u8], usize)> = uses.into_iter().collect();
-    by_use.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    by_use
-        .into_iter()
-        .take(CACHED_VARS)
-        .enumerate()
-        .map(|(i, (v, _))| (v.into(), i as u8))
-        .collect()
+
+    /// The id of a variable some match statement of the kind names.
+    fn id(&self, name: &[u8]) -> u16 {
+        self.ids[name]
+    }
 }
 
 /// The values one `find` has looked up: a rule visited later that tests the same variable
-/// reads it from here instead of from the event (and the `set` variables).
+/// reads it from here instead of from the event.
 struct Lookups<'a> {
-    config: &'a Config,
+    refs: &'a [VarRef],
     event: &'a Event,
     known: u16,
     values: [&'a [u8]; CACHED_VARS],
 }
 
 impl<'a> Lookups<'a> {
-    fn new(config: &'a Config, event: &'a Event) -> Self {
+    fn new(vars: &'a Variables, event: &'a Event) -> Self {
         Lookups {
-            config,
+            refs: &vars.refs,
             event,
             known: 0,
             values: [&[]; CACHED_VARS],
         }
     }
 
+    /// The value of variable `var`: the event's own, else the `set` one, else empty.
     #[inline]
-    fn get(&mut self, slot: u8, var: &[u8]) -> &'a [u8] {
-        if slot == NOT_CACHED {
-            return lookup(self.config, self.event, var);
+    fn get(&mut self, var: u16) -> &'a [u8] {
+        let var = usize::from(var);
+        let r = &self.refs[var];
+        let read = |event: &'a Event| event.get_keyed(r.key, &r.name).unwrap_or(&r.global);
+        if var >= CACHED_VARS {
+            return read(self.event);
         }
-        let bit = 1u16 << slot;
+        let bit = 1u16 << var;
         if self.known & bit == 0 {
-            self.values[usize::from(slot)] = lookup(self.config, self.event, var);
+            self.values[var] = read(self.event);
             self.known |= bit;
         }
-        self.values[usize::from(slot)]
+        self.values[var]
     }
 }
 
@@ -542,6 +578,8 @@ pub struct Engine {
     /// regex matches, then `media-type`. Matches are pure, so the order cannot change the
     /// outcome; probes run only after every match held (devd may probe earlier, never later).
     order: [Vec<Box<[Step]>>; 4],
+    /// Per kind, the variables its match statements read.
+    vars: [Variables; 4],
     /// Per kind and rule, its actions parsed once.
     templates: [Vec<Box<[Template]>>; 4],
 }
@@ -549,12 +587,12 @@ pub struct Engine {
 impl Engine {
     /// Build the per-kind indexes.
     pub fn new(config: Config) -> Engine {
-        let slots = [0, 1, 2, 3].map(|i| lookup_slots(&config.rules[i]));
-        let index = [0, 1, 2, 3].map(|i| KindIndex::build(&config.rules[i], &slots[i]));
+        let vars = [0, 1, 2, 3].map(|i| Variables::build(&config, &config.rules[i]));
+        let index = [0, 1, 2, 3].map(|i| KindIndex::build(&config.rules[i], &vars[i]));
         let order = [0, 1, 2, 3].map(|i| {
             config.rules[i]
                 .iter()
-                .map(|r| evaluation_order(r, &slots[i]))
+                .map(|r| evaluation_order(r, &vars[i]))
                 .collect()
         });
         let templates = [0, 1, 2, 3].map(|i| {
@@ -567,6 +605,7 @@ impl Engine {
             config,
             index,
             order,
+            vars,
             templates,
         }
     }
@@ -591,7 +630,7 @@ impl Engine {
         }
         let rules = &self.config.rules[k];
         let index = &self.index[k];
-        let mut values = Lookups::new(&self.config, event);
+        let mut values = Lookups::new(&self.vars[k], event);
         // Candidate lists: the rest's `always`, then buckets and the part's `always`.
         let mut lists: [&[u32]; 2 * MAX_INDEX_VARS + 2] = [&[]; 2 * MAX_INDEX_VARS + 2];
         lists[0] = &index.rest.always;
@@ -633,7 +672,7 @@ impl Engine {
                     continue;
                 }
                 pending &= !(1 << i);
-                let Some(list) = Self::bucket(vi, values.get(vi.slot, &vi.spec.var)) else {
+                let Some(list) = Self::bucket(vi, values.get(vi.var)) else {
                     continue;
                 };
                 added = true;
@@ -696,7 +735,7 @@ impl Engine {
     ) -> bool {
         for step in order {
             let ok = match &rule.stmts[usize::from(step.stmt)] {
-                Statement::Match(m) => m.matches(values.get(step.slot, &m.var)),
+                Statement::Match(m) => m.matches(values.get(step.var)),
                 Statement::Media(kind) => media_holds(&self.config, values.event, *kind, media),
                 Statement::Action(_) => true,
             };

@@ -137,7 +137,7 @@ impl Event {
         // Room for the built-in names and the timestamp; one variable per `=` at most.
         let mut buf = Vec::with_capacity(line.len() + 64);
         buf.extend_from_slice(line);
-        let pairs = line.iter().filter(|&&b| b == b'=').count();
+        let pairs = memchr::memchr_iter(b'=', line).count();
         let mut ev = Event {
             buf,
             line_len: line.len() as u32,
@@ -192,7 +192,12 @@ impl Event {
     /// The event's own value of a variable (later assignments win), or `None` when the event
     /// does not set it. Global `set` variables are not consulted here.
     pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
-        let key = name_key(name);
+        self.get_keyed(name_key(name), name)
+    }
+
+    /// [`Event::get`] with the name's key already computed ([`name_key`]).
+    #[inline]
+    pub(crate) fn get_keyed(&self, key: u64, name: &[u8]) -> Option<&[u8]> {
         // Names of up to 7 bytes are identified by their key alone.
         let same = |v: &Var| v.key == key && (name.len() < 8 || self.bytes(v.name) == name);
         if !self.overflow {
@@ -247,7 +252,9 @@ impl Event {
     /// Set a variable whose value is `line[a..b]`, applying devd's `fix_value` (`\"` → `"`).
     fn push(&mut self, name: Span, a: u32, b: u32) {
         let raw = &self.buf[a as usize..b as usize];
-        let value = if raw.windows(2).any(|w| w == b"\\\"") {
+        // `*` and `_` are the whole line: find backslashes with memchr, not a byte-pair walk.
+        let escaped_quote = memchr::memchr_iter(b'\\', raw).any(|i| raw.get(i + 1) == Some(&b'"'));
+        let value = if escaped_quote {
             let mut fixed = Vec::with_capacity(raw.len());
             let mut i = 0;
             while i < raw.len() {
@@ -378,7 +385,7 @@ impl Event {
 
 /// Length and the first seven bytes of a variable name, packed for a one-compare test.
 #[inline]
-fn name_key(name: &[u8]) -> u64 {
+pub(crate) fn name_key(name: &[u8]) -> u64 {
     let mut key = (name.len().min(255) as u64) << 56;
     for (i, &b) in name.iter().take(7).enumerate() {
         key |= u64::from(b) << (8 * i);
