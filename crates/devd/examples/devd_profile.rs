@@ -3,7 +3,8 @@
 //! workload: rule selection alone and selection plus expansion, in ns per event, for the
 //! whole class (mostly out of cache, as in `hvnet devd bench`) and for its first 16 events
 //! (cached). With a fourth argument it only decides events for SECONDS, for `perf record`;
-//! `PROFILE_CLASS=TEXT` then keeps the events whose line contains TEXT.
+//! `PROFILE_CLASS=TEXT` then keeps the events whose line contains TEXT, and `PROFILE_FIRST=N`
+//! the first N of those.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -42,6 +43,11 @@ fn main() {
                 .into_iter()
                 .filter(|e| e.line().windows(c.len()).any(|w| w == c.as_bytes()))
                 .collect(),
+            Err(_) => events,
+        };
+        // PROFILE_FIRST=N: only the first N of them (N small: they stay cached).
+        let events: Vec<Event> = match std::env::var("PROFILE_FIRST") {
+            Ok(n) => events.into_iter().take(n.parse().expect("PROFILE_FIRST")).collect(),
             Err(_) => events,
         };
         let start = Instant::now();
