@@ -4,7 +4,7 @@
 //! whole class (mostly out of cache, as in `hvnet devd bench`) and for its first 16 events
 //! (cached). With a fourth argument it only decides events for SECONDS, for `perf record`;
 //! `PROFILE_CLASS=TEXT` then keeps the events whose line contains TEXT, and `PROFILE_FIRST=N`
-//! the first N of those.
+//! the first N of those. `PROFILE_PARSE=1` only parses the workload's lines for SECONDS.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -36,6 +36,18 @@ fn main() {
         .collect();
     let engine = Engine::new(cfg);
     let media = NoMedia;
+    if std::env::var_os("PROFILE_PARSE").is_some() {
+        // Parse only, for `perf record`.
+        let start = Instant::now();
+        let mut n = 0usize;
+        while start.elapsed().as_secs_f64() < secs {
+            for l in &lines {
+                n += Event::parse_with(l.as_bytes(), &eo).map_or(0, |e| e.line().len());
+            }
+        }
+        println!("{n}");
+        return;
+    }
     if only_decide {
         // PROFILE_CLASS=ZFS: only events whose line contains that text.
         let events: Vec<Event> = match std::env::var("PROFILE_CLASS") {
@@ -47,7 +59,10 @@ fn main() {
         };
         // PROFILE_FIRST=N: only the first N of them (N small: they stay cached).
         let events: Vec<Event> = match std::env::var("PROFILE_FIRST") {
-            Ok(n) => events.into_iter().take(n.parse().expect("PROFILE_FIRST")).collect(),
+            Ok(n) => events
+                .into_iter()
+                .take(n.parse().expect("PROFILE_FIRST"))
+                .collect(),
             Err(_) => events,
         };
         let start = Instant::now();
