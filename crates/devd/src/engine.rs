@@ -818,9 +818,14 @@ impl Engine {
 /// How the engine's index covers the rules.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct IndexStats {
+    /// Rules checked only for events whose values select them.
     pub indexed_rules: usize,
+    /// Rules checked for every event of their kind.
     pub unindexed_rules: usize,
+    /// Distinct key values over all indexes.
     pub buckets: usize,
+    /// The keys, e.g. `system (partition)`, `cdev (first 3 bytes)`,
+    /// `type (wildcards at 7,10,14)`.
     pub indexed_vars: Vec<String>,
 }
 
