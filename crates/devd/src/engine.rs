@@ -78,17 +78,17 @@ fn media_holds(
     kind.matches(answer)
 }
 
-/// Room for a typical expansion: the template plus one copy of the event line (`$*`) and
-/// its quotes, so the common actions are built without growing the buffer.
-fn expansion_capacity(template: &[u8], event: &Event) -> usize {
-    template.len() + event.line().len() + 16
+/// Room for a typical expansion: the action's own text plus one copy of the event line (`$*`)
+/// and its quotes, so the common actions are built without growing the buffer.
+fn expansion_capacity(text_len: usize, event: &Event) -> usize {
+    text_len + event.line().len() + 16
 }
 
 /// Expand every action of `rule` for `event`.
 pub(crate) fn expand_rule(config: &Config, rule: &Rule, event: &Event) -> Vec<Vec<u8>> {
     rule.actions()
         .map(|template| {
-            let mut out = Vec::with_capacity(expansion_capacity(template, event));
+            let mut out = Vec::with_capacity(expansion_capacity(template.len(), event));
             expand_into(&mut out, template, Some(config.quoting), |n| {
                 lookup(config, event, n)
             });
@@ -102,23 +102,26 @@ fn utf8_lossy(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-fn decision(config: &Config, event: &Event, rule: Option<&Rule>) -> Decision {
-    let mut actions = Vec::new();
-    if let Some(rule) = rule {
-        actions.reserve_exact(rule.actions().count());
-        for template in rule.actions() {
-            let mut out = Vec::with_capacity(expansion_capacity(template, event));
-            expand_into(&mut out, template, Some(config.quoting), |n| {
-                lookup(config, event, n)
-            });
-            actions.push(utf8_lossy(out));
-        }
-    }
+/// The decision for `rule` (if any) with its actions already expanded.
+fn decision_with(event: &Event, rule: Option<&Rule>, actions: Vec<String>) -> Decision {
     Decision {
         kind: event.kind(),
         matched: rule.map(RuleRef::of),
         actions,
     }
+}
+
+/// Decide with devd's expansion, which scans each action for every event.
+fn decision(config: &Config, event: &Event, rule: Option<&Rule>) -> Decision {
+    let actions = rule
+        .map(|r| {
+            expand_rule(config, r, event)
+                .into_iter()
+                .map(utf8_lossy)
+                .collect()
+        })
+        .unwrap_or_default();
+    decision_with(event, rule, actions)
 }
 
 /// A tiny multiplicative hasher for short byte keys (FxHash).
@@ -755,21 +758,17 @@ impl Engine {
         let Some((k, pos)) = found else {
             return decision(&self.config, event, None);
         };
-        let rule = &self.config.rules[k][pos];
-        let templates = &self.templates[k][pos];
-        let mut actions = Vec::with_capacity(templates.len());
-        for t in templates.iter() {
-            let mut out = Vec::with_capacity(t.text_len() + event.line().len() + 16);
-            t.expand_into(&mut out, Some(self.config.quoting), |n| {
-                lookup(&self.config, event, n)
-            });
-            actions.push(utf8_lossy(out));
-        }
-        Decision {
-            kind: event.kind(),
-            matched: Some(RuleRef::of(rule)),
-            actions,
-        }
+        let actions = self.templates[k][pos]
+            .iter()
+            .map(|t| {
+                let mut out = Vec::with_capacity(expansion_capacity(t.text_len(), event));
+                t.expand_into(&mut out, Some(self.config.quoting), |n| {
+                    lookup(&self.config, event, n)
+                });
+                utf8_lossy(out)
+            })
+            .collect();
+        decision_with(event, Some(&self.config.rules[k][pos]), actions)
     }
 
     /// The raw bytes of each action of `rule` expanded for `event`.

@@ -78,6 +78,15 @@ pub fn compile_translated(translated: &str) -> Result<regex::bytes::Regex, EreEr
         .map_err(|e| EreError::Engine(e.to_string()))
 }
 
+/// Characters with a meaning in an ERE outside brackets (a `{` not followed by a digit is
+/// literal to libc, but the recognisers below treat it as an operator to stay on the safe side).
+fn is_operator(c: u8) -> bool {
+    matches!(
+        c,
+        b'.' | b'[' | b']' | b'(' | b')' | b'*' | b'+' | b'?' | b'{' | b'}' | b'|' | b'^' | b'$'
+    )
+}
+
 /// If `pattern` (the part between devd's `^` and `$`) can only match one of a fixed set of
 /// strings, return them lowercased: a plain literal, or a parenthesised alternation of
 /// non-empty literals. Backslash escapes count as the escaped character.
@@ -95,8 +104,7 @@ pub fn literal_alternatives(pattern: &[u8]) -> Option<Vec<Vec<u8>>> {
                     continue;
                 }
                 b'|' if allow_bar => alts.push(Vec::new()),
-                b'.' | b'[' | b']' | b'(' | b')' | b'*' | b'+' | b'?' | b'{' | b'}' | b'|'
-                | b'^' | b'$' => return None,
+                c if is_operator(c) => return None,
                 _ => alts.last_mut()?.push(c.to_ascii_lowercase()),
             }
             i += 1;
@@ -187,9 +195,7 @@ pub fn wildcard_literal(pattern: &[u8]) -> Option<WildcardLiteral> {
                 wildcards.push(u16::try_from(text.len()).ok()?);
                 text.push(b'.');
             }
-            b'[' | b']' | b'(' | b')' | b'*' | b'+' | b'?' | b'{' | b'}' | b'|' | b'^' | b'$' => {
-                return None
-            }
+            c if is_operator(c) => return None,
             c => text.push(c.to_ascii_lowercase()),
         }
         i += 1;
@@ -213,9 +219,7 @@ pub fn literal_prefix(pattern: &[u8]) -> Option<Vec<u8>> {
                 out.push(pattern.get(i + 1)?.to_ascii_lowercase());
                 i += 2;
             }
-            b'.' | b'[' | b']' | b'(' | b')' | b'*' | b'+' | b'?' | b'{' | b'}' | b'^' | b'$' => {
-                break
-            }
+            c if is_operator(c) => break,
             c => {
                 out.push(c.to_ascii_lowercase());
                 i += 1;
