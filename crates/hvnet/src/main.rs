@@ -9,6 +9,7 @@ mod cmd;
 mod daemon;
 mod devd_run;
 mod logging;
+mod scratch;
 
 #[derive(Parser)]
 #[command(

@@ -30,7 +30,6 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -113,13 +112,7 @@ impl Drop for Root {
 
 impl Root {
     fn new(exe: &Path) -> anyhow::Result<Root> {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "hvnet-freebsd-sim-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::scratch::fresh_temp_dir("hvnet-freebsd-sim");
         Root::at(dir, true, exe)
     }
 
