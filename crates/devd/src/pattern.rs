@@ -8,8 +8,9 @@
 //! differential tests (engine == linear scan with the `regex` crate) hold that up.
 
 use regex_automata::dfa::{dense, Automaton, StartKind};
-use regex_automata::util::syntax;
-use regex_automata::{Anchored, Input};
+use regex_automata::util::primitives::StateID;
+use regex_automata::util::{start, syntax};
+use regex_automata::Anchored;
 
 use crate::ere::{self, EreError};
 
@@ -25,9 +26,11 @@ const DFA_SIZE_LIMIT: usize = 16 * 1024;
 pub(crate) enum Pattern {
     Dfa {
         dfa: dense::DFA<Vec<u32>>,
-        /// Every branch starts with `^`: the search stops as soon as the value can no longer
-        /// match from its start instead of scanning all of it.
-        anchored: Anchored,
+        /// The state a value is read from. A value is always searched from its own start,
+        /// so the start state is fixed at build time. When every branch starts with `^` it is
+        /// the anchored one: the walk stops as soon as the value can no longer match from its
+        /// start instead of scanning all of it.
+        start: StateID,
     },
     Regex(regex::bytes::Regex),
 }
@@ -82,15 +85,18 @@ impl Pattern {
     pub(crate) fn new(translated: &str) -> Result<Pattern, EreError> {
         let regex = ere::compile_translated(translated)?;
         let anchored = anchored_at_start(translated);
-        Ok(match build_dfa(translated, anchored) {
-            Some(dfa) => Pattern::Dfa {
-                dfa,
-                anchored: if anchored {
-                    Anchored::Yes
-                } else {
-                    Anchored::No
-                },
-            },
+        let mode = if anchored {
+            Anchored::Yes
+        } else {
+            Anchored::No
+        };
+        let dfa = build_dfa(translated, anchored).and_then(|dfa| {
+            // No look-behind: the state for the start of a haystack.
+            let start = dfa.start_state(&start::Config::new().anchored(mode)).ok()?;
+            Some((dfa, start))
+        });
+        Ok(match dfa {
+            Some((dfa, start)) => Pattern::Dfa { dfa, start },
             None => Pattern::Regex(regex),
         })
     }
@@ -99,11 +105,23 @@ impl Pattern {
     #[inline]
     pub(crate) fn is_match(&self, value: &[u8]) -> bool {
         match self {
-            Pattern::Dfa { dfa, anchored } => {
-                let input = Input::new(value).anchored(*anchored).earliest(true);
-                // No quit bytes are configured (no Unicode word boundaries), so a search
-                // cannot fail.
-                matches!(dfa.try_search_fwd(&input), Ok(Some(_)))
+            Pattern::Dfa { dfa, start } => {
+                // The table walk of an earliest search, without its per-call set-up. Matches
+                // are reported one byte late, so a match state means some prefix matched.
+                // No quit bytes are configured (no Unicode word boundaries).
+                let mut state = *start;
+                for &b in value {
+                    state = dfa.next_state(state, b);
+                    if dfa.is_special_state(state) {
+                        if dfa.is_match_state(state) {
+                            return true;
+                        }
+                        if dfa.is_dead_state(state) {
+                            return false;
+                        }
+                    }
+                }
+                dfa.is_match_state(dfa.next_eoi_state(state))
             }
             Pattern::Regex(r) => r.is_match(value),
         }
@@ -173,13 +191,8 @@ mod tests {
     fn unanchored_alternation_keeps_devd_meaning() {
         // `^a|b$`: starts with a, or ends with b.
         let (p, _) = compiled("^a|b$");
-        assert!(matches!(
-            p,
-            Pattern::Dfa {
-                anchored: Anchored::No,
-                ..
-            }
-        ));
+        assert!(matches!(p, Pattern::Dfa { .. }));
+        assert!(!anchored_at_start(&ere::translate(b"^a|b$").unwrap()));
         assert!(p.is_match(b"axx"));
         assert!(p.is_match(b"xxb"));
         assert!(!p.is_match(b"xbx"));
@@ -191,5 +204,22 @@ mod tests {
         assert!(matches!(p, Pattern::Regex(_)));
         assert!(p.is_match(b"baaaaaaaaaaaaa"));
         assert!(!p.is_match(b"bbbbbbbbbbbbbb"));
+    }
+
+    proptest::proptest! {
+        /// The table walk accepts exactly what the `regex` crate accepts, for patterns with
+        /// anchors, alternation, classes and word boundaries in any position.
+        #[test]
+        fn dfa_walk_agrees_with_the_regex_crate(
+            ere in "[-ab. ^$|()*+?]{0,10}|\\[\\[:<:]\\]a[ab]*|[ab]*\\[\\[:>:]\\]",
+            values in proptest::collection::vec("[-ab \n\\xff]{0,8}", 1..12),
+        ) {
+            let Ok(t) = ere::translate(ere.as_bytes()) else { return Ok(()) };
+            let Ok(p) = Pattern::new(&t) else { return Ok(()) };
+            let r = ere::compile_translated(&t).unwrap();
+            for v in &values {
+                proptest::prop_assert_eq!(p.is_match(v.as_bytes()), r.is_match(v.as_bytes()), "{} on {:?}", ere, v);
+            }
+        }
     }
 }
