@@ -197,7 +197,7 @@ pub enum Statement {
 pub struct Rule {
     pub(crate) kind: EventKind,
     pub(crate) priority: i32,
-    pub(crate) file: Arc<str>,
+    pub(crate) file: &'static str,
     pub(crate) line: u32,
     pub(crate) seq: u32,
     pub(crate) stmts: Box<[Statement]>,
@@ -211,8 +211,8 @@ impl Rule {
         self.priority
     }
     /// File the block was read from (as opened).
-    pub fn file(&self) -> &Arc<str> {
-        &self.file
+    pub fn file(&self) -> &'static str {
+        self.file
     }
     /// Line of the block keyword.
     pub fn line(&self) -> u32 {
@@ -240,7 +240,7 @@ pub(crate) type Global = (Box<[u8]>, Box<[u8]>);
 /// A loaded configuration: global variables, options and the four sorted rule lists.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub(crate) files: Vec<Arc<str>>,
+    pub(crate) files: Vec<&'static str>,
     pub(crate) globals: Vec<Global>,
     pub(crate) directories: Vec<String>,
     pub(crate) pid_file: Option<String>,
@@ -284,7 +284,7 @@ impl Config {
     }
 
     /// The files parsed, in order.
-    pub fn files(&self) -> &[Arc<str>] {
+    pub fn files(&self) -> &[&'static str] {
         &self.files
     }
 
@@ -407,8 +407,8 @@ impl<'o> Builder<'o> {
     }
 
     fn parse_file(&mut self, name: &str, text: &[u8], from_dir: bool) -> Result<(), ConfigError> {
-        let file: Arc<str> = Arc::from(name);
-        self.cfg.files.push(file.clone());
+        let file = crate::intern::file_name(name);
+        self.cfg.files.push(file);
         let lexed = lex(text);
         let mut line_strays: Vec<(u32, Vec<u8>)> = Vec::new();
         for s in &lexed.strays {
@@ -481,7 +481,7 @@ impl<'o> Builder<'o> {
                     self.cfg.rules[idx].push(Rule {
                         kind,
                         priority,
-                        file: file.clone(),
+                        file,
                         line,
                         seq,
                         stmts: out.into_boxed_slice(),

@@ -24,7 +24,7 @@ use crate::media::MediaProbe;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RuleRef {
     /// File the block came from.
-    pub file: Arc<str>,
+    pub file: &'static str,
     /// Line of the block keyword.
     pub line: u32,
     /// The block's priority.
@@ -34,7 +34,7 @@ pub struct RuleRef {
 impl RuleRef {
     fn of(rule: &Rule) -> RuleRef {
         RuleRef {
-            file: rule.file.clone(),
+            file: rule.file,
             line: rule.line,
             priority: rule.priority,
         }

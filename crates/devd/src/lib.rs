@@ -40,6 +40,7 @@ pub mod engine;
 pub mod ere;
 pub mod event;
 pub mod expand;
+mod intern;
 pub mod lexer;
 pub mod media;
 pub mod parser;
