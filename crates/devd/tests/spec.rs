@@ -261,7 +261,7 @@ fn highest_priority_first_match_only() {
     let d = decide(&c, "!system=IFNET subsystem=em0 type=LINK_UP");
     assert_eq!(d.actions, ["high", "high2 $'em0'"]);
     let m = d.matched.unwrap();
-    assert_eq!((m.line, m.priority, &*m.file), (2, 10, "t.conf"));
+    assert_eq!((m.line, m.priority, m.file), (2, 10, "t.conf"));
 }
 
 #[test]
