@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, Rule, Statement};
 use crate::event::{Event, EventKind};
-use crate::expand::{expand_into, Template};
+use crate::expand::{expand_into, Quoting, Template};
 use crate::media::MediaProbe;
 
 /// Where the rule that decided an event was written.
@@ -493,6 +493,61 @@ struct VarRef {
     global: Box<[u8]>,
 }
 
+impl VarRef {
+    fn new(config: &Config, name: &[u8]) -> VarRef {
+        VarRef {
+            key: crate::event::name_key(name),
+            name: name.into(),
+            global: config.variable(name).unwrap_or(b"").into(),
+        }
+    }
+
+    /// The event's value, else the `set` one, else empty.
+    #[inline]
+    fn read<'a>(&'a self, event: &'a Event) -> &'a [u8] {
+        event
+            .get_keyed(self.key, &self.name)
+            .unwrap_or(&self.global)
+    }
+}
+
+/// An action parsed once, with the variables it inserts resolved like those of matches.
+#[derive(Debug)]
+struct Action {
+    template: Template,
+    /// One per reference of [`Template::variables`]; `None` for `$*`, which every event
+    /// sets first and none can reassign ([`Event::star`]).
+    vars: Box<[Option<VarRef>]>,
+}
+
+impl Action {
+    fn new(config: &Config, text: &[u8]) -> Action {
+        let template = Template::parse(text);
+        let vars = template
+            .variables()
+            .map(|name| (name != b"*").then(|| VarRef::new(config, name)))
+            .collect();
+        Action { template, vars }
+    }
+
+    /// The command for `event`.
+    fn expand(&self, event: &Event, quoting: Quoting) -> String {
+        let mut out = Vec::with_capacity(expansion_capacity(self.template.text_len(), event));
+        let ascii = self
+            .template
+            .expand_resolved(&mut out, Some(quoting), |i, _| match &self.vars[i] {
+                Some(var) => var.read(event),
+                None => event.star(),
+            });
+        if ascii {
+            // SAFETY: every byte is ASCII, which is valid UTF-8.
+            unsafe { String::from_utf8_unchecked(out) }
+        } else {
+            utf8_lossy(out)
+        }
+    }
+}
+
 /// Every variable a kind's match statements name, the most used first: the first
 /// [`CACHED_VARS`] are the ones a find remembers.
 #[derive(Debug, Default)]
@@ -515,11 +570,7 @@ impl Variables {
         by_use.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         let refs: Vec<VarRef> = by_use
             .iter()
-            .map(|(name, _)| VarRef {
-                key: crate::event::name_key(name),
-                name: (*name).into(),
-                global: config.variable(name).unwrap_or(b"").into(),
-            })
+            .map(|(name, _)| VarRef::new(config, name))
             .collect();
         let ids = by_use
             .iter()
@@ -559,13 +610,12 @@ impl<'a> Lookups<'a> {
     fn get(&mut self, var: u16) -> &'a [u8] {
         let var = usize::from(var);
         let r = &self.refs[var];
-        let read = |event: &'a Event| event.get_keyed(r.key, &r.name).unwrap_or(&r.global);
         if var >= CACHED_VARS {
-            return read(self.event);
+            return r.read(self.event);
         }
         let bit = 1u16 << var;
         if self.known & bit == 0 {
-            self.values[var] = read(self.event);
+            self.values[var] = r.read(self.event);
             self.known |= bit;
         }
         self.values[var]
@@ -584,7 +634,7 @@ pub struct Engine {
     /// Per kind, the variables its match statements read.
     vars: [Variables; 4],
     /// Per kind and rule, its actions parsed once.
-    templates: [Vec<Box<[Template]>>; 4],
+    actions: [Vec<Box<[Action]>>; 4],
 }
 
 impl Engine {
@@ -598,10 +648,10 @@ impl Engine {
                 .map(|r| evaluation_order(r, &vars[i]))
                 .collect()
         });
-        let templates = [0, 1, 2, 3].map(|i| {
+        let actions = [0, 1, 2, 3].map(|i| {
             config.rules[i]
                 .iter()
-                .map(|r| r.actions().map(Template::parse).collect())
+                .map(|r| r.actions().map(|a| Action::new(&config, a)).collect())
                 .collect()
         });
         Engine {
@@ -609,7 +659,7 @@ impl Engine {
             index,
             order,
             vars,
-            templates,
+            actions,
         }
     }
 
@@ -758,15 +808,9 @@ impl Engine {
         let Some((k, pos)) = found else {
             return decision(&self.config, event, None);
         };
-        let actions = self.templates[k][pos]
+        let actions = self.actions[k][pos]
             .iter()
-            .map(|t| {
-                let mut out = Vec::with_capacity(expansion_capacity(t.text_len(), event));
-                t.expand_into(&mut out, Some(self.config.quoting), |n| {
-                    lookup(&self.config, event, n)
-                });
-                utf8_lossy(out)
-            })
+            .map(|a| a.expand(event, self.config.quoting))
             .collect();
         decision_with(event, Some(&self.config.rules[k][pos]), actions)
     }

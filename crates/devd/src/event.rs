@@ -189,6 +189,15 @@ impl Event {
         self.abandoned
     }
 
+    /// The value of `$*`: the whole line, with devd's `\"` fix applied like every value. It is
+    /// always the first variable, and no event assignment can replace it (`*` is not an id
+    /// character).
+    #[inline]
+    pub(crate) fn star(&self) -> &[u8] {
+        debug_assert_eq!(self.bytes(self.vars[0].name), b"*");
+        self.bytes(self.vars[0].value)
+    }
+
     /// The event's own value of a variable (later assignments win), or `None` when the event
     /// does not set it. Global `set` variables are not consulted here.
     pub fn get(&self, name: &[u8]) -> Option<&[u8]> {

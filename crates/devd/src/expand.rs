@@ -24,18 +24,117 @@ fn starts_name(b: u8) -> bool {
 
 /// Append `value` quoted as one `$'…'` shell fragment.
 pub fn shell_quote_into(out: &mut Vec<u8>, value: &[u8]) {
+    quote_value_into(out, value);
+}
+
+/// [`shell_quote_into`], telling whether `value` was all ASCII (so the caller need not
+/// validate the output as UTF-8 again).
+fn quote_value_into(out: &mut Vec<u8>, value: &[u8]) -> bool {
     out.reserve(value.len() + 3);
     out.extend_from_slice(b"$'");
+    let ascii = escape_into(out, value);
+    out.push(b'\'');
+    ascii
+}
+
+/// Whether `b` needs a backslash inside `$'…'`.
+fn needs_escape(b: u8) -> bool {
+    b == b'\'' || b == b'\\'
+}
+
+/// Copy `value` with `'` and `\` backslash-escaped; `true` when every byte was ASCII.
+fn escape_into(out: &mut Vec<u8>, value: &[u8]) -> bool {
+    let mut high = 0u8;
     let mut rest = value;
-    // Copy runs between the two bytes that need a backslash.
-    while let Some(i) = memchr::memchr2(b'\'', b'\\', rest) {
+    while let Some(i) = find_escape(rest, &mut high) {
         out.extend_from_slice(&rest[..i]);
-        out.push(b'\\');
-        out.push(rest[i]);
+        out.extend_from_slice(&[b'\\', rest[i]]);
         rest = &rest[i + 1..];
     }
     out.extend_from_slice(rest);
-    out.push(b'\'');
+    high & 0x80 == 0
+}
+
+/// The index of the first byte of `bytes` that needs a backslash. Every byte looked at is
+/// also ORed into `high`, so the caller learns whether the value had a non-ASCII byte
+/// without a second pass.
+#[cfg(target_arch = "x86_64")]
+fn find_escape(bytes: &[u8], high: &mut u8) -> Option<usize> {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    /// Bit i set when byte i of `v` needs a backslash; and the mask of high bits.
+    /// SAFETY (callers): SSE2 is part of the x86_64 baseline; `v` comes from an in-bounds
+    /// unaligned load.
+    #[inline(always)]
+    unsafe fn marks(v: __m128i) -> __m128i {
+        unsafe {
+            _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\'' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
+            )
+        }
+    }
+    let mut i = 0;
+    // 64 bytes per step: one test for the whole block, the exact index only on a hit.
+    while let Some(block) = bytes[i..].first_chunk::<64>() {
+        // SAFETY: each load reads 16 bytes inside `block`.
+        let (hit, top) = unsafe {
+            let p = block.as_ptr().cast::<__m128i>();
+            let v = [
+                _mm_loadu_si128(p),
+                _mm_loadu_si128(p.add(1)),
+                _mm_loadu_si128(p.add(2)),
+                _mm_loadu_si128(p.add(3)),
+            ];
+            let m = [marks(v[0]), marks(v[1]), marks(v[2]), marks(v[3])];
+            let any = _mm_or_si128(_mm_or_si128(m[0], m[1]), _mm_or_si128(m[2], m[3]));
+            let top = _mm_or_si128(_mm_or_si128(v[0], v[1]), _mm_or_si128(v[2], v[3]));
+            let hit = if _mm_movemask_epi8(any) == 0 {
+                0u64
+            } else {
+                m.iter().enumerate().fold(0u64, |acc, (k, &mk)| {
+                    acc | (u64::from(_mm_movemask_epi8(mk) as u16) << (16 * k))
+                })
+            };
+            (hit, _mm_movemask_epi8(top))
+        };
+        *high |= if top != 0 { 0x80 } else { 0 };
+        if hit != 0 {
+            return Some(i + hit.trailing_zeros() as usize);
+        }
+        i += 64;
+    }
+    while let Some(chunk) = bytes[i..].first_chunk::<16>() {
+        // SAFETY: the load reads the 16 bytes of `chunk`.
+        let (hit, top) = unsafe {
+            let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+            (_mm_movemask_epi8(marks(v)), _mm_movemask_epi8(v))
+        };
+        *high |= if top != 0 { 0x80 } else { 0 };
+        if hit != 0 {
+            return Some(i + hit.trailing_zeros() as usize);
+        }
+        i += 16;
+    }
+    find_escape_bytewise(&bytes[i..], high).map(|j| i + j)
+}
+
+/// [`find_escape`] without SIMD.
+#[cfg(not(target_arch = "x86_64"))]
+fn find_escape(bytes: &[u8], high: &mut u8) -> Option<usize> {
+    find_escape_bytewise(bytes, high)
+}
+
+/// Byte-wise [`find_escape`], for short values and the tail of long ones.
+fn find_escape_bytewise(bytes: &[u8], high: &mut u8) -> Option<usize> {
+    for (i, &b) in bytes.iter().enumerate() {
+        *high |= b;
+        if needs_escape(b) {
+            return Some(i);
+        }
+    }
+    None
 }
 
 /// Length of the `$(…)` passthrough starting at `template[start]` (the `$`): up to and
@@ -113,6 +212,9 @@ pub struct Template {
     raw: Box<[u8]>,
     pieces: Box<[Piece]>,
     text_len: usize,
+    /// Whether the action's own text is ASCII: then an expansion whose values are ASCII
+    /// needs no UTF-8 check.
+    ascii_text: bool,
 }
 
 /// A span of `raw`: text copied as is, or the name of a variable to insert.
@@ -167,6 +269,7 @@ impl Template {
             })
             .sum();
         Template {
+            ascii_text: template.is_ascii(),
             raw: template.into(),
             pieces: pieces.into(),
             text_len,
@@ -178,6 +281,14 @@ impl Template {
         self.text_len
     }
 
+    /// The variable names the action refers to, in order (a name may repeat).
+    pub fn variables(&self) -> impl Iterator<Item = &[u8]> {
+        self.pieces.iter().filter_map(|p| match *p {
+            Piece::Var(a, b) => Some(&self.raw[a as usize..b as usize]),
+            Piece::Text(..) => None,
+        })
+    }
+
     /// Expand like [`expand_into`].
     pub fn expand_into<'v>(
         &self,
@@ -185,18 +296,37 @@ impl Template {
         quoting: Option<Quoting>,
         mut lookup: impl FnMut(&[u8]) -> &'v [u8],
     ) {
+        self.expand_resolved(out, quoting, |_, name| lookup(name));
+    }
+
+    /// Expand with `lookup(i, name)` giving the value of the `i`-th reference of
+    /// [`Template::variables`] (callers that resolved the names beforehand use `i`). Returns
+    /// whether everything appended is ASCII.
+    pub fn expand_resolved<'v>(
+        &self,
+        out: &mut Vec<u8>,
+        quoting: Option<Quoting>,
+        mut lookup: impl FnMut(usize, &[u8]) -> &'v [u8],
+    ) -> bool {
+        let mut ascii = self.ascii_text;
+        let mut var = 0;
         for p in self.pieces.iter() {
             match *p {
                 Piece::Text(a, b) => out.extend_from_slice(&self.raw[a as usize..b as usize]),
                 Piece::Var(a, b) => {
-                    let value = lookup(&self.raw[a as usize..b as usize]);
-                    match quoting {
-                        Some(Quoting::Shell) => shell_quote_into(out, value),
-                        Some(Quoting::Legacy) | None => out.extend_from_slice(value),
-                    }
+                    let value = lookup(var, &self.raw[a as usize..b as usize]);
+                    var += 1;
+                    ascii &= match quoting {
+                        Some(Quoting::Shell) => quote_value_into(out, value),
+                        Some(Quoting::Legacy) | None => {
+                            out.extend_from_slice(value);
+                            value.is_ascii()
+                        }
+                    };
                 }
             }
         }
+        ascii
     }
 }
 
@@ -301,5 +431,49 @@ mod tests {
         assert_eq!(raw("$cdev[0-9]+"), "da0[0-9]+");
         assert_eq!(raw("foo$"), "foo$");
         assert_eq!(raw("a$$b"), "a$b");
+    }
+
+    /// devd's quoting, one byte at a time: the reference for the SIMD scan.
+    fn quoted_reference(value: &[u8]) -> Vec<u8> {
+        let mut out = b"$'".to_vec();
+        for &b in value {
+            if b == b'\'' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'\'');
+        out
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        /// Long values with quotes, backslashes and non-ASCII bytes anywhere (inside and
+        /// across 16- and 64-byte blocks): quoted exactly as byte-wise, and the ASCII answer is right.
+        #[test]
+        fn quoting_scan_matches_bytewise_and_reports_ascii(
+            value in proptest::collection::vec(
+                proptest::prop_oneof![
+                    4 => proptest::num::u8::ANY.prop_map(|b| b & 0x7f),
+                    1 => proptest::strategy::Just(b'\''),
+                    1 => proptest::strategy::Just(b'\\'),
+                    1 => proptest::num::u8::ANY,
+                ],
+                0..200,
+            ),
+            text in "[a-z $]{0,8}",
+            legacy in proptest::bool::ANY,
+        ) {
+            let mut out = Vec::new();
+            proptest::prop_assert_eq!(quote_value_into(&mut out, &value), value.is_ascii());
+            proptest::prop_assert_eq!(&out, &quoted_reference(&value));
+
+            let template = Template::parse(format!("{text} $v").as_bytes());
+            let quoting = if legacy { Quoting::Legacy } else { Quoting::Shell };
+            let mut out = Vec::new();
+            let ascii = template.expand_resolved(&mut out, Some(quoting), |_, _| &value[..]);
+            proptest::prop_assert_eq!(ascii, out.is_ascii());
+        }
     }
 }
