@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crate::config::{Config, Rule, Statement};
 use crate::event::{Event, EventKind};
 use crate::expand::{expand_into, Quoting, Template};
+use crate::keytable::KeyTable;
 use crate::media::MediaProbe;
 
 /// Where the rule that decided an event was written.
@@ -184,7 +185,9 @@ struct VarIndex {
     /// Smallest rule position in any bucket: the variable need not be looked up while an
     /// earlier candidate is still undecided.
     min_pos: u32,
+    /// Filled while rules are filed; frozen into `table` when the index is complete.
     buckets: FxMap<Box<[u8]>, Vec<u32>>,
+    table: KeyTable,
 }
 
 /// An indexable match of a rule: how to key it and the keys it accepts.
@@ -309,6 +312,9 @@ impl FlatIndex {
                 None => idx.always.push(p),
             }
         }
+        for v in &mut idx.vars {
+            v.freeze();
+        }
         idx
     }
 }
@@ -322,7 +328,13 @@ impl VarIndex {
             // Lowered as rules are filed; starting at 0 would make every lookup eager.
             min_pos: u32::MAX,
             buckets: FxMap::default(),
+            table: KeyTable::default(),
         }
+    }
+
+    /// Move the filed buckets into the lookup table.
+    fn freeze(&mut self) {
+        self.table = KeyTable::new(std::mem::take(&mut self.buckets).into_iter().collect());
     }
 
     /// File the rule at `pos` under each of `keys`.
@@ -443,6 +455,7 @@ impl KindIndex {
             key.buckets.insert(value, vec![parts.len() as u32]);
             parts.push(FlatIndex::build(&m, &cands, Some(&primary), vars));
         }
+        key.freeze();
         KindIndex {
             rest: FlatIndex::build(&rest, &cands, None, vars),
             partition: Some(Partition { key, parts }),
@@ -776,7 +789,7 @@ impl Engine {
         if !crate::ere::WildcardLiteral::key_of(&vi.spec.wildcards, value, key) {
             return None;
         }
-        vi.buckets.get(&key[..]).map(Vec::as_slice)
+        vi.table.get(key)
     }
 
     fn rule_holds(
@@ -839,7 +852,7 @@ impl Engine {
                 std::iter::once(&idx.rest).chain(idx.partition.iter().flat_map(|p| p.parts.iter()));
             if let Some(p) = &idx.partition {
                 s.indexed_vars.push(format!("{} (partition)", name(&p.key)));
-                s.buckets += p.key.buckets.len();
+                s.buckets += p.key.table.len();
             }
             // Checked for every event of the kind: the rest's `always` rules.
             s.unindexed_rules += idx.rest.always.len();
@@ -849,7 +862,7 @@ impl Engine {
                     if !s.indexed_vars.contains(&n) {
                         s.indexed_vars.push(n);
                     }
-                    s.buckets += v.buckets.len();
+                    s.buckets += v.table.len();
                 }
             }
         }

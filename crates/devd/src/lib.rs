@@ -41,6 +41,7 @@ pub mod ere;
 pub mod event;
 pub mod expand;
 mod intern;
+mod keytable;
 pub mod lexer;
 pub mod media;
 pub mod parser;

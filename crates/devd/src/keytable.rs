@@ -1,0 +1,173 @@
+//! The buckets of one index key: a read-only hash table from a (normalised) key to the rule
+//! positions filed under it.
+//!
+//! A lookup happens for almost every event and the keys are short (`devfs`, `0x046d`,
+//! `ums`), so the table is built for that: a word-at-a-time hash, open addressing over a
+//! power-of-two slot array, the full hash compared before any key byte, keys and lists in two
+//! shared arrays, and an inline compare instead of a `memcmp` call.
+
+/// One key: its hash and where its bytes and its list are.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    hash: u64,
+    key: (u32, u32),
+    list: (u32, u32),
+}
+
+/// A frozen map from key bytes to a list of rule positions.
+#[derive(Debug, Default)]
+pub(crate) struct KeyTable {
+    /// 0 = empty, else 1 + index in `entries`.
+    slots: Box<[u32]>,
+    /// log2 of the slot count.
+    bits: u32,
+    entries: Box<[Entry]>,
+    keys: Box<[u8]>,
+    lists: Box<[u32]>,
+}
+
+/// FxHash's constant: a multiply spreads each word over the high bits.
+const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+/// Hash of a key, eight bytes per step (the tail as one zero-padded word; the length is
+/// mixed in first, so padding cannot make two keys equal).
+#[inline]
+fn hash(key: &[u8]) -> u64 {
+    let mut h = (key.len() as u64).wrapping_mul(K);
+    let mut words = key.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        let w = tail
+            .iter()
+            .enumerate()
+            .fold(0u64, |w, (i, &b)| w | (u64::from(b) << (8 * i)));
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    h
+}
+
+/// Byte equality of two keys of the same length, a word at a time.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (p, q) in (&mut x).zip(&mut y) {
+        let word = |w: &[u8]| u64::from_ne_bytes(w.try_into().expect("8 bytes"));
+        if word(p) != word(q) {
+            return false;
+        }
+    }
+    let (p, q) = (x.remainder(), y.remainder());
+    (0..p.len()).all(|i| p[i] == q[i])
+}
+
+impl KeyTable {
+    /// Freeze `(key, positions)` pairs (keys distinct).
+    pub(crate) fn new(mut items: Vec<(Box<[u8]>, Vec<u32>)>) -> KeyTable {
+        // Built in key order, so the layout does not depend on a hash map's iteration order.
+        items.sort();
+        let bits = (items.len() * 2)
+            .next_power_of_two()
+            .max(8)
+            .trailing_zeros();
+        let mut slots = vec![0u32; 1 << bits];
+        let mut entries = Vec::with_capacity(items.len());
+        let mut keys = Vec::new();
+        let mut lists = Vec::new();
+        for (key, list) in &items {
+            let entry = Entry {
+                hash: hash(key),
+                key: (keys.len() as u32, key.len() as u32),
+                list: (lists.len() as u32, list.len() as u32),
+            };
+            keys.extend_from_slice(key);
+            lists.extend_from_slice(list);
+            let mut slot = (entry.hash >> (64 - bits)) as usize;
+            while slots[slot] != 0 {
+                slot = (slot + 1) & (slots.len() - 1);
+            }
+            entries.push(entry);
+            slots[slot] = entries.len() as u32;
+        }
+        KeyTable {
+            slots: slots.into(),
+            bits,
+            entries: entries.into(),
+            keys: keys.into(),
+            lists: lists.into(),
+        }
+    }
+
+    /// Number of keys.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The positions filed under `key`.
+    #[inline]
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&[u32]> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let h = hash(key);
+        let mask = self.slots.len() - 1;
+        let mut slot = (h >> (64 - self.bits)) as usize;
+        loop {
+            let e = match self.slots[slot] {
+                0 => return None,
+                i => &self.entries[i as usize - 1],
+            };
+            let (start, len) = (e.key.0 as usize, e.key.1 as usize);
+            if e.hash == h && len == key.len() && same_bytes(&self.keys[start..start + len], key) {
+                let (start, len) = (e.list.0 as usize, e.list.1 as usize);
+                return Some(&self.lists[start..start + len]);
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn finds_each_key_and_nothing_else() {
+        let t = KeyTable::new(vec![
+            (b"devfs"[..].into(), vec![1, 4]),
+            (b"0x046d"[..].into(), vec![2]),
+            (b""[..].into(), vec![3]),
+            (b"a-key-longer-than-eight"[..].into(), vec![5]),
+        ]);
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.get(b"devfs"), Some(&[1, 4][..]));
+        assert_eq!(t.get(b"0x046d"), Some(&[2][..]));
+        assert_eq!(t.get(b""), Some(&[3][..]));
+        assert_eq!(t.get(b"a-key-longer-than-eight"), Some(&[5][..]));
+        assert_eq!(t.get(b"devf"), None);
+        assert_eq!(t.get(b"devfs\0"), None);
+        assert_eq!(t.get(b"a-key-longer-than-eighT"), None);
+        assert_eq!(KeyTable::default().get(b"x"), None);
+    }
+
+    proptest! {
+        /// The table answers exactly what a map answers, for keys that share prefixes, differ
+        /// only in padding bytes (`\0`) or only past the first word.
+        #[test]
+        fn agrees_with_a_map(
+            keys in prop::collection::btree_set(prop::collection::vec(prop::sample::select(vec![0u8, b'a', b'b', 0xff]), 0..20), 0..40),
+            probes in prop::collection::vec(prop::collection::vec(prop::sample::select(vec![0u8, b'a', b'b', 0xff]), 0..20), 0..40),
+        ) {
+            let items: Vec<(Box<[u8]>, Vec<u32>)> = keys.iter().enumerate().map(|(i, k)| (k.clone().into(), vec![i as u32, 1000])).collect();
+            let map: std::collections::BTreeMap<Vec<u8>, Vec<u32>> = items.iter().map(|(k, v)| (k.to_vec(), v.clone())).collect();
+            let t = KeyTable::new(items);
+            for k in keys.iter().chain(&probes) {
+                prop_assert_eq!(t.get(k), map.get(k).map(Vec::as_slice));
+            }
+        }
+    }
+}
