@@ -52,8 +52,12 @@ pub struct Decision {
     pub matched: Option<RuleRef>,
     /// The exact strings devd would hand to `/bin/sh -c`, in order. Bytes that are not UTF-8
     /// are replaced by U+FFFD here; use [`Engine::expand_actions`] for the raw bytes.
-    pub actions: Vec<String>,
+    pub actions: Actions,
 }
+
+/// The expanded actions of a decision. Most rules have one action, which is kept inline:
+/// deciding an event allocates only the command itself.
+pub type Actions = smallvec::SmallVec<[String; 1]>;
 
 /// Shared evaluation of one rule against an event.
 fn lookup<'a>(config: &'a Config, event: &'a Event, name: &[u8]) -> &'a [u8] {
@@ -104,7 +108,7 @@ fn utf8_lossy(bytes: Vec<u8>) -> String {
 }
 
 /// The decision for `rule` (if any) with its actions already expanded.
-fn decision_with(event: &Event, rule: Option<&Rule>, actions: Vec<String>) -> Decision {
+fn decision_with(event: &Event, rule: Option<&Rule>, actions: Actions) -> Decision {
     Decision {
         kind: event.kind(),
         matched: rule.map(RuleRef::of),

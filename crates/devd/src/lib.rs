@@ -18,7 +18,7 @@
 //! let event = Event::parse("!system=IFNET subsystem=em0 type=LINK_UP").unwrap();
 //! let d = engine.decide(&event, &NoMedia);
 //! assert_eq!(d.matched.unwrap().line, 2);
-//! assert_eq!(d.actions, vec!["service dhclient quietstart $'em0'"]);
+//! assert_eq!(d.actions[..], ["service dhclient quietstart $'em0'"]);
 //! ```
 //!
 //! Modules, one job each:
@@ -27,6 +27,8 @@
 //! * [`ere`]: POSIX ERE → `regex` crate translation (§2.1);
 //! * [`event`]: devctl event lines and their variables (§3.1–3.3);
 //! * [`expand`]: `$var` expansion and `$'…'` quoting (§3.5–3.6);
+//! * `intern`: configuration file names stored once, shared by rules and decisions;
+//! * `keytable`: the index's frozen key → rule-positions table;
 //! * `pattern`: a compiled pattern — a small dense DFA, or the `regex` crate (§2.1);
 //! * [`media`]: `media-type` through [`MediaProbe`] (§2.3);
 //! * [`engine`]: rule selection — the indexed [`Engine`] and devd's [`LinearMatcher`] (§2.4).

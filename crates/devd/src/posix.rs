@@ -85,7 +85,11 @@ mod tests {
             "#,
         );
         let m = PosixLinearMatcher::new(&cfg);
-        let act = |line: &str| m.decide(&Event::parse(line).unwrap(), &NoMedia).actions;
+        let act = |line: &str| {
+            m.decide(&Event::parse(line).unwrap(), &NoMedia)
+                .actions
+                .into_vec()
+        };
         // `^a|b$`: starts with a, or ends with b.
         assert_eq!(act("!system=axx"), ["alt"]);
         assert_eq!(act("!system=xxb"), ["alt"]);
@@ -103,7 +107,7 @@ mod tests {
         );
         let m = PosixLinearMatcher::new(&cfg);
         let d = m.decide(&Event::parse("!system=(").unwrap(), &NoMedia);
-        assert_eq!(d.actions, ["always"]);
+        assert_eq!(d.actions[..], ["always"]);
     }
 
     #[test]

@@ -24,7 +24,7 @@ fn check(file: &str, with_devmatch: bool, blocks: usize) {
         .unwrap();
         let got = engine.decide(&ev, &NoMedia);
         let lin = linear.decide(&ev, &NoMedia);
-        if got.actions != *expected || got != lin {
+        if got.actions[..] != expected[..] || got != lin {
             failures.push(format!(
                 "event {line:?}\n  expected {expected:?}\n  engine   {:?}\n  linear   {:?}",
                 got.actions, lin.actions

@@ -548,7 +548,7 @@ pub fn devd_matcher(files: &[(&str, &str)]) -> Result<DevdMatcher, String> {
     let engine = hvnet_devd::Engine::new(cfg);
     Ok(Box::new(move |line: &str| {
         match hvnet_devd::Event::parse(line) {
-            Ok(ev) => engine.decide(&ev, &GuestMedia).actions,
+            Ok(ev) => engine.decide(&ev, &GuestMedia).actions.into_vec(),
             Err(_) => Vec::new(),
         }
     }))
