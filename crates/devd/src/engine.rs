@@ -20,6 +20,7 @@ use crate::event::{Event, EventKind};
 use crate::expand::{expand_into, Quoting, Template};
 use crate::keytable::KeyTable;
 use crate::media::MediaProbe;
+use std::mem::MaybeUninit;
 
 /// Where the rule that decided an event was written.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -609,7 +610,9 @@ struct Lookups<'a> {
     refs: &'a [VarRef],
     event: &'a Event,
     known: u16,
-    values: [&'a [u8]; CACHED_VARS],
+    /// Slot `i` is written when bit `i` of `known` is set, and read only then; left
+    /// uninitialised otherwise, so starting a find costs no stores.
+    values: [MaybeUninit<&'a [u8]>; CACHED_VARS],
 }
 
 impl<'a> Lookups<'a> {
@@ -618,7 +621,7 @@ impl<'a> Lookups<'a> {
             refs: &vars.refs,
             event,
             known: 0,
-            values: [&[]; CACHED_VARS],
+            values: [MaybeUninit::uninit(); CACHED_VARS],
         }
     }
 
@@ -632,10 +635,52 @@ impl<'a> Lookups<'a> {
         }
         let bit = 1u16 << var;
         if self.known & bit == 0 {
-            self.values[var] = r.read(self.event);
+            self.values[var] = MaybeUninit::new(r.read(self.event));
             self.known |= bit;
         }
-        self.values[var]
+        // SAFETY: bit `var` of `known` is set, so slot `var` was written above or earlier.
+        unsafe { self.values[var].assume_init() }
+    }
+}
+
+/// Most lists one find merges: the rest's `always` and keys, the partition's part's
+/// `always` and keys.
+const MAX_LISTS: usize = 2 * MAX_INDEX_VARS + 2;
+
+/// The candidate lists of one find. Only the first `len` slots are initialised, so starting
+/// a find stores nothing.
+struct Heads<'a> {
+    len: usize,
+    lists: [MaybeUninit<&'a [u32]>; MAX_LISTS],
+}
+
+impl<'a> Heads<'a> {
+    fn new(first: &'a [u32]) -> Heads<'a> {
+        let mut heads = Heads {
+            len: 0,
+            lists: [MaybeUninit::uninit(); MAX_LISTS],
+        };
+        heads.push(first);
+        heads
+    }
+
+    fn push(&mut self, list: &'a [u32]) {
+        // An index has at most MAX_INDEX_VARS keys per level, so this cannot overflow.
+        self.lists[self.len] = MaybeUninit::new(list);
+        self.len += 1;
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[&'a [u32]] {
+        // SAFETY: the first `len` slots are initialised, and `MaybeUninit<T>` has `T`'s
+        // layout.
+        unsafe { std::slice::from_raw_parts(self.lists.as_ptr().cast(), self.len) }
+    }
+
+    /// Drop the first position of list `i`.
+    fn pop_head(&mut self, i: usize) {
+        let rest = &self.as_slice()[i][1..];
+        self.lists[i] = MaybeUninit::new(rest);
     }
 }
 
@@ -702,9 +747,7 @@ impl Engine {
         let index = &self.index[k];
         let mut values = Lookups::new(&self.vars[k], event);
         // Candidate lists: the rest's `always`, then buckets and the part's `always`.
-        let mut lists: [&[u32]; 2 * MAX_INDEX_VARS + 2] = [&[]; 2 * MAX_INDEX_VARS + 2];
-        lists[0] = &index.rest.always;
-        let mut n = 1;
+        let mut lists = Heads::new(&index.rest.always);
         // Keys not looked up yet: bit i < PART_BIT is rest.vars[i]; PART_BIT is the
         // partition key; PART_BIT + 1 + i is the chosen part's vars[i].
         const PART_BIT: usize = MAX_INDEX_VARS;
@@ -717,7 +760,7 @@ impl Engine {
             // k-way merge by position: the smallest head is the next rule in devd's order.
             let mut min = u32::MAX;
             let mut which = usize::MAX;
-            for (i, l) in lists[..n].iter().enumerate() {
+            for (i, l) in lists.as_slice().iter().enumerate() {
                 if let Some(&head) = l.first() {
                     if head < min {
                         min = head;
@@ -750,12 +793,10 @@ impl Engine {
                     let p =
                         &index.partition.as_ref().expect("partition bit").parts[list[0] as usize];
                     part = Some(p);
-                    lists[n] = &p.always;
-                    n += 1;
+                    lists.push(&p.always);
                     pending |= ((1u32 << p.vars.len()) - 1) << (PART_BIT + 1);
                 } else {
-                    lists[n] = list;
-                    n += 1;
+                    lists.push(list);
                 }
             }
             if added {
@@ -764,7 +805,7 @@ impl Engine {
             if which == usize::MAX {
                 return None;
             }
-            lists[which] = &lists[which][1..];
+            lists.pop_head(which);
             let rule = &rules[min as usize];
             if self.rule_holds(rule, &self.order[k][min as usize], &mut values, media) {
                 return Some(min as usize);
