@@ -127,12 +127,13 @@ impl Test {
     #[inline]
     pub(crate) fn is_match(&self, value: &[u8]) -> bool {
         match self {
-            Test::Literal(alts) => alts.iter().any(|a| a.eq_ignore_ascii_case(value)),
+            Test::Literal(alts) => alts.iter().any(|a| crate::casefold::eq_lower(a, value)),
             Test::Wildcard(w) => w.matches(value),
             Test::Regex(r, prefix) => {
-                prefix.as_deref().is_none_or(|p| {
-                    value.len() >= p.len() && value[..p.len()].eq_ignore_ascii_case(p)
-                }) && r.is_match(value)
+                prefix
+                    .as_deref()
+                    .is_none_or(|p| crate::casefold::starts_with_lower(p, value))
+                    && r.is_match(value)
             }
             Test::Never => false,
         }

@@ -144,15 +144,16 @@ impl WildcardLiteral {
         if value.len() != self.text.len() {
             return false;
         }
-        let mut w = self.wildcards.iter().peekable();
-        value.iter().zip(&self.text).enumerate().all(|(i, (v, t))| {
-            if w.peek().is_some_and(|&&p| usize::from(p) == i) {
-                w.next();
-                true
-            } else {
-                v.to_ascii_lowercase() == *t
+        // Compare the literal runs between the wildcards.
+        let mut start = 0;
+        for &w in &self.wildcards {
+            let w = usize::from(w);
+            if !crate::casefold::eq_lower(&self.text[start..w], &value[start..w]) {
+                return false;
             }
-        })
+            start = w + 1;
+        }
+        crate::casefold::eq_lower(&self.text[start..], &value[start..])
     }
 
     /// Write into `key` what a value must equal for the pattern to match it: the value
@@ -165,11 +166,7 @@ impl WildcardLiteral {
         {
             return false;
         }
-        // Lowercase while copying: keys are short, and a call to memmove costs more than
-        // the copy.
-        for (k, v) in key.iter_mut().zip(value) {
-            *k = v.to_ascii_lowercase();
-        }
+        crate::casefold::lower_into(value, &mut key[..value.len()]);
         for &w in wildcards {
             key[usize::from(w)] = b'.';
         }

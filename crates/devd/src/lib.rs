@@ -27,6 +27,7 @@
 //! * [`ere`]: POSIX ERE → `regex` crate translation (§2.1);
 //! * [`event`]: devctl event lines and their variables (§3.1–3.3);
 //! * [`expand`]: `$var` expansion and `$'…'` quoting (§3.5–3.6);
+//! * `casefold`: ASCII case-insensitive compares, a word at a time;
 //! * `intern`: configuration file names stored once, shared by rules and decisions;
 //! * `keytable`: the index's frozen key → rule-positions table;
 //! * `pattern`: a compiled pattern — a small dense DFA, or the `regex` crate (§2.1);
@@ -37,6 +38,7 @@
 //! * [`bench`]: timing the engine against the linear scan.
 
 pub mod bench;
+mod casefold;
 pub mod config;
 pub mod engine;
 pub mod ere;

@@ -1,0 +1,104 @@
+//! ASCII case folding eight bytes at a time, for the case-insensitive compares every event
+//! makes (`match "system" "IFNET"` against `system=ifnet`). Only `A`–`Z` fold, as in devd's
+//! `REG_ICASE` in the C locale; every other byte, ASCII or not, compares exactly.
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// `x` with each byte in `A`–`Z` lowercased. Per byte, without carries between bytes: the
+/// low seven bits plus a bias set bit 7 when the byte is at least `A`, or above `Z`.
+#[inline]
+fn lower_word(x: u64) -> u64 {
+    let low7 = x & (0x7f * ONES);
+    let at_least_a = low7 + (0x80 - u64::from(b'A')) * ONES;
+    let above_z = low7 + (0x80 - u64::from(b'Z') - 1) * ONES;
+    let upper = at_least_a & !above_z & !x & (0x80 * ONES);
+    x | (upper >> 2)
+}
+
+#[inline]
+fn word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+}
+
+/// Whether `value` equals `lower` (already lowercase) ignoring ASCII case.
+#[inline]
+pub(crate) fn eq_lower(lower: &[u8], value: &[u8]) -> bool {
+    let n = value.len();
+    if lower.len() != n {
+        return false;
+    }
+    if n < 8 {
+        // Most short compares fail at the first byte: stop there.
+        return lower
+            .iter()
+            .zip(value)
+            .all(|(&l, v)| l == v.to_ascii_lowercase());
+    }
+    let (mut a, mut b) = (lower.chunks_exact(8), value.chunks_exact(8));
+    for (x, y) in (&mut a).zip(&mut b) {
+        if word(x) != lower_word(word(y)) {
+            return false;
+        }
+    }
+    // The tail as the last eight bytes (overlapping the previous word).
+    a.remainder().is_empty() || word(&lower[n - 8..]) == lower_word(word(&value[n - 8..]))
+}
+
+/// Whether `value` starts with `lower` (already lowercase) ignoring ASCII case.
+#[inline]
+pub(crate) fn starts_with_lower(lower: &[u8], value: &[u8]) -> bool {
+    value.len() >= lower.len() && eq_lower(lower, &value[..lower.len()])
+}
+
+/// Write `value` lowercased into `out` (of the same length).
+#[inline]
+pub(crate) fn lower_into(value: &[u8], out: &mut [u8]) {
+    let mut src = value.chunks_exact(8);
+    let mut dst = out.chunks_exact_mut(8);
+    for (s, d) in (&mut src).zip(&mut dst) {
+        d.copy_from_slice(&lower_word(word(s)).to_le_bytes());
+    }
+    for (s, d) in src.remainder().iter().zip(dst.into_remainder()) {
+        *d = s.to_ascii_lowercase();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn every_byte_folds_like_std() {
+        for b in 0..=255u8 {
+            let w = u64::from_le_bytes([b, b'Z', b'@', b'[', b, 0xc1, b'a', b'`']);
+            let expected: Vec<u8> = w.to_le_bytes().iter().map(u8::to_ascii_lowercase).collect();
+            assert_eq!(lower_word(w).to_le_bytes()[..], expected[..], "byte {b:#x}");
+        }
+    }
+
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            prop::sample::select(vec![
+                b'a', b'A', b'z', b'Z', b'@', b'[', b'`', b'{', 0xc1, 0xe1, 0,
+            ]),
+            0..24,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_std(a in bytes(), b in bytes()) {
+            let lower = a.to_ascii_lowercase();
+            prop_assert_eq!(eq_lower(&lower, &b), lower.eq_ignore_ascii_case(&b));
+            prop_assert_eq!(eq_lower(&lower, &a), true);
+            prop_assert_eq!(
+                starts_with_lower(&lower, &b),
+                b.len() >= lower.len() && b[..lower.len()].eq_ignore_ascii_case(&lower)
+            );
+            let mut out = vec![0; b.len()];
+            lower_into(&b, &mut out);
+            prop_assert_eq!(out, b.to_ascii_lowercase());
+        }
+    }
+}
