@@ -7,7 +7,7 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 /// `x` with each byte in `A`–`Z` lowercased. Per byte, without carries between bytes: the
 /// low seven bits plus a bias set bit 7 when the byte is at least `A`, or above `Z`.
 #[inline]
-fn lower_word(x: u64) -> u64 {
+pub(crate) fn lower_word(x: u64) -> u64 {
     let low7 = x & (0x7f * ONES);
     let at_least_a = low7 + (0x80 - u64::from(b'A')) * ONES;
     let above_z = low7 + (0x80 - u64::from(b'Z') - 1) * ONES;

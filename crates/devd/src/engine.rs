@@ -823,6 +823,9 @@ impl Engine {
         if value.len() > vi.max_key {
             return None;
         }
+        if vi.spec.wildcards.is_empty() {
+            return vi.table.get_ignore_case(value);
+        }
         let mut buf = [0u8; 64];
         let mut heap;
         let key = if value.len() <= buf.len() {

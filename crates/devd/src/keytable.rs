@@ -29,15 +29,16 @@ pub(crate) struct KeyTable {
 /// FxHash's constant: a multiply spreads each word over the high bits.
 const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
-/// Hash of a key, eight bytes per step (the tail as one zero-padded word; the length is
-/// mixed in first, so padding cannot make two keys equal).
+/// Hash of a key after `fold` is applied to each of its words, eight bytes per step (the
+/// tail as one zero-padded word; the length is mixed in first, so padding cannot make two
+/// keys equal).
 #[inline]
-fn hash(key: &[u8]) -> u64 {
+fn hash_folded(key: &[u8], fold: impl Fn(u64) -> u64) -> u64 {
     let mut h = (key.len() as u64).wrapping_mul(K);
     let mut words = key.chunks_exact(8);
     for w in &mut words {
         let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ fold(w)).wrapping_mul(K);
     }
     let tail = words.remainder();
     if !tail.is_empty() {
@@ -45,9 +46,14 @@ fn hash(key: &[u8]) -> u64 {
             .iter()
             .enumerate()
             .fold(0u64, |w, (i, &b)| w | (u64::from(b) << (8 * i)));
-        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ fold(w)).wrapping_mul(K);
     }
     h
+}
+
+#[inline]
+fn hash(key: &[u8]) -> u64 {
+    hash_folded(key, |w| w)
 }
 
 /// Byte equality of two keys of the same length, a word at a time.
@@ -109,10 +115,23 @@ impl KeyTable {
     /// The positions filed under `key`.
     #[inline]
     pub(crate) fn get(&self, key: &[u8]) -> Option<&[u32]> {
+        self.find(key, hash(key), same_bytes)
+    }
+
+    /// The positions filed under `value` lowercased (ASCII), when every key was lowercased
+    /// when filed: no lowercased copy of the value is made.
+    #[inline]
+    pub(crate) fn get_ignore_case(&self, value: &[u8]) -> Option<&[u32]> {
+        let h = hash_folded(value, crate::casefold::lower_word);
+        self.find(value, h, crate::casefold::eq_lower)
+    }
+
+    /// The entry of hash `h` whose key `same(key, probe)` accepts.
+    #[inline]
+    fn find(&self, probe: &[u8], h: u64, same: impl Fn(&[u8], &[u8]) -> bool) -> Option<&[u32]> {
         if self.entries.is_empty() {
             return None;
         }
-        let h = hash(key);
         let mask = self.slots.len() - 1;
         let mut slot = (h >> (64 - self.bits)) as usize;
         loop {
@@ -121,7 +140,7 @@ impl KeyTable {
                 i => &self.entries[i as usize - 1],
             };
             let (start, len) = (e.key.0 as usize, e.key.1 as usize);
-            if e.hash == h && len == key.len() && same_bytes(&self.keys[start..start + len], key) {
+            if e.hash == h && len == probe.len() && same(&self.keys[start..start + len], probe) {
                 let (start, len) = (e.list.0 as usize, e.list.1 as usize);
                 return Some(&self.lists[start..start + len]);
             }
@@ -167,6 +186,21 @@ mod tests {
             let t = KeyTable::new(items);
             for k in keys.iter().chain(&probes) {
                 prop_assert_eq!(t.get(k), map.get(k).map(Vec::as_slice));
+            }
+        }
+
+        /// Looking a value up ignoring case finds the key it lowercases to, when the keys
+        /// were filed lowercase.
+        #[test]
+        fn ignoring_case_finds_the_lowercased_key(
+            keys in prop::collection::btree_set("[a-c0-9.]{0,20}", 0..30),
+            probes in prop::collection::vec("[a-cA-C0-9.\\[@]{0,20}", 0..30),
+        ) {
+            let items: Vec<(Box<[u8]>, Vec<u32>)> = keys.iter().enumerate().map(|(i, k)| (k.as_bytes().into(), vec![i as u32])).collect();
+            let t = KeyTable::new(items.clone());
+            for p in keys.iter().map(|k| k.to_ascii_uppercase()).chain(keys.iter().cloned()).chain(probes) {
+                let lowered = p.to_ascii_lowercase();
+                prop_assert_eq!(t.get_ignore_case(p.as_bytes()), t.get(lowered.as_bytes()), "{}", p);
             }
         }
     }
