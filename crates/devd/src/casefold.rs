@@ -1,6 +1,7 @@
-//! ASCII case folding eight bytes at a time, for the case-insensitive compares every event
-//! makes (`match "system" "IFNET"` against `system=ifnet`). Only `A`–`Z` fold, as in devd's
-//! `REG_ICASE` in the C locale; every other byte, ASCII or not, compares exactly.
+//! Byte compares eight bytes at a time, for the short strings every event compares: names,
+//! and (mostly) case-insensitive values (`match "system" "IFNET"` against `system=ifnet`).
+//! Only `A`–`Z` fold, as in devd's `REG_ICASE` in the C locale; every other byte, ASCII or
+//! not, compares exactly.
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 
@@ -42,6 +43,26 @@ pub(crate) fn eq_lower(lower: &[u8], value: &[u8]) -> bool {
     }
     // The tail as the last eight bytes (overlapping the previous word).
     a.remainder().is_empty() || word(&lower[n - 8..]) == lower_word(word(&value[n - 8..]))
+}
+
+/// Byte equality, a word at a time: for the short names and keys compared per event, an
+/// inline compare costs less than a call to `memcmp`.
+#[inline]
+pub(crate) fn eq_exact(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if b.len() != n {
+        return false;
+    }
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (p, q) in (&mut x).zip(&mut y) {
+        if word(p) != word(q) {
+            return false;
+        }
+    }
+    x.remainder().is_empty() || word(&a[n - 8..]) == word(&b[n - 8..])
 }
 
 /// Whether `value` starts with `lower` (already lowercase) ignoring ASCII case.
@@ -96,6 +117,7 @@ mod tests {
                 starts_with_lower(&lower, &b),
                 b.len() >= lower.len() && b[..lower.len()].eq_ignore_ascii_case(&lower)
             );
+            prop_assert_eq!(eq_exact(&a, &b), a == b);
             let mut out = vec![0; b.len()];
             lower_into(&b, &mut out);
             prop_assert_eq!(out, b.to_ascii_lowercase());

@@ -208,7 +208,9 @@ impl Event {
     #[inline]
     pub(crate) fn get_keyed(&self, key: u64, name: &[u8]) -> Option<&[u8]> {
         // Names of up to 7 bytes are identified by their key alone.
-        let same = |v: &Var| v.key == key && (name.len() < 8 || self.bytes(v.name) == name);
+        let same = |v: &Var| {
+            v.key == key && (name.len() < 8 || crate::casefold::eq_exact(self.bytes(v.name), name))
+        };
         if !self.overflow {
             let mut slot = slot_of(key);
             loop {

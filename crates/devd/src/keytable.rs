@@ -56,20 +56,6 @@ fn hash(key: &[u8]) -> u64 {
     hash_folded(key, |w| w)
 }
 
-/// Byte equality of two keys of the same length, a word at a time.
-#[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (p, q) in (&mut x).zip(&mut y) {
-        let word = |w: &[u8]| u64::from_ne_bytes(w.try_into().expect("8 bytes"));
-        if word(p) != word(q) {
-            return false;
-        }
-    }
-    let (p, q) = (x.remainder(), y.remainder());
-    (0..p.len()).all(|i| p[i] == q[i])
-}
-
 impl KeyTable {
     /// Freeze `(key, positions)` pairs (keys distinct).
     pub(crate) fn new(mut items: Vec<(Box<[u8]>, Vec<u32>)>) -> KeyTable {
@@ -115,7 +101,7 @@ impl KeyTable {
     /// The positions filed under `key`.
     #[inline]
     pub(crate) fn get(&self, key: &[u8]) -> Option<&[u32]> {
-        self.find(key, hash(key), same_bytes)
+        self.find(key, hash(key), crate::casefold::eq_exact)
     }
 
     /// The positions filed under `value` lowercased (ASCII), when every key was lowercased
