@@ -424,6 +424,17 @@ struct KindIndex {
 
 impl KindIndex {
     fn build(rules: &[Rule], vars: &Variables) -> KindIndex {
+        // A rule that tests nothing takes every event that reaches it, so the rules after it
+        // never run (devmatch.conf's catch-all `nomatch 100` hides usb.conf's 576 rules).
+        let live = rules
+            .iter()
+            .position(|r| {
+                r.statements()
+                    .iter()
+                    .all(|s| matches!(s, Statement::Action(_)))
+            })
+            .map_or(rules.len(), |p| p + 1);
+        let rules = &rules[..live];
         let cands: Vec<Vec<Candidate>> = rules.iter().map(candidates).collect();
         let primary = partition_key(&cands, rules.len());
         let all: Vec<u32> = (0..rules.len() as u32).collect();
@@ -1060,6 +1071,23 @@ mod tests {
         // Position of the first vendor rule, so an event the catch-all decides never
         // looks `vendor` up.
         assert_eq!(vendor.min_pos, 1);
+    }
+
+    #[test]
+    fn rules_behind_a_catch_all_are_not_indexed() {
+        // As with devmatch.conf: a rule that tests nothing ends the kind's reachable rules.
+        let mut text = String::from("nomatch 100 { action \"catch-all $*\"; };\n");
+        for v in 0..20 {
+            text.push_str(&format!(
+                "nomatch 10 {{ match \"vendor\" \"0x{v:04x}\"; action \"v\"; }};\n"
+            ));
+        }
+        let engine =
+            Engine::new(Config::parse_str("t.conf", &text, &LoadOptions::default()).unwrap());
+        assert_eq!(engine.index[2].rest.always, [0]);
+        assert!(engine.index[2].rest.vars.is_empty() && engine.index[2].partition.is_none());
+        let e = Event::parse("? at vendor=0x0001 on uhub0").unwrap();
+        assert_eq!(engine.find(&e, &crate::NoMedia).map(|r| r.line), Some(1));
     }
 
     #[test]
