@@ -105,17 +105,32 @@ fn find_escape(bytes: &[u8], high: &mut u8) -> Option<usize> {
         }
         i += 64;
     }
-    while let Some(chunk) = bytes[i..].first_chunk::<16>() {
+    let scan16 = |chunk: &[u8; 16], high: &mut u8| {
         // SAFETY: the load reads the 16 bytes of `chunk`.
         let (hit, top) = unsafe {
             let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
             (_mm_movemask_epi8(marks(v)), _mm_movemask_epi8(v))
         };
         *high |= if top != 0 { 0x80 } else { 0 };
+        hit as u32
+    };
+    while let Some(chunk) = bytes[i..].first_chunk::<16>() {
+        let hit = scan16(chunk, high);
         if hit != 0 {
             return Some(i + hit.trailing_zeros() as usize);
         }
         i += 16;
+    }
+    let n = bytes.len();
+    if i == n {
+        return None;
+    }
+    if n >= 16 {
+        // The last 1–15 bytes: one load of the final 16, the bytes already seen masked off
+        // (seeing them again for `high` changes nothing).
+        let seen = 16 - (n - i);
+        let hit = scan16(bytes[n - 16..].first_chunk().expect("16 bytes"), high) >> seen;
+        return (hit != 0).then(|| i + hit.trailing_zeros() as usize);
     }
     find_escape_bytewise(&bytes[i..], high).map(|j| i + j)
 }
