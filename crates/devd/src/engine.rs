@@ -880,10 +880,12 @@ impl Engine {
         let Some((k, pos)) = found else {
             return decision(&self.config, event, None);
         };
-        let actions = self.actions[k][pos]
-            .iter()
-            .map(|a| a.expand(event, self.config.quoting))
-            .collect();
+        // Pushed one by one: the common single action lands inline without `extend`'s
+        // reserve-and-grow logic.
+        let mut actions = Actions::new();
+        for a in self.actions[k][pos].iter() {
+            actions.push(a.expand(event, self.config.quoting));
+        }
         decision_with(event, Some(&self.config.rules[k][pos]), actions)
     }
 
