@@ -199,13 +199,25 @@ struct VarIndex {
 struct Candidate {
     spec: KeySpec,
     keys: Vec<Box<[u8]>>,
+    /// The statement's index in the rule.
+    stmt: u16,
+}
+
+impl Candidate {
+    /// Whether finding the rule in one of this candidate's buckets proves the statement
+    /// (a literal set or wildcard literal: the key is the whole value); a prefix key only
+    /// narrows.
+    fn is_exact(&self) -> bool {
+        self.spec.prefix == 0
+    }
 }
 
 /// The index candidates of one rule: its literal-set matches and its wildcard literals.
 fn candidates(rule: &Rule) -> Vec<Candidate> {
     rule.stmts
         .iter()
-        .filter_map(|s| match s {
+        .enumerate()
+        .filter_map(|(i, s)| match s {
             Statement::Match(m) if m.inverted() => None,
             Statement::Match(m) => match m.literals() {
                 Some(lits) => Some(Candidate {
@@ -215,6 +227,7 @@ fn candidates(rule: &Rule) -> Vec<Candidate> {
                         prefix: 0,
                     },
                     keys: lits.to_vec(),
+                    stmt: i as u16,
                 }),
                 // Only a pattern that compiled: one that does not never matches.
                 None if m.translated().is_some() => {
@@ -226,6 +239,7 @@ fn candidates(rule: &Rule) -> Vec<Candidate> {
                                 prefix: 0,
                             },
                             keys: vec![w.text.into()],
+                            stmt: i as u16,
                         });
                     }
                     let p = crate::ere::literal_prefix(m.pattern())?;
@@ -236,6 +250,7 @@ fn candidates(rule: &Rule) -> Vec<Candidate> {
                             prefix: u16::try_from(p.len()).ok()?,
                         },
                         keys: vec![p.into()],
+                        stmt: i as u16,
                     })
                 }
                 None => None,
@@ -257,11 +272,14 @@ struct FlatIndex {
 impl FlatIndex {
     /// Index the rules at `members` (positions, ascending); `cands[p]` are rule `p`'s
     /// candidates, `skip` a key already decided by the caller (not indexed again).
+    /// `placed(p, stmt)` is told where each rule went: `Some(stmt)` when it was filed under
+    /// an exact key (reached through this index, its statement `stmt` holds).
     fn build(
         members: &[u32],
         cands: &[Vec<Candidate>],
         skip: Option<&KeySpec>,
         vars: &Variables,
+        placed: &mut dyn FnMut(u32, Option<u16>),
     ) -> FlatIndex {
         let usable = |p: u32| {
             cands[p as usize]
@@ -308,13 +326,18 @@ impl FlatIndex {
         };
         for &p in members {
             match best(p, Some(&kept)) {
-                Some(c) => idx
-                    .vars
-                    .iter_mut()
-                    .find(|v| v.spec == c.spec)
-                    .expect("kept key")
-                    .file(p, &c.keys),
-                None => idx.always.push(p),
+                Some(c) => {
+                    idx.vars
+                        .iter_mut()
+                        .find(|v| v.spec == c.spec)
+                        .expect("kept key")
+                        .file(p, &c.keys);
+                    placed(p, c.is_exact().then_some(c.stmt));
+                }
+                None => {
+                    idx.always.push(p);
+                    placed(p, None);
+                }
             }
         }
         for v in &mut idx.vars {
@@ -422,8 +445,29 @@ struct KindIndex {
     partition: Option<Partition>,
 }
 
+/// The statements the index proves for a rule wherever it hands the rule out: the meet of
+/// what each place proves (a rule can sit in several parts, filed differently in each).
+#[derive(Debug, Clone, Default)]
+struct Proven(Option<Vec<u16>>);
+
+impl Proven {
+    fn meet(&mut self, here: Vec<u16>) {
+        match &mut self.0 {
+            None => self.0 = Some(here),
+            Some(all) => all.retain(|s| here.contains(s)),
+        }
+    }
+
+    fn statements(&self) -> &[u16] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+
 impl KindIndex {
-    fn build(rules: &[Rule], vars: &Variables) -> KindIndex {
+    /// The index of one kind's rules, and per rule the statements the index proves when it
+    /// hands the rule out, which need no test.
+    fn build(rules: &[Rule], vars: &Variables) -> (KindIndex, Vec<Proven>) {
+        let mut proven = vec![Proven::default(); rules.len()];
         // A rule that tests nothing takes every event that reaches it, so the rules after it
         // never run (devmatch.conf's catch-all `nomatch 100` hides usb.conf's 576 rules).
         let live = rules
@@ -438,15 +482,20 @@ impl KindIndex {
         let cands: Vec<Vec<Candidate>> = rules.iter().map(candidates).collect();
         let primary = partition_key(&cands, rules.len());
         let all: Vec<u32> = (0..rules.len() as u32).collect();
+        let mut rest_placed =
+            |p: u32, stmt: Option<u16>| proven[p as usize].meet(stmt.into_iter().collect());
         let Some(primary) = primary else {
-            return KindIndex {
-                rest: FlatIndex::build(&all, &cands, None, vars),
+            let rest = FlatIndex::build(&all, &cands, None, vars, &mut rest_placed);
+            let index = KindIndex {
+                rest,
                 partition: None,
             };
+            return (index, proven);
         };
         // Members of each value's part: every rule whose (first) candidate on the key
-        // accepts that value.
+        // accepts that value; reached only through such a part, an exact candidate holds.
         let mut members: FxMap<Box<[u8]>, Vec<u32>> = FxMap::default();
+        let mut primary_stmt: FxMap<u32, Option<u16>> = FxMap::default();
         let mut rest = Vec::new();
         for (p, rc) in cands.iter().enumerate() {
             match rc.iter().find(|c| c.spec == primary) {
@@ -454,6 +503,7 @@ impl KindIndex {
                     for k in &c.keys {
                         members.entry(k.clone()).or_default().push(p as u32);
                     }
+                    primary_stmt.insert(p as u32, c.is_exact().then_some(c.stmt));
                 }
                 None => rest.push(p as u32),
             }
@@ -469,13 +519,27 @@ impl KindIndex {
             key.max_key = key.max_key.max(value.len());
             key.min_pos = key.min_pos.min(first);
             key.buckets.insert(value, vec![parts.len() as u32]);
-            parts.push(FlatIndex::build(&m, &cands, Some(&primary), vars));
+            let mut part_placed = |p: u32, stmt: Option<u16>| {
+                let here = primary_stmt[&p].into_iter().chain(stmt).collect();
+                proven[p as usize].meet(here);
+            };
+            parts.push(FlatIndex::build(
+                &m,
+                &cands,
+                Some(&primary),
+                vars,
+                &mut part_placed,
+            ));
         }
         key.freeze();
-        KindIndex {
-            rest: FlatIndex::build(&rest, &cands, None, vars),
+        let mut rest_placed =
+            |p: u32, stmt: Option<u16>| proven[p as usize].meet(stmt.into_iter().collect());
+        let rest = FlatIndex::build(&rest, &cands, None, vars, &mut rest_placed);
+        let index = KindIndex {
+            rest,
             partition: Some(Partition { key, parts }),
-        }
+        };
+        (index, proven)
     }
 }
 
@@ -486,8 +550,9 @@ struct Step {
     var: u16,
 }
 
-/// Statements of `rule` in evaluation order (actions left out).
-fn evaluation_order(rule: &Rule, vars: &Variables) -> Box<[Step]> {
+/// Statements of `rule` in evaluation order (actions, and the `proven` statements, left
+/// out).
+fn evaluation_order(rule: &Rule, vars: &Variables, proven: &[u16]) -> Box<[Step]> {
     let rank = |s: &Statement| match s {
         Statement::Match(m) if m.literals().is_some() => Some(0),
         Statement::Match(_) => Some(1),
@@ -498,6 +563,7 @@ fn evaluation_order(rule: &Rule, vars: &Variables) -> Box<[Step]> {
         .stmts
         .iter()
         .enumerate()
+        .filter(|&(i, _)| !proven.contains(&(i as u16)))
         .filter_map(|(i, s)| rank(s).map(|r| (r, i as u16)))
         .collect();
     idx.sort();
@@ -714,13 +780,15 @@ impl Engine {
     /// Build the per-kind indexes.
     pub fn new(config: Config) -> Engine {
         let vars = [0, 1, 2, 3].map(|i| Variables::build(&config, &config.rules[i]));
-        let index = [0, 1, 2, 3].map(|i| KindIndex::build(&config.rules[i], &vars[i]));
-        let order = [0, 1, 2, 3].map(|i| {
+        let built = [0, 1, 2, 3].map(|i| KindIndex::build(&config.rules[i], &vars[i]));
+        let order = std::array::from_fn(|i| {
             config.rules[i]
                 .iter()
-                .map(|r| evaluation_order(r, &vars[i]))
+                .zip(&built[i].1)
+                .map(|(r, proven)| evaluation_order(r, &vars[i], proven.statements()))
                 .collect()
         });
+        let index = built.map(|(index, _)| index);
         let actions = [0, 1, 2, 3].map(|i| {
             config.rules[i]
                 .iter()
