@@ -1144,6 +1144,32 @@ mod tests {
     }
 
     #[test]
+    fn a_statement_is_skipped_only_where_every_place_of_the_rule_proves_it() {
+        // The first rule sits in the parts of s1 and s2. In s1's part enough rules test
+        // `type` to index it, so there the bucket proves `type`; s2's part checks the rule
+        // unconditionally, so `type` must still be tested.
+        let mut text = String::from(
+            "notify 1 { match \"system\" \"(s1|s2)\"; match \"type\" \"abc\"; action \"both\"; };\n",
+        );
+        for _ in 0..3 {
+            text.push_str("notify 0 { match \"system\" \"s1\"; match \"type\" \"abc\"; };\n");
+        }
+        for sys in ["s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"] {
+            text.push_str(&format!("notify 0 {{ match \"system\" \"{sys}\"; }};\n"));
+        }
+        let engine =
+            Engine::new(Config::parse_str("t.conf", &text, &LoadOptions::default()).unwrap());
+        assert!(engine.index[3].partition.is_some());
+        let line = |l: &str| {
+            let e = Event::parse(l).unwrap();
+            engine.find(&e, &crate::NoMedia).map(|r| r.line)
+        };
+        assert_eq!(line("!system=s2 type=abc"), Some(1));
+        assert_eq!(line("!system=s2 type=xyz"), Some(6));
+        assert_eq!(line("!system=s1 type=xyz"), Some(5));
+    }
+
+    #[test]
     fn rules_behind_a_catch_all_are_not_indexed() {
         // As with devmatch.conf: a rule that tests nothing ends the kind's reachable rules.
         let mut text = String::from("nomatch 100 { action \"catch-all $*\"; };\n");
