@@ -29,26 +29,39 @@ pub(crate) struct KeyTable {
 /// FxHash's constant: a multiply spreads each word over the high bits.
 const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
-/// Hash of a key after `fold` is applied to each of its words, eight bytes per step (the
-/// tail as one zero-padded word; the length is mixed in first, so padding cannot make two
-/// keys equal).
+/// Hash of a key after `fold` is applied to each of its words (`fold` must work byte by
+/// byte, as ASCII lowercasing does), eight bytes per step. The last 1–7 bytes are read as one
+/// word with overlapping loads rather than byte by byte; the length is mixed in first, and
+/// a lookup compares whole keys anyway.
 #[inline]
 fn hash_folded(key: &[u8], fold: impl Fn(u64) -> u64) -> u64 {
-    let mut h = (key.len() as u64).wrapping_mul(K);
+    let n = key.len();
+    let mut h = (n as u64).wrapping_mul(K);
     let mut words = key.chunks_exact(8);
     for w in &mut words {
-        let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-        h = (h.rotate_left(5) ^ fold(w)).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ fold(word(w))).wrapping_mul(K);
     }
-    let tail = words.remainder();
-    if !tail.is_empty() {
-        let w = tail
-            .iter()
-            .enumerate()
-            .fold(0u64, |w, (i, &b)| w | (u64::from(b) << (8 * i)));
+    if !words.remainder().is_empty() {
+        let u32_at = |i: usize| {
+            u64::from(u32::from_le_bytes(
+                key[i..i + 4].try_into().expect("4 bytes"),
+            ))
+        };
+        let w = if n >= 8 {
+            word(&key[n - 8..])
+        } else if n >= 4 {
+            u32_at(0) | (u32_at(n - 4) << 32)
+        } else {
+            u64::from(key[0]) | (u64::from(key[n / 2]) << 8) | (u64::from(key[n - 1]) << 16)
+        };
         h = (h.rotate_left(5) ^ fold(w)).wrapping_mul(K);
     }
     h
+}
+
+#[inline]
+fn word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
 }
 
 #[inline]
