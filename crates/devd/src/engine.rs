@@ -586,6 +586,8 @@ struct VarRef {
     key: u64,
     name: Box<[u8]>,
     global: Box<[u8]>,
+    /// `_`, which an event holds at a fixed place ([`Event::underscore`]).
+    underscore: bool,
 }
 
 impl VarRef {
@@ -594,12 +596,18 @@ impl VarRef {
             key: crate::event::name_key(name),
             name: name.into(),
             global: config.variable(name).unwrap_or(b"").into(),
+            underscore: name == b"_",
         }
     }
 
     /// The event's value, else the `set` one, else empty.
     #[inline]
     fn read<'a>(&'a self, event: &'a Event) -> &'a [u8] {
+        if self.underscore {
+            if let Some(v) = event.underscore() {
+                return v;
+            }
+        }
         event
             .get_keyed(self.key, &self.name)
             .unwrap_or(&self.global)
@@ -1167,6 +1175,22 @@ mod tests {
         assert_eq!(line("!system=s2 type=abc"), Some(1));
         assert_eq!(line("!system=s2 type=xyz"), Some(6));
         assert_eq!(line("!system=s1 type=xyz"), Some(5));
+    }
+
+    #[test]
+    fn underscore_is_the_builtin_unless_the_line_assigns_it() {
+        let text = "notify 0 { match \"_\" \"foo\"; action \"u $_\"; };\n\
+                    notify 0 { match \"_\" \"system=x\"; action \"b $_\"; };\n";
+        let engine =
+            Engine::new(Config::parse_str("t.conf", text, &LoadOptions::default()).unwrap());
+        let decide = |l: &str| {
+            engine
+                .decide(&Event::parse(l).unwrap(), &crate::NoMedia)
+                .actions
+        };
+        assert_eq!(decide("!system=x")[..], ["b $'system=x'"]);
+        assert_eq!(decide("!_=foo")[..], ["u $'foo'"]);
+        assert_eq!(decide("!system=y _=foo")[..], ["u $'foo'"]);
     }
 
     #[test]

@@ -105,6 +105,8 @@ pub struct Event {
     slots: [u8; SLOTS],
     /// More names than the table takes (or an index past 254): lookups scan `vars`.
     overflow: bool,
+    /// The line assigned `_` itself (`_=x`), so `_` is no longer the built-in `vars[1]`.
+    underscore_reassigned: bool,
 }
 
 impl Event {
@@ -146,6 +148,7 @@ impl Event {
             vars: smallvec::SmallVec::with_capacity(pairs + 5),
             slots: [0; SLOTS],
             overflow: false,
+            underscore_reassigned: false,
         };
         let n = line.len() as u32;
         ev.push_static(b"*", 0, n);
@@ -196,6 +199,13 @@ impl Event {
     pub(crate) fn star(&self) -> &[u8] {
         debug_assert_eq!(self.bytes(self.vars[0].name), b"*");
         self.bytes(self.vars[0].value)
+    }
+
+    /// The value of `$_` without a table lookup, unless the line assigned `_` itself.
+    #[inline]
+    pub(crate) fn underscore(&self) -> Option<&[u8]> {
+        debug_assert_eq!(self.bytes(self.vars[1].name), b"_");
+        (!self.underscore_reassigned).then(|| self.bytes(self.vars[1].value))
     }
 
     /// The event's own value of a variable (later assignments win), or `None` when the event
@@ -289,6 +299,8 @@ impl Event {
     fn insert(&mut self, name: Span, value: Span) {
         let key = name_key(self.bytes(name));
         self.vars.push(Var { key, name, value });
+        // The built-in `_` is vars[1]; any later `_` replaces it.
+        self.underscore_reassigned |= self.vars.len() > 2 && key == name_key(b"_");
         if self.overflow {
             return;
         }
