@@ -21,48 +21,39 @@ fn word(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
 }
 
-/// Whether `value` equals `lower` (already lowercase) ignoring ASCII case.
-#[inline]
-pub(crate) fn eq_lower(lower: &[u8], value: &[u8]) -> bool {
-    let n = value.len();
-    if lower.len() != n {
+/// Whether `a` equals `b` with `fold` applied to `b`'s words (and `fold_byte` to its bytes,
+/// the same mapping): eight bytes per step, the tail as the last eight bytes (overlapping the
+/// previous word); strings under eight bytes byte by byte, since most short compares fail at
+/// the first byte.
+#[inline(always)]
+fn eq_folded(a: &[u8], b: &[u8], fold: impl Fn(u64) -> u64, fold_byte: impl Fn(u8) -> u8) -> bool {
+    let n = a.len();
+    if b.len() != n {
         return false;
     }
     if n < 8 {
-        // Most short compares fail at the first byte: stop there.
-        return lower
-            .iter()
-            .zip(value)
-            .all(|(&l, v)| l == v.to_ascii_lowercase());
+        return a.iter().zip(b).all(|(&x, &y)| x == fold_byte(y));
     }
-    let (mut a, mut b) = (lower.chunks_exact(8), value.chunks_exact(8));
-    for (x, y) in (&mut a).zip(&mut b) {
-        if word(x) != lower_word(word(y)) {
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (p, q) in (&mut x).zip(&mut y) {
+        if word(p) != fold(word(q)) {
             return false;
         }
     }
-    // The tail as the last eight bytes (overlapping the previous word).
-    a.remainder().is_empty() || word(&lower[n - 8..]) == lower_word(word(&value[n - 8..]))
+    x.remainder().is_empty() || word(&a[n - 8..]) == fold(word(&b[n - 8..]))
+}
+
+/// Whether `value` equals `lower` (already lowercase) ignoring ASCII case.
+#[inline]
+pub(crate) fn eq_lower(lower: &[u8], value: &[u8]) -> bool {
+    eq_folded(lower, value, lower_word, |b| b.to_ascii_lowercase())
 }
 
 /// Byte equality, a word at a time: for the short names and keys compared per event, an
 /// inline compare costs less than a call to `memcmp`.
 #[inline]
 pub(crate) fn eq_exact(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if b.len() != n {
-        return false;
-    }
-    if n < 8 {
-        return a.iter().zip(b).all(|(x, y)| x == y);
-    }
-    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (p, q) in (&mut x).zip(&mut y) {
-        if word(p) != word(q) {
-            return false;
-        }
-    }
-    x.remainder().is_empty() || word(&a[n - 8..]) == word(&b[n - 8..])
+    eq_folded(a, b, |w| w, |b| b)
 }
 
 /// Whether `value` starts with `lower` (already lowercase) ignoring ASCII case.
