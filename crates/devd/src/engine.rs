@@ -463,6 +463,11 @@ impl Proven {
     }
 }
 
+/// What a rule filed outside any part proves: the statement of its bucket, if exact.
+fn outside_parts(proven: &mut [Proven]) -> impl FnMut(u32, Option<u16>) + '_ {
+    |p, stmt| proven[p as usize].meet(stmt.into_iter().collect())
+}
+
 impl KindIndex {
     /// The index of one kind's rules, and per rule the statements the index proves when it
     /// hands the rule out, which need no test.
@@ -482,10 +487,8 @@ impl KindIndex {
         let cands: Vec<Vec<Candidate>> = rules.iter().map(candidates).collect();
         let primary = partition_key(&cands, rules.len());
         let all: Vec<u32> = (0..rules.len() as u32).collect();
-        let mut rest_placed =
-            |p: u32, stmt: Option<u16>| proven[p as usize].meet(stmt.into_iter().collect());
         let Some(primary) = primary else {
-            let rest = FlatIndex::build(&all, &cands, None, vars, &mut rest_placed);
+            let rest = FlatIndex::build(&all, &cands, None, vars, &mut outside_parts(&mut proven));
             let index = KindIndex {
                 rest,
                 partition: None,
@@ -532,9 +535,7 @@ impl KindIndex {
             ));
         }
         key.freeze();
-        let mut rest_placed =
-            |p: u32, stmt: Option<u16>| proven[p as usize].meet(stmt.into_iter().collect());
-        let rest = FlatIndex::build(&rest, &cands, None, vars, &mut rest_placed);
+        let rest = FlatIndex::build(&rest, &cands, None, vars, &mut outside_parts(&mut proven));
         let index = KindIndex {
             rest,
             partition: Some(Partition { key, parts }),
