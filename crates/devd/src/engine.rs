@@ -9,7 +9,9 @@
 //! For an event, the candidates are the rules in the buckets of the event's values, plus the
 //! rules that could not be filed; they are visited in (priority, parse order) order and the
 //! first one whose statements all hold wins. Any rule skipped has a match that is false for
-//! this event, so it could not have matched.
+//! this event, so it could not have matched. A statement whose key the index already matched
+//! exactly (the part's value, a literal or wildcard bucket) is not tested again, and rules
+//! after a rule that tests nothing are not indexed at all: no event gets past that rule.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
