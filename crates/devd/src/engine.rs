@@ -959,13 +959,14 @@ impl Engine {
         let Some((k, pos)) = found else {
             return decision(&self.config, event, None);
         };
-        // Pushed one by one: the common single action lands inline without `extend`'s
-        // reserve-and-grow logic.
-        let mut actions = Actions::new();
+        // The decision is built first and its actions pushed into it one by one: the common
+        // single action lands inline, with neither `extend`'s reserve-and-grow logic nor a
+        // copy of the finished list into the decision.
+        let mut d = decision_with(event, Some(&self.config.rules[k][pos]), Actions::new());
         for a in self.actions[k][pos].iter() {
-            actions.push(a.expand(event, self.config.quoting));
+            d.actions.push(a.expand(event, self.config.quoting));
         }
-        decision_with(event, Some(&self.config.rules[k][pos]), actions)
+        d
     }
 
     /// The raw bytes of each action of `rule` expanded for `event`.
