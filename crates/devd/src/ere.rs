@@ -87,6 +87,24 @@ fn is_operator(c: u8) -> bool {
     )
 }
 
+/// One unit of a pattern as the literal recognisers read it.
+enum Atom {
+    /// A character that stands for itself (lowercased); a backslash escape counts as the
+    /// escaped character.
+    Literal(u8),
+    /// An unescaped operator character.
+    Operator(u8),
+}
+
+/// The atom at `pattern[i]` and its length in bytes; `None` for a trailing lone backslash.
+fn atom_at(pattern: &[u8], i: usize) -> Option<(Atom, usize)> {
+    match pattern[i] {
+        b'\\' => Some((Atom::Literal(pattern.get(i + 1)?.to_ascii_lowercase()), 2)),
+        c if is_operator(c) => Some((Atom::Operator(c), 1)),
+        c => Some((Atom::Literal(c.to_ascii_lowercase()), 1)),
+    }
+}
+
 /// If `pattern` (the part between devd's `^` and `$`) can only match one of a fixed set of
 /// strings, return them lowercased: a plain literal, or a parenthesised alternation of
 /// non-empty literals. Backslash escapes count as the escaped character.
@@ -95,19 +113,13 @@ pub fn literal_alternatives(pattern: &[u8]) -> Option<Vec<Vec<u8>>> {
         let mut alts = vec![Vec::new()];
         let mut i = 0;
         while i < s.len() {
-            let c = s[i];
-            match c {
-                b'\\' => {
-                    let next = *s.get(i + 1)?;
-                    alts.last_mut()?.push(next.to_ascii_lowercase());
-                    i += 2;
-                    continue;
-                }
-                b'|' if allow_bar => alts.push(Vec::new()),
-                c if is_operator(c) => return None,
-                _ => alts.last_mut()?.push(c.to_ascii_lowercase()),
+            let (atom, len) = atom_at(s, i)?;
+            match atom {
+                Atom::Operator(b'|') if allow_bar => alts.push(Vec::new()),
+                Atom::Operator(_) => return None,
+                Atom::Literal(c) => alts.last_mut()?.push(c),
             }
-            i += 1;
+            i += len;
         }
         Some(alts)
     }
@@ -182,20 +194,16 @@ pub fn wildcard_literal(pattern: &[u8]) -> Option<WildcardLiteral> {
     let mut wildcards = Vec::new();
     let mut i = 0;
     while i < pattern.len() {
-        match pattern[i] {
-            b'\\' => {
-                text.push(pattern.get(i + 1)?.to_ascii_lowercase());
-                i += 2;
-                continue;
-            }
-            b'.' => {
+        let (atom, len) = atom_at(pattern, i)?;
+        match atom {
+            Atom::Operator(b'.') => {
                 wildcards.push(u16::try_from(text.len()).ok()?);
                 text.push(b'.');
             }
-            c if is_operator(c) => return None,
-            c => text.push(c.to_ascii_lowercase()),
+            Atom::Operator(_) => return None,
+            Atom::Literal(c) => text.push(c),
         }
-        i += 1;
+        i += len;
     }
     (!wildcards.is_empty()).then_some(WildcardLiteral { text, wildcards })
 }
@@ -211,15 +219,11 @@ pub fn literal_prefix(pattern: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < pattern.len() {
-        match pattern[i] {
-            b'\\' => {
-                out.push(pattern.get(i + 1)?.to_ascii_lowercase());
-                i += 2;
-            }
-            c if is_operator(c) => break,
-            c => {
-                out.push(c.to_ascii_lowercase());
-                i += 1;
+        match atom_at(pattern, i)? {
+            (Atom::Operator(_), _) => break,
+            (Atom::Literal(c), len) => {
+                out.push(c);
+                i += len;
             }
         }
     }
