@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use crate::config::{Config, Rule, Statement};
+use crate::config::{Config, Rule, Statement, Test};
 use crate::event::{Event, EventKind};
 use crate::expand::{expand_into, Quoting, Template};
 use crate::keytable::KeyTable;
@@ -219,45 +219,31 @@ fn candidates(rule: &Rule) -> Vec<Candidate> {
     rule.stmts
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| match s {
-            Statement::Match(m) if m.inverted() => None,
-            Statement::Match(m) => match m.literals() {
-                Some(lits) => Some(Candidate {
-                    spec: KeySpec {
-                        var: m.var().into(),
-                        wildcards: Box::new([]),
-                        prefix: 0,
-                    },
-                    keys: lits.to_vec(),
-                    stmt: i as u16,
-                }),
-                // Only a pattern that compiled: one that does not never matches.
-                None if m.translated().is_some() => {
-                    if let Some(w) = crate::ere::wildcard_literal(m.pattern()) {
-                        return Some(Candidate {
-                            spec: KeySpec {
-                                var: m.var().into(),
-                                wildcards: w.wildcards.into(),
-                                prefix: 0,
-                            },
-                            keys: vec![w.text.into()],
-                            stmt: i as u16,
-                        });
-                    }
-                    let p = crate::ere::literal_prefix(m.pattern())?;
-                    Some(Candidate {
-                        spec: KeySpec {
-                            var: m.var().into(),
-                            wildcards: Box::new([]),
-                            prefix: u16::try_from(p.len()).ok()?,
-                        },
-                        keys: vec![p.into()],
-                        stmt: i as u16,
-                    })
-                }
-                None => None,
-            },
-            _ => None,
+        .filter_map(|(i, s)| {
+            let Statement::Match(m) = s else { return None };
+            if m.inverted() {
+                return None;
+            }
+            let spec = |wildcards: &[u16], prefix: usize| {
+                Some(KeySpec {
+                    var: m.var().into(),
+                    wildcards: wildcards.into(),
+                    prefix: u16::try_from(prefix).ok()?,
+                })
+            };
+            // The shapes the configuration recognised when it compiled the statement; a
+            // pattern that does not compile is `Never` and is not filed anywhere.
+            let (spec, keys) = match &m.test {
+                Test::Literal(lits) => (spec(&[], 0)?, lits.to_vec()),
+                Test::Wildcard(w) => (spec(&w.wildcards, 0)?, vec![w.text.clone().into()]),
+                Test::Regex(_, Some(p)) => (spec(&[], p.len())?, vec![p.clone()]),
+                Test::Regex(_, None) | Test::Never => return None,
+            };
+            Some(Candidate {
+                spec,
+                keys,
+                stmt: i as u16,
+            })
         })
         .collect()
 }
