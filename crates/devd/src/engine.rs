@@ -214,7 +214,7 @@ impl Candidate {
     }
 }
 
-/// The index candidates of one rule: its literal-set matches and its wildcard literals.
+/// The index candidates of one rule: its literal sets, wildcard literals and regex prefixes.
 fn candidates(rule: &Rule) -> Vec<Candidate> {
     rule.stmts
         .iter()
@@ -1001,7 +1001,8 @@ impl Engine {
 /// How the engine's index covers the rules.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct IndexStats {
-    /// Rules checked only for events whose values select them.
+    /// Rules not checked for every event of their kind: those checked only for events whose
+    /// values select them, and those behind a rule that tests nothing (never checked).
     pub indexed_rules: usize,
     /// Rules checked for every event of their kind.
     pub unindexed_rules: usize,
