@@ -67,13 +67,33 @@ pub struct EventOptions {
 pub enum EventError {
     #[error("empty event line")]
     Empty,
+    #[error("event line of {0} bytes is longer than {MAX_LINE_LEN} (devd reads at most 8191)")]
+    TooLong(usize),
 }
 
-/// `buf[start..end]`: every name and value of an event lives in its one byte buffer.
+/// The longest event line [`Event::parse_with`] takes, in bytes (after trailing newlines are
+/// removed). The kernel's records hold at most 1015 bytes and devd reads at most 8191; the
+/// bound lets an event address its buffer with 16-bit offsets (the line, plus at most three
+/// rewritten copies of it and the built-in names, stays under 64 KiB).
+pub const MAX_LINE_LEN: usize = 16_000;
+
+/// `buf[start..end]`: every name and value of an event lives in its one byte buffer, which
+/// [`MAX_LINE_LEN`] keeps under 64 KiB.
 #[derive(Debug, Clone, Copy)]
 struct Span {
-    start: u32,
-    end: u32,
+    start: u16,
+    end: u16,
+}
+
+impl Span {
+    fn new(start: usize, end: usize) -> Span {
+        // Unreachable for lines within MAX_LINE_LEN (a test builds the largest buffer).
+        let offset = |i: usize| u16::try_from(i).expect("event buffer within 64 KiB");
+        Span {
+            start: offset(start),
+            end: offset(end),
+        }
+    }
 }
 
 /// One assignment: the name's lookup key, then where its name and value are.
@@ -87,7 +107,7 @@ struct Var {
 /// A parsed event line: its kind and the variables devd would set for it.
 ///
 /// Compact on purpose: the line, the built-in names, the timestamp and any value that
-/// `fix_value` rewrote share one buffer, and an assignment is 24 bytes, so deciding an event
+/// `fix_value` rewrote share one buffer, and an assignment is 16 bytes, so deciding an event
 /// touches few cache lines.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -125,6 +145,9 @@ impl Event {
         let line = &line[..end];
         if line.is_empty() {
             return Err(EventError::Empty);
+        }
+        if line.len() > MAX_LINE_LEN {
+            return Err(EventError::TooLong(line.len()));
         }
         let kind = match line[0] {
             b'+' => EventKind::Attach,
@@ -256,12 +279,9 @@ impl Event {
 
     /// Copy `bytes` to the end of the buffer; their span.
     fn append(&mut self, bytes: &[u8]) -> Span {
-        let start = self.buf.len() as u32;
+        let start = self.buf.len();
         self.buf.extend_from_slice(bytes);
-        Span {
-            start,
-            end: self.buf.len() as u32,
-        }
+        Span::new(start, self.buf.len())
     }
 
     /// Set a built-in variable (`*`, `_`, `device-name`, `bus`) to `line[a..b]`.
@@ -289,7 +309,7 @@ impl Event {
             }
             self.append(&fixed)
         } else {
-            Span { start: a, end: b }
+            Span::new(a as usize, b as usize)
         };
         self.insert(name, value);
     }
@@ -395,10 +415,7 @@ impl Event {
             }
             pos = skip_space(self.line(), after);
             self.push(
-                Span {
-                    start: key_start as u32,
-                    end: key_end as u32,
-                },
+                Span::new(key_start, key_end),
                 val_start as u32,
                 val_end as u32,
             );
@@ -531,6 +548,34 @@ mod tests {
     fn get<'a>(e: &'a Event, name: &str) -> Option<&'a str> {
         e.get(name.as_bytes())
             .map(|v| std::str::from_utf8(v).unwrap())
+    }
+
+    /// The longest accepted line, built so that `*`, `_` and its one value are all rewritten
+    /// by `fix_value` (the largest buffer an event can need), parses and reads back; one
+    /// byte more is refused, and trailing newlines do not count.
+    #[test]
+    fn the_longest_line_fits_and_a_longer_one_is_refused() {
+        let head = "? at v=";
+        let mut line = String::from(head);
+        while line.len() + 2 <= MAX_LINE_LEN - 7 {
+            line.push_str("\\\"");
+        }
+        line.push_str(" on bus");
+        while line.len() < MAX_LINE_LEN {
+            line.insert(head.len(), 'x');
+        }
+        assert_eq!(line.len(), MAX_LINE_LEN);
+        let e = ev(&format!("{line}\n\n"));
+        let value = get(&e, "v").unwrap();
+        let quotes = value.trim_start_matches('x');
+        assert!(quotes.len() > MAX_LINE_LEN / 3 && quotes.bytes().all(|b| b == b'"'));
+        assert_eq!(get(&e, "bus"), Some("bus"));
+        assert_eq!(e.star().len(), MAX_LINE_LEN - value.matches('"').count());
+        line.push('x');
+        assert_eq!(
+            Event::parse(&line).unwrap_err(),
+            EventError::TooLong(MAX_LINE_LEN + 1)
+        );
     }
 
     #[test]

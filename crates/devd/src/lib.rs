@@ -56,7 +56,7 @@ pub mod workload;
 
 pub use config::{Config, ConfigError, DirOrder, LoadOptions, MatchStmt, Rule, Statement, Warning};
 pub use engine::{Decision, Engine, IndexStats, LinearMatcher, LinearScan, RuleRef, ScanRegex};
-pub use event::{Event, EventError, EventKind, EventOptions};
+pub use event::{Event, EventError, EventKind, EventOptions, MAX_LINE_LEN};
 pub use expand::Quoting;
 pub use media::{MediaKind, MediaProbe, MediaType, NoMedia, StaticMedia};
 #[cfg(unix)]

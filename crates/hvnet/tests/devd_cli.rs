@@ -234,6 +234,36 @@ fn match_json_one_object_per_event_from_args_and_stdin() {
     );
 }
 
+/// A line longer than the engine takes is skipped with a warning naming its length; the
+/// events around it are still decided and the exit status stays 0.
+#[test]
+fn match_skips_an_over_long_line_with_a_warning() {
+    let conf = corpus("hyperv.conf");
+    let long = format!(
+        "!system=IFNET subsystem={} type=LINK_UP",
+        "x".repeat(20_000)
+    );
+    let input = format!(
+        "!system=IFNET subsystem=hn0 type=LINK_UP\n{long}\n!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP\n"
+    );
+    let o = run(&["devd", "match", "-f", &conf, "--json"], Some(&input));
+    assert!(o.status.success());
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        lines[1]["event"],
+        "!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "event skipped: event line of {} bytes",
+            long.len()
+        )),
+        "{err}"
+    );
+}
+
 #[test]
 fn match_text_and_media() {
     let conf = corpus("dhclient.conf");

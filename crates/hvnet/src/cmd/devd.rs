@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use hvnet_devd::{
-    Config, Decision, DirOrder, Engine, Event, EventKind, EventOptions, LoadOptions, MediaType,
-    Quoting, StaticMedia,
+    Config, Decision, DirOrder, Engine, Event, EventError, EventKind, EventOptions, LoadOptions,
+    MediaType, Quoting, StaticMedia,
 };
 use serde_json::json;
 
@@ -277,8 +277,14 @@ fn match_events(a: MatchArgs) -> anyhow::Result<ExitCode> {
     };
     let mut out = std::io::stdout().lock();
     let handle = |line: &str, out: &mut std::io::StdoutLock| -> anyhow::Result<()> {
-        let Ok(ev) = Event::parse_with(line.as_bytes(), &opts) else {
-            return Ok(());
+        let ev = match Event::parse_with(line.as_bytes(), &opts) {
+            Ok(ev) => ev,
+            // devd skips empty lines silently.
+            Err(EventError::Empty) => return Ok(()),
+            Err(e) => {
+                eprintln!("warning: event skipped: {e}");
+                return Ok(());
+            }
         };
         let d = engine.decide(&ev, &media);
         if a.json {
