@@ -131,7 +131,8 @@ pub struct Event {
 
 impl Event {
     /// Parse one devctl line with upstream behaviour (bug-compatible) and the current time.
-    /// Trailing newlines are stripped. Only an empty line is an error.
+    /// Trailing newlines are stripped. An empty line and one longer than [`MAX_LINE_LEN`] are
+    /// errors.
     pub fn parse(line: &str) -> Result<Event, EventError> {
         Event::parse_with(line.as_bytes(), &EventOptions::default())
     }
@@ -551,8 +552,8 @@ mod tests {
     }
 
     /// The longest accepted line, built so that `*`, `_` and its one value are all rewritten
-    /// by `fix_value` (the largest buffer an event can need), parses and reads back; one
-    /// byte more is refused, and trailing newlines do not count.
+    /// by `fix_value` (three more near-copies of the line in the buffer), parses and reads
+    /// back; one byte more is refused, and trailing newlines do not count.
     #[test]
     fn the_longest_line_fits_and_a_longer_one_is_refused() {
         let head = "? at v=";
