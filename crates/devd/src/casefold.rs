@@ -16,8 +16,9 @@ pub(crate) fn lower_word(x: u64) -> u64 {
     x | (upper >> 2)
 }
 
+/// Eight bytes as a little-endian word.
 #[inline]
-fn word(bytes: &[u8]) -> u64 {
+pub(crate) fn word(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
 }
 

@@ -6,6 +6,8 @@
 //! power-of-two slot array, the full hash compared before any key byte, keys and lists in two
 //! shared arrays, and an inline compare instead of a `memcmp` call.
 
+use crate::casefold::word;
+
 /// One key: its hash and where its bytes and its list are.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -29,6 +31,13 @@ pub(crate) struct KeyTable {
 /// FxHash's constant: a multiply spreads each word over the high bits.
 const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
+/// One FxHash step: mix word `w` into the running hash `h`. Shared with the engine's
+/// build-time maps.
+#[inline]
+pub(crate) fn fx_step(h: u64, w: u64) -> u64 {
+    (h.rotate_left(5) ^ w).wrapping_mul(K)
+}
+
 /// Hash of a key after `fold` is applied to each of its words (`fold` must work byte by
 /// byte, as ASCII lowercasing does), eight bytes per step. The last 1–7 bytes are read as one
 /// word with overlapping loads rather than byte by byte; the length is mixed in first, and
@@ -39,7 +48,7 @@ fn hash_folded(key: &[u8], fold: impl Fn(u64) -> u64) -> u64 {
     let mut h = (n as u64).wrapping_mul(K);
     let mut words = key.chunks_exact(8);
     for w in &mut words {
-        h = (h.rotate_left(5) ^ fold(word(w))).wrapping_mul(K);
+        h = fx_step(h, fold(word(w)));
     }
     if !words.remainder().is_empty() {
         let u32_at = |i: usize| {
@@ -54,14 +63,9 @@ fn hash_folded(key: &[u8], fold: impl Fn(u64) -> u64) -> u64 {
         } else {
             u64::from(key[0]) | (u64::from(key[n / 2]) << 8) | (u64::from(key[n - 1]) << 16)
         };
-        h = (h.rotate_left(5) ^ fold(w)).wrapping_mul(K);
+        h = fx_step(h, fold(w));
     }
     h
-}
-
-#[inline]
-fn word(bytes: &[u8]) -> u64 {
-    u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
 }
 
 #[inline]
