@@ -105,7 +105,12 @@ pub struct Warning {
 
 impl std::fmt::Display for Warning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        // Line 0: about the file (or directory) as a whole.
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        }
     }
 }
 
@@ -607,10 +612,14 @@ impl<'o> Builder<'o> {
             scanned.push(real.clone());
             for path in conf_files(&real, self.opts.dir_order) {
                 let name = path.display().to_string();
-                let text = std::fs::read(&path).map_err(|source| ConfigError::Open {
-                    file: name.clone(),
-                    source,
-                })?;
+                let text = match read_regular(&path) {
+                    Ok(Some(text)) => text,
+                    Ok(None) => {
+                        self.note(&name, 0, "not a regular file; skipped".into());
+                        continue;
+                    }
+                    Err(source) => return Err(ConfigError::Open { file: name, source }),
+                };
                 self.parse_file(&name, &text, true)?;
             }
         }
@@ -642,7 +651,30 @@ pub(crate) fn fix_value(v: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The `*.conf` entries of a directory (name ends in `.conf`, any length ≥ 5, no type check).
+/// The contents of `path` if it is a regular file (after symlinks), `None` for anything else:
+/// a FIFO would block the load (and a reload) until some writer came, a device could do
+/// anything when opened. The type is checked before opening and again on the descriptor,
+/// opened non-blocking in case a FIFO was swapped in between.
+fn read_regular(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    if !std::fs::metadata(path)?.is_file() {
+        return Ok(None);
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Ok(None);
+    }
+    let mut text = Vec::new();
+    f.read_to_end(&mut text)?;
+    Ok(Some(text))
+}
+
+/// The `*.conf` entries of a directory (name ends in `.conf`, any length ≥ 5; which of them
+/// are regular files is [`read_regular`]'s business).
 /// A directory that cannot be read yields nothing, as upstream.
 fn conf_files(dir: &Path, order: DirOrder) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {

@@ -116,13 +116,43 @@ fn missing_directory_is_skipped_and_remap_works() {
 }
 
 #[test]
-fn unreadable_file_and_directory_named_conf_are_fatal() {
+fn non_regular_files_named_conf_are_skipped_with_a_warning() {
     let d = tempfile::tempdir().unwrap();
     std::fs::create_dir(d.path().join("sub.conf")).unwrap();
+    // A FIFO nobody writes: opening it to read would wait for a writer forever.
+    let fifo = std::ffi::CString::new(d.path().join("x.conf").to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid C path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    write(d.path(), "ok.conf", "attach 0 { action \"x\"; };");
+    std::os::unix::fs::symlink(d.path().join("ok.conf"), d.path().join("link.conf")).unwrap();
+    let text = format!("options {{ directory \"{}\"; }};", d.path().display());
+    // Loaded on another thread, so that a hang fails the test instead of stalling it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(Config::parse_str("m.conf", &text, &LoadOptions::default()));
+    });
+    let c = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("loading a directory with a FIFO in it hung")
+        .unwrap();
+    // The regular file and the symlink to it are loaded; the FIFO and the directory are not.
+    assert_eq!(c.rule_count(), 2);
+    let warnings: Vec<String> = c.warnings().iter().map(|w| w.to_string()).collect();
+    for name in ["sub.conf", "x.conf"] {
+        let want = format!("{}: not a regular file; skipped", d.path().join(name).display());
+        assert!(warnings.contains(&want), "{want:?} not in {warnings:?}");
+    }
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+}
+
+#[test]
+fn unreadable_files_are_fatal() {
+    let d = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/nonexistent/target", d.path().join("dangling.conf")).unwrap();
     let text = format!("options {{ directory \"{}\"; }};", d.path().display());
     let e = Config::parse_str("m.conf", &text, &LoadOptions::default()).unwrap_err();
     assert!(matches!(e, ConfigError::Open { .. }), "{e}");
-    assert!(e.to_string().contains("sub.conf"));
+    assert!(e.to_string().contains("dangling.conf"));
     let e = Config::load("/nonexistent/devd.conf", &LoadOptions::default()).unwrap_err();
     assert!(
         e.to_string()
