@@ -2,6 +2,8 @@
 //! counters `hvnet devd run` keeps in its status file instead.
 
 use std::fmt::Write as _;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -10,6 +12,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::daemon::{config, control};
+use crate::printable;
 use crate::devd_run::counters::Counters;
 
 /// `hvnet devd run`'s status file with its default `--socket-dir`.
@@ -63,11 +66,12 @@ pub fn run(a: StatusArgs) -> anyhow::Result<ExitCode> {
                 .control_socket
         }
     };
+    // Only printable text reaches the terminal, whatever the server's strings hold.
     let r = control::query(&socket)?;
     if a.json {
-        println!("{}", serde_json::to_string(&r)?);
+        println!("{}", printable::json_text(&serde_json::to_string(&r)?));
     } else {
-        print!("{}", r.render());
+        print!("{}", printable::sanitized(&r)?.render());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -83,17 +87,35 @@ fn alive(pid: u32) -> bool {
             || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
-fn devd(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(path).with_context(|| {
+/// Read the status file; like a server, its writer must be root or our own user.
+fn read_devd_status(path: &Path) -> anyhow::Result<(String, std::fs::Metadata)> {
+    let mut f = std::fs::File::open(path).with_context(|| {
         format!(
             "{}: cannot read the devd status file (is `hvnet devd run` running, with this --status-file?)",
             path.display()
         )
     })?;
+    let meta = f.metadata()?;
+    let own = nix::unistd::geteuid().as_raw();
+    if !crate::peer::allowed(meta.uid(), own) {
+        anyhow::bail!(
+            "{}: owned by uid {}, neither root nor you (uid {own}); not trusting it",
+            path.display(),
+            meta.uid()
+        );
+    }
+    let mut text = String::new();
+    f.read_to_string(&mut text)
+        .with_context(|| format!("{}: reading", path.display()))?;
+    Ok((text, meta))
+}
+
+fn devd(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let (text, meta) = read_devd_status(path)?;
     let c: Counters = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a devd status file", path.display()))?;
-    let age = std::fs::metadata(path)
-        .and_then(|m| m.modified())
+    let age = meta
+        .modified()
         .ok()
         .and_then(|t| SystemTime::now().duration_since(t).ok());
     let running = alive(c.pid);

@@ -1,12 +1,17 @@
-//! The control socket: a Unix stream socket, root-only. Its directory is created 0700 when
-//! missing, the socket itself is 0600, and every connection is checked with the peer's
-//! credentials (SO_PEERCRED / getpeereid): only root or the daemon's own uid get an answer.
+//! The control socket: a Unix stream socket, root-only. Its directory (and every one above
+//! it) must be owned by root or the daemon's user and not writable by others unless sticky
+//! ([`crate::shared_dir`]); a missing one is created 0700. Before anything is bound, the
+//! instance lock next to the socket (`SOCKET.lock`, holding the pid) is taken, so a second
+//! daemon stops without touching the first one's socket. The socket is created 0600 by the
+//! umask at bind time, and every connection is checked with the peer's credentials
+//! (SO_PEERCRED / getpeereid): only root or the daemon's own uid get an answer.
 //!
 //! Protocol: one request line (`status`), one JSON answer line, then the daemon closes.
 //! Errors are `{"error": "..."}`.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,11 +22,15 @@ use tokio::net::UnixListener;
 
 use super::manager::{lock, SharedReport};
 use super::report::Report;
+use crate::devd_run::pidfile::{PidFile, PidFileError};
+use crate::peer;
+use crate::shared_dir;
 
-/// The bound socket; removes its file when dropped.
+/// The bound socket; removes its file, then releases the instance lock, when dropped.
 pub struct ControlSocket {
     pub listener: UnixListener,
     path: PathBuf,
+    _lock: PidFile,
 }
 
 impl Drop for ControlSocket {
@@ -30,18 +39,54 @@ impl Drop for ControlSocket {
     }
 }
 
-/// Bind `path`: create a missing parent directory 0700, refuse to replace anything but a
-/// stale socket, and make the socket 0600 (created under umask 0177, so never wider).
-pub fn bind(path: &Path) -> anyhow::Result<ControlSocket> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
-        }
+/// The instance lock of the daemon whose control socket is `socket`.
+pub fn lock_path(socket: &Path) -> PathBuf {
+    let mut p = OsString::from(socket.as_os_str());
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+/// Check the directory `dir` against the rule, creating it 0700 if it is missing (the part
+/// that exists is checked first, so nothing is created under a directory others control).
+fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        let existing = dir
+            .ancestors()
+            .skip(1)
+            .find(|a| a.as_os_str().is_empty() || a.exists())
+            .map(|a| if a.as_os_str().is_empty() { Path::new(".") } else { a })
+            .unwrap_or(Path::new("/"));
+        shared_dir::check_dir(existing).map_err(|e| anyhow::anyhow!("control socket: {e}"))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
     }
+    shared_dir::check_dir(dir).map_err(|e| anyhow::anyhow!("control socket: {e}"))
+}
+
+/// Bind `path`: check (or create) its directory, take the instance lock, refuse to replace
+/// anything but a stale socket, and bind under umask 0177 so the socket is 0600 from the
+/// start (a chmod by path afterwards could follow something swapped in).
+pub fn bind(path: &Path) -> anyhow::Result<ControlSocket> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    prepare_dir(dir)?;
+    let lock = lock_path(path);
+    let mut instance = match PidFile::open(&lock) {
+        Ok(l) => l,
+        Err(PidFileError::AlreadyRunning { pid, .. }) => bail!(
+            "{}: another hvnet daemon is running (pid {pid}) with this control socket",
+            lock.display()
+        ),
+        Err(e) => return Err(e).context("the instance lock"),
+    };
+    instance
+        .write_pid()
+        .with_context(|| format!("{}: writing the pid", lock.display()))?;
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => {
             if StdUnixStream::connect(path).is_ok() {
@@ -56,24 +101,14 @@ pub fn bind(path: &Path) -> anyhow::Result<ControlSocket> {
         Ok(_) => bail!("{}: exists and is not a socket", path.display()),
         Err(_) => {}
     }
-    // SAFETY: umask only changes the process's file creation mask; restored at once.
-    let old = unsafe { libc::umask(0o177) };
-    let bound = std::os::unix::net::UnixListener::bind(path);
-    // SAFETY: as above.
-    unsafe { libc::umask(old) };
+    let bound = shared_dir::with_umask(0o177, || std::os::unix::net::UnixListener::bind(path));
     let std_listener = bound.with_context(|| format!("binding {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("chmod 0600 {}", path.display()))?;
     std_listener.set_nonblocking(true)?;
     Ok(ControlSocket {
         listener: UnixListener::from_std(std_listener)?,
         path: path.to_path_buf(),
+        _lock: instance,
     })
-}
-
-/// Whether a peer with `uid` may talk to a daemon running as `own`.
-pub fn peer_allowed(uid: u32, own: u32) -> bool {
-    uid == 0 || uid == own
 }
 
 fn unix_ms() -> u64 {
@@ -115,7 +150,7 @@ pub async fn serve(sock: &ControlSocket, report: SharedReport) {
             if !matches!(got, Ok(Ok(_))) {
                 return;
             }
-            let answer = if !peer_allowed(uid, own) {
+            let answer = if !peer::allowed(uid, own) {
                 tracing::warn!("control socket: refused uid {uid}");
                 error_line("permission denied: root only")
             } else {
@@ -138,7 +173,9 @@ pub async fn serve(sock: &ControlSocket, report: SharedReport) {
     }
 }
 
-/// Ask the daemon at `path` for its report.
+/// Ask the daemon at `path` for its report. The server must be root or our own user; the
+/// report is as it sent it (print it through [`crate::printable`]), an error it sent has its
+/// control characters escaped.
 pub fn query(path: &Path) -> anyhow::Result<Report> {
     let mut s = StdUnixStream::connect(path).with_context(|| {
         format!(
@@ -146,6 +183,7 @@ pub fn query(path: &Path) -> anyhow::Result<Report> {
             path.display()
         )
     })?;
+    peer::check_server(&s, path)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     s.write_all(b"status\n")
         .with_context(|| format!("{}: sending the request", path.display()))?;
@@ -159,7 +197,7 @@ pub fn query(path: &Path) -> anyhow::Result<Report> {
     let v: serde_json::Value = serde_json::from_str(&line)
         .with_context(|| format!("{}: answer is not JSON", path.display()))?;
     if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-        bail!("{}: {e}", path.display());
+        bail!("{}: {}", path.display(), crate::printable::escape_controls(e));
     }
     serde_json::from_value(v).with_context(|| format!("{}: unexpected answer", path.display()))
 }
@@ -167,15 +205,7 @@ pub fn query(path: &Path) -> anyhow::Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_root_or_the_same_user() {
-        assert!(peer_allowed(0, 0));
-        assert!(peer_allowed(0, 1000));
-        assert!(peer_allowed(1000, 1000));
-        assert!(!peer_allowed(65534, 0));
-        assert!(!peer_allowed(1001, 1000));
-    }
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn bind_makes_a_private_directory_and_socket_and_refuses_files() {
@@ -190,10 +220,18 @@ mod tests {
             let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode(&path), 0o600);
             assert_eq!(mode(path.parent().unwrap()), 0o700);
-            // A live socket is not taken over.
-            assert!(bind(&path).is_err());
+            // The instance lock holds our pid.
+            let lock = lock_path(&path);
+            assert_eq!(
+                std::fs::read_to_string(&lock).unwrap(),
+                format!("{}\n", std::process::id())
+            );
+            // A live instance is not taken over.
+            let e = bind(&path).err().unwrap().to_string();
+            assert!(e.contains("another hvnet daemon is running"), "{e}");
             drop(s);
             assert!(!path.exists());
+            assert!(!lock.exists());
         });
         std::fs::write(&path, "x").unwrap();
         let e = rt.block_on(async { bind(&path).err().unwrap().to_string() });

@@ -71,9 +71,37 @@ fn check(rc: libc::c_int) -> std::io::Result<()> {
     }
 }
 
+/// Whether a listener of type `ty` answers at `path` (a connection is accepted or pending).
+/// The connection is closed at once; the server sees a client that hung up.
+fn serving(path: &[u8], ty: libc::c_int) -> bool {
+    let Ok((addr, len)) = sockaddr_un(path) else {
+        return false;
+    };
+    // SAFETY: socket(2); the descriptor is wrapped immediately.
+    let raw = unsafe { libc::socket(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return false;
+    }
+    // SAFETY: raw is a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    if set_nonblock(fd.as_raw_fd()).is_err() {
+        return false;
+    }
+    // SAFETY: valid sockaddr_un and length.
+    let rc = unsafe { libc::connect(raw, (&addr as *const libc::sockaddr_un).cast(), len) };
+    rc == 0
+        || matches!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EAGAIN | libc::EINPROGRESS)
+        )
+}
+
 impl Listener {
-    /// unlink, socket, non-blocking, bind, listen, chown root:wheel, chmod 0666 — as devd's
-    /// `create_socket`. Any failure but `listen`'s is fatal to the caller.
+    /// As devd's `create_socket`: unlink, socket, non-blocking, bind, listen, mode 0666. The
+    /// mode comes from the umask at bind time: a chmod (or devd's chown to root:wheel) by
+    /// path after bind would follow whatever was swapped in at that path meanwhile, so the
+    /// socket keeps the daemon's owner and group. A socket another process still serves is
+    /// not replaced (it would lose its clients). Any failure but `listen`'s is fatal.
     pub fn create(dir: &Path, kind: Kind, backlog: i32) -> anyhow::Result<Listener> {
         let name = match kind {
             Kind::SeqPacket => SEQPACKET_NAME,
@@ -81,27 +109,32 @@ impl Listener {
         };
         let path = dir.join(name);
         let ctx = || format!("socket {}", path.display());
-        let _ = std::fs::remove_file(&path);
         let ty = match kind {
             Kind::SeqPacket => libc::SOCK_SEQPACKET,
             Kind::Stream => libc::SOCK_STREAM,
         };
+        let bytes = path.as_os_str().as_bytes();
+        if serving(bytes, ty) {
+            anyhow::bail!(
+                "{}: another devd is serving this socket (stop it first)",
+                path.display()
+            );
+        }
+        let _ = std::fs::remove_file(&path);
         // SAFETY: socket(2); the descriptor is wrapped immediately.
         let raw = unsafe { libc::socket(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0) };
         check(raw).with_context(ctx)?;
         // SAFETY: raw is a fresh descriptor nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         set_nonblock(raw).with_context(ctx)?;
-        let (addr, len) = sockaddr_un(path.as_os_str().as_bytes()).with_context(ctx)?;
+        let (addr, len) = sockaddr_un(bytes).with_context(ctx)?;
         // SAFETY: valid sockaddr_un and length.
-        check(unsafe { libc::bind(raw, (&addr as *const libc::sockaddr_un).cast(), len) })
-            .with_context(ctx)?;
+        let bound = crate::shared_dir::with_umask(0o111, || {
+            check(unsafe { libc::bind(raw, (&addr as *const libc::sockaddr_un).cast(), len) })
+        });
+        bound.with_context(ctx)?;
         // SAFETY: listen on our socket; devd ignores its failure.
         unsafe { libc::listen(raw, backlog) };
-        let cpath = std::ffi::CString::new(path.as_os_str().as_bytes()).with_context(ctx)?;
-        // SAFETY: valid C path.
-        check(unsafe { libc::chown(cpath.as_ptr(), 0, 0) }).with_context(ctx)?;
-        check(unsafe { libc::chmod(cpath.as_ptr(), 0o666) }).with_context(ctx)?;
         Ok(Listener { kind, fd })
     }
 
@@ -230,7 +263,7 @@ mod tests {
     use super::*;
 
     /// An accepted client gets devd's 256 KiB send buffer (Linux reports twice the value set,
-    /// for its bookkeeping) and is non-blocking. Needs root (the socket is chowned to 0:0).
+    /// for its bookkeeping) and is non-blocking.
     #[test]
     fn accepted_clients_get_a_256k_nonblocking_send_buffer() {
         let dir = tempfile::tempdir().unwrap();

@@ -54,21 +54,12 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Write the counters as one JSON object, atomically (temp file + rename), mode 0600.
+    /// Write the counters as one JSON object, mode 0600, atomically and without following
+    /// anything planted in the directory ([`crate::shared_dir::write_atomic`]).
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let tmp = path.with_extension("json.tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        let text = serde_json::to_string(self).map_err(std::io::Error::other)?;
-        writeln!(f, "{text}")?;
-        drop(f);
-        std::fs::rename(&tmp, path)
+        let mut text = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        text.push(b'\n');
+        crate::shared_dir::write_atomic(path, &text, 0o600)
     }
 }
 

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use hvnet_devd::{Config, Engine, Event, EventKind, EventOptions, LoadOptions, Quoting};
 
+use crate::shared_dir;
 use clients::{Clients, Kind, Listener};
 use counters::{Counters, Snapshot};
 use log::Logger;
@@ -135,7 +136,6 @@ struct Daemon {
     clients: Clients,
     max_clients: usize,
     at_limit: bool,
-    pid_path: PathBuf,
     pidfile: Option<pidfile::PidFile>,
     drained: bool,
     status_path: PathBuf,
@@ -149,8 +149,6 @@ struct Daemon {
     /// `--metrics`: the bound listener until the serving thread starts, and what it reads.
     metrics_listener: Option<std::net::TcpListener>,
     snapshot: Option<Snapshot>,
-    /// The pid file is locked by a running instance: leave its status file alone at exit.
-    another_instance: bool,
 }
 
 pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -193,6 +191,35 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    // Everything is checked before anything is created: the directories first, then the
+    // pid file's lock, so that a second instance stops before it touches a socket.
+    let mut dirs = vec![
+        ("--socket-dir", args.socket_dir.clone()),
+        ("status file", parent(&status_path)),
+    ];
+    if !args.debug {
+        dirs.push(("pid file", parent(&pid_path)));
+    }
+    for (what, dir) in dirs {
+        shared_dir::check_dir(&dir).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    }
+    let pidfile = if args.debug {
+        None
+    } else {
+        match pidfile::PidFile::open(&pid_path) {
+            Ok(p) => Some(p),
+            Err(pidfile::PidFileError::AlreadyRunning { pid, .. }) => {
+                eprintln!("devd: devd already running, pid: {pid}");
+                return Ok(ExitCode::from(1));
+            }
+            Err(e @ pidfile::PidFileError::Unsafe { .. }) => return Err(e.into()),
+            // devd goes on without a pid file (a read-only /var/run, say).
+            Err(e) => {
+                log.warning(&format!("pidfile_open: {e}"));
+                None
+            }
+        }
+    };
     // Bound now, so a bad address or a busy port is an error on the terminal; served from a
     // thread started once the process has daemonised (threads do not survive the fork).
     let metrics_listener = match args.metrics {
@@ -210,8 +237,7 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
         clients: Clients::default(),
         max_clients,
         at_limit: false,
-        pid_path,
-        pidfile: None,
+        pidfile,
         drained: args.debug || args.no_drain,
         status_path,
         timeout,
@@ -224,7 +250,6 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
         written_at: None,
         snapshot: metrics_listener.as_ref().map(|_| Snapshot::default()),
         metrics_listener,
-        another_instance: false,
         args,
     };
     if d.args.no_drain && !d.args.debug {
@@ -244,28 +269,23 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
         d.start_metrics();
     }
     let code = d.event_loop();
-    if !d.another_instance {
-        d.write_status();
-    }
+    d.write_status();
     if let Some(p) = d.pidfile.take() {
         p.remove();
     }
     Ok(code)
 }
 
+/// The directory `path` is in.
+fn parent(path: &Path) -> PathBuf {
+    path.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+}
+
 impl Daemon {
-    /// Lock the pid file, detach (daemon(0,0)), write our pid. `Some(code)` = exit now.
+    /// Detach (daemon(0,0)) and write our pid to the pid file locked at start. `Some(code)`
+    /// = exit now.
     fn daemonize(&mut self) -> Option<ExitCode> {
         self.log.debug("Calling daemon");
-        match pidfile::PidFile::open(&self.pid_path) {
-            Ok(p) => self.pidfile = Some(p),
-            Err(e @ pidfile::PidFileError::AlreadyRunning(_)) => {
-                self.another_instance = true;
-                eprintln!("devd: {e}");
-                return Some(ExitCode::from(1));
-            }
-            Err(e) => self.log.warning(&format!("pidfile_open: {e}")),
-        }
         // SAFETY: single-threaded process; daemon forks, the parent exits, the child goes on.
         if unsafe { libc::daemon(0, 0) } != 0 {
             eprintln!("devd: daemon: {}", std::io::Error::last_os_error());
