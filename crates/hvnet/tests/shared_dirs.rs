@@ -534,8 +534,110 @@ fn accept_within(l: &OwnedFd, ms: i32) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(c) }
 }
 
+#[test]
+fn an_empty_seqpacket_record_is_skipped_and_the_end_of_input_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let done = d.join("done");
+    let conf = devd_conf(
+        d,
+        &d.join("devd.pid"),
+        &format!(
+            "notify 0 {{ match \"system\" \"OK\"; action \"touch {}\"; }};",
+            done.display()
+        ),
+    );
+    let source = d.join("devctl.sock");
+    let l = seqpacket_source(&source);
+    let err = d.join("err");
+    let mut p = Proc(devd(&conf, &source, d, &err, &["-d"]).spawn().unwrap());
+    let conn = accept_within(&l, 10_000);
+    send_record(&conn, b"");
+    std::thread::sleep(Duration::from_millis(100));
+    send_record(&conn, b"");
+    send_record(&conn, b"!system=OK subsystem=s type=t\n");
+    wait_for("the action after the empty records", || done.exists());
+    assert_eq!(p.exit_within(Duration::ZERO), None, "{}", stderr_of(&err));
+    let status = d.join("hvnet-devd.status.json");
+    wait_for("the counters", || {
+        status_json(&status).is_some_and(|v| v["events_received"] == 3)
+    });
+    let v = status_json(&status).unwrap();
+    assert_eq!(v["events"]["malformed"], 2, "{v}");
+    assert_eq!(v["actions_run"], 1, "{v}");
+    // The source closing is the end of input: logged, exit 0 (as devd).
+    drop(conn);
+    assert_eq!(p.exit_within(WAIT).and_then(|s| s.code()), Some(0));
+    let text = stderr_of(&err);
+    assert!(
+        text.contains(&format!(
+            "{}: end of file: the event source closed; exiting",
+            source.display()
+        )),
+        "{text}"
+    );
+}
 
+#[test]
+fn the_end_of_a_fifo_source_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let conf = devd_conf(d, &d.join("devd.pid"), "");
+    let devctl = d.join("devctl");
+    mkfifo(&devctl);
+    let err = d.join("err");
+    let mut p = Proc(devd(&conf, &devctl, d, &err, &["-d"]).spawn().unwrap());
+    // Opening for writing waits for hvnet's reader; closing it is the end of input.
+    let mut w = std::fs::OpenOptions::new().write(true).open(&devctl).unwrap();
+    w.write_all(b"!system=LAST subsystem=s type=t\n").unwrap();
+    drop(w);
+    assert_eq!(p.exit_within(WAIT).and_then(|s| s.code()), Some(0));
+    let text = stderr_of(&err);
+    assert!(text.contains("Processing event '!system=LAST"), "{text}");
+    assert!(
+        text.contains("end of file: the event source closed; exiting"),
+        "{text}"
+    );
+}
 
+#[test]
+fn a_fifo_named_conf_hangs_neither_the_start_nor_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rules = d.join("rules.d");
+    std::fs::create_dir(&rules).unwrap();
+    mkfifo(&rules.join("a.conf"));
+    let conf = devd_conf(
+        d,
+        &d.join("devd.pid"),
+        &format!("options {{ directory \"{}\"; }};", rules.display()),
+    );
+    let err = d.join("err");
+    let _f = fifo(&d.join("devctl"));
+    let mut p = Proc(
+        devd(&conf, &d.join("devctl"), d, &err, &["-d", "--reload-on-hup"])
+            .spawn()
+            .unwrap(),
+    );
+    let status = d.join("hvnet-devd.status.json");
+    wait_for("the start", || status.exists());
+    assert!(
+        stderr_of(&err).contains(&format!(
+            "{}: not a regular file; skipped",
+            rules.join("a.conf").display()
+        )),
+        "{}",
+        stderr_of(&err)
+    );
+    mkfifo(&rules.join("b.conf"));
+    // SAFETY: SIGHUP to our child.
+    unsafe { libc::kill(p.pid(), libc::SIGHUP) };
+    wait_for("the reload", || {
+        status_json(&status).is_some_and(|v| v["reloads"] == 1)
+    });
+    assert!(stderr_of(&err).contains("b.conf: not a regular file; skipped"));
+    assert_eq!(p.exit_within(Duration::ZERO), None);
+}
 
 // ---------------------------------------------------------------------------------------
 // hvnet run and hvnet status

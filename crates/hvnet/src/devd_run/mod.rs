@@ -461,9 +461,14 @@ impl Daemon {
                             self.handle(r);
                         }
                     }
+                    // devd leaves its loop on either, and exits 0.
                     Read::End(err) => {
-                        if let Some(e) = err {
-                            self.log.err(&format!("read: {e}"));
+                        let devctl = self.args.devctl.display();
+                        match err {
+                            Some(e) => self.log.err(&format!("{devctl}: read: {e}; exiting")),
+                            None => self.log.err(&format!(
+                                "{devctl}: end of file: the event source closed; exiting"
+                            )),
                         }
                         break;
                     }

@@ -7,7 +7,9 @@
 //! * a FIFO (or a regular file): a byte stream, split into records after each `\n`.
 //!
 //! Records longer than 1015 bytes are reported as [`Record::Oversized`] and skipped, as the
-//! kernel would never have delivered them.
+//! kernel would never have delivered them. A zero-length record from a socket is returned as
+//! an empty [`Record::Event`] (the daemon counts it as malformed and skips it), not taken for
+//! the end of input, which a socket reports with the same zero-length read.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileTypeExt;
@@ -30,8 +32,10 @@ pub enum Record {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Framing {
-    /// One record per read (char device, seqpacket socket).
+    /// One record per read (a devctl character device).
     Datagram,
+    /// One record per message (a seqpacket socket); a message may be empty.
+    Seqpacket,
     /// Split on newlines (FIFO, regular file).
     Lines,
 }
@@ -64,7 +68,7 @@ impl Source {
             (
                 connect_seqpacket(path)
                     .with_context(|| format!("Can't open devctl device {}", path.display()))?,
-                Framing::Datagram,
+                Framing::Seqpacket,
             )
         } else {
             let framing = if ft.is_char_device() {
@@ -116,6 +120,9 @@ impl Source {
             };
         }
         let n = n as usize;
+        if n == 0 && self.framing == Framing::Seqpacket && !self.peer_finished() {
+            return Read::Records(vec![Record::Event(Vec::new())]);
+        }
         if n == 0 {
             self.eof = true;
             // A last line without a newline is still an event.
@@ -128,12 +135,29 @@ impl Source {
         }
         buf.truncate(n);
         match self.framing {
-            Framing::Datagram => Read::Records(vec![classify(buf)]),
+            Framing::Datagram | Framing::Seqpacket => Read::Records(vec![classify(buf)]),
             Framing::Lines => {
                 self.pending.extend_from_slice(&buf);
                 Read::Records(self.take_lines())
             }
         }
+    }
+
+    /// After a zero-length read from the socket: whether that was the end of input (the peer
+    /// closed or shut down its side, and no record is left) rather than an empty record.
+    fn peer_finished(&self) -> bool {
+        let mut p = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLRDHUP,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, zero timeout.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        let hung_up = n > 0 && p.revents & (libc::POLLHUP | libc::POLLRDHUP) != 0;
+        let mut queued: libc::c_int = 0;
+        // SAFETY: FIONREAD stores an int at the pointer given.
+        let rc = unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::FIONREAD, &mut queued) };
+        hung_up && (rc != 0 || queued == 0)
     }
 
     fn take_lines(&mut self) -> Vec<Record> {
