@@ -743,6 +743,51 @@ fn unsafe_control_socket_directories_are_refused() {
     }
 }
 
+#[test]
+fn configuration_errors_stop_hvnet_run_before_it_creates_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let socket = d.join("run/sub/hvnet.sock");
+    let bad_rules = d.join("bad-devd.conf");
+    std::fs::write(&bad_rules, "notify 0 {\n match \"system\" ;\n};\n").unwrap();
+    let conf = d.join("hvnet.conf");
+    std::fs::write(
+        &conf,
+        format!("devd_rules = \"{}\"\n", bad_rules.display()),
+    )
+    .unwrap();
+    // A scenario that parses but does not start (a read-only sysctl set).
+    let bad_scenario = d.join("bad.scenario");
+    std::fs::write(
+        &bad_scenario,
+        "name bad\nduration 10s\nsysctl kern.vm_guest=none\n",
+    )
+    .unwrap();
+    for (args, want) in [
+        (
+            vec!["-c", conf.to_str().unwrap()],
+            format!("{}:2:", bad_rules.display()),
+        ),
+        (
+            vec!["--scenario", "no-such-scenario"],
+            "no-such-scenario".to_string(),
+        ),
+        (
+            vec!["--scenario", bad_scenario.to_str().unwrap()],
+            "sysctl kern.vm_guest=none".to_string(),
+        ),
+    ] {
+        let mut c = Command::new(BIN);
+        c.args(["run", "--backend", "sim", "--socket"])
+            .arg(&socket)
+            .args(&args);
+        let out = c.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(&want), "{want:?} not in {err}");
+        assert!(!d.join("run").exists(), "{args:?} created the socket's directory");
+    }
+}
 
 /// Serve one connection on `path` with `answer` (from this process: root).
 fn fake_server(path: &Path, answer: &'static str) -> std::thread::JoinHandle<()> {

@@ -84,8 +84,28 @@ pub fn settings(a: &RunArgs) -> anyhow::Result<Config> {
     Ok(c)
 }
 
+/// Load now everything the daemon loads at start (the scenario, the hosted devd rules), so
+/// that an error in any of them stops it before it creates a directory, a lock or a socket.
+fn validate(c: &Config) -> anyhow::Result<()> {
+    if c.backend == BackendKind::Sim {
+        let sc = crate::cmd::simulate::load_scenario(&c.sim_scenario)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let opts = hvnet_sim::RunOptions {
+            seed: c.sim_seed,
+            ..Default::default()
+        };
+        hvnet_sim::Sim::new(sc, opts, hvnet_sim::no_agent(), Vec::new())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    if let Some(r) = &c.devd_rules {
+        crate::daemon::hosted::check(r).context("devd_rules")?;
+    }
+    Ok(())
+}
+
 pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let c = settings(&a)?;
+    validate(&c)?;
     if a.check {
         println!(
             "{}: ok",
@@ -95,8 +115,6 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         );
         println!("backend {}", c.backend.name());
         if c.backend == BackendKind::Sim {
-            crate::cmd::simulate::load_scenario(&c.sim_scenario)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("scenario {}", c.sim_scenario);
         }
         println!("control_socket {}", c.control_socket.display());
@@ -105,7 +123,6 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             c.metrics.map_or_else(|| "off".into(), |m| m.to_string())
         );
         if let Some(r) = &c.devd_rules {
-            crate::daemon::hosted::check(r).context("devd_rules")?;
             println!("devd_rules {}", r.display());
         }
         return Ok(ExitCode::SUCCESS);

@@ -122,8 +122,9 @@ pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    // Bind before the engine starts: a live control socket is also the guard against a
-    // second daemon, which must stop before it touches the system.
+    // Bind before the engine starts: the instance lock taken first is the guard against a
+    // second daemon, which must stop before it touches the system (or the first one's
+    // socket). The configuration, scenario and hosted rules were checked before this.
     let (sock, metrics_listener) = rt.block_on(async {
         let sock = control::bind(&cfg.control_socket)?;
         let metrics_listener = match cfg.metrics {
