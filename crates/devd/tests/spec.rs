@@ -139,7 +139,10 @@ fn non_regular_files_named_conf_are_skipped_with_a_warning() {
     assert_eq!(c.rule_count(), 2);
     let warnings: Vec<String> = c.warnings().iter().map(|w| w.to_string()).collect();
     for name in ["sub.conf", "x.conf"] {
-        let want = format!("{}: not a regular file; skipped", d.path().join(name).display());
+        let want = format!(
+            "{}: not a regular file; skipped",
+            d.path().join(name).display()
+        );
         assert!(warnings.contains(&want), "{want:?} not in {warnings:?}");
     }
     assert_eq!(warnings.len(), 2, "{warnings:?}");

@@ -107,6 +107,9 @@ mod tests {
         assert!(text.contains('\u{9b}'));
         let clean = json_text(&text);
         assert!(!clean.chars().any(char::is_control), "{clean}");
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&clean).unwrap(), v);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&clean).unwrap(),
+            v
+        );
     }
 }

@@ -23,9 +23,14 @@ pub enum Problem {
     Unreadable(std::io::Error),
     NotADirectory,
     /// Group or others may write it and it has no sticky bit.
-    WritableByOthers { mode: u32 },
+    WritableByOthers {
+        mode: u32,
+    },
     /// Owned by someone who is neither root nor the daemon's user.
-    ForeignOwner { uid: u32, own: u32 },
+    ForeignOwner {
+        uid: u32,
+        own: u32,
+    },
 }
 
 /// A directory hvnet refuses to create files in: `dir` as asked, `at` the directory (it or
@@ -39,7 +44,11 @@ pub struct UnsafeDir {
 
 impl std::fmt::Display for UnsafeDir {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: refusing to create files there: ", self.dir.display())?;
+        write!(
+            f,
+            "{}: refusing to create files there: ",
+            self.dir.display()
+        )?;
         let at = if self.at == self.dir {
             "it".to_string()
         } else {
@@ -87,13 +96,7 @@ pub fn check_dir(dir: &Path) -> Result<(), UnsafeDir> {
             return Err(fail(at, Problem::NotADirectory));
         }
         if m.uid() != 0 && m.uid() != own {
-            return Err(fail(
-                at,
-                Problem::ForeignOwner {
-                    uid: m.uid(),
-                    own,
-                },
-            ));
+            return Err(fail(at, Problem::ForeignOwner { uid: m.uid(), own }));
         }
         let mode = m.mode();
         if mode & 0o022 != 0 && mode & 0o1000 == 0 {
@@ -192,7 +195,11 @@ mod tests {
         std::fs::write(&victim, "precious").unwrap();
         let out = dir.path().join("status.json");
         // Someone guessed the first name: it is a symlink to the victim.
-        symlink(&victim, dir.path().join(".status.json.0000000000000001.tmp")).unwrap();
+        symlink(
+            &victim,
+            dir.path().join(".status.json.0000000000000001.tmp"),
+        )
+        .unwrap();
         let mut names = [1u64, 2].into_iter();
         write_atomic_named(&out, b"{}\n", 0o640, || names.next().unwrap()).unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
@@ -201,7 +208,10 @@ mod tests {
         assert!(m.is_file());
         assert_eq!(m.mode() & 0o7777, 0o640);
         // The temporary was renamed; the planted link is still there, unused.
-        assert!(!dir.path().join(".status.json.0000000000000002.tmp").exists());
+        assert!(!dir
+            .path()
+            .join(".status.json.0000000000000002.tmp")
+            .exists());
         // A symlink at the destination itself is replaced, not followed.
         std::fs::remove_file(&out).unwrap();
         symlink(&victim, &out).unwrap();
@@ -244,10 +254,7 @@ mod tests {
                 matches!(e.problem, Problem::WritableByOthers { .. }),
                 "{mode:o}: {e}"
             );
-            assert!(
-                e.to_string().contains("writable by group or others"),
-                "{e}"
-            );
+            assert!(e.to_string().contains("writable by group or others"), "{e}");
         }
         chmod(&sub, 0o1777);
         check_dir(&sub).unwrap();
@@ -288,7 +295,10 @@ mod tests {
             matches!(e.problem, Problem::ForeignOwner { uid: 4321, .. }),
             "{e}"
         );
-        assert!(e.to_string().contains("owned by uid 4321, not by root"), "{e}");
+        assert!(
+            e.to_string().contains("owned by uid 4321, not by root"),
+            "{e}"
+        );
         // Ours inside theirs: they could rename ours away.
         let ours = sub.join("ours");
         std::fs::create_dir(&ours).unwrap();

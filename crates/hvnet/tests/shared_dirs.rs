@@ -148,8 +148,13 @@ fn seqpacket_connect(path: &Path) -> std::io::Result<OwnedFd> {
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let (addr, len) = sockaddr(path);
     // SAFETY: a valid sockaddr_un of length len.
-    if unsafe { libc::connect(fd.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len) }
-        != 0
+    if unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    } != 0
     {
         return Err(std::io::Error::last_os_error());
     }
@@ -197,7 +202,14 @@ fn recv_record(fd: &OwnedFd) -> Option<Vec<u8>> {
 
 fn send_record(fd: &OwnedFd, rec: &[u8]) {
     // SAFETY: send from a valid buffer.
-    let n = unsafe { libc::send(fd.as_raw_fd(), rec.as_ptr().cast(), rec.len(), libc::MSG_EOR) };
+    let n = unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            rec.as_ptr().cast(),
+            rec.len(),
+            libc::MSG_EOR,
+        )
+    };
     assert_eq!(n, rec.len() as isize, "{}", std::io::Error::last_os_error());
 }
 
@@ -358,8 +370,14 @@ fn unsafe_socket_and_status_directories_are_refused_before_anything_is_created()
     let shared = d.join("shared");
     std::fs::create_dir(&shared).unwrap();
     for (m, problem) in [
-        (0o777, "writable by group or others without the sticky bit (mode 0777"),
-        (0o775, "writable by group or others without the sticky bit (mode 0775"),
+        (
+            0o777,
+            "writable by group or others without the sticky bit (mode 0777",
+        ),
+        (
+            0o775,
+            "writable by group or others without the sticky bit (mode 0775",
+        ),
     ] {
         chmod(&shared, m);
         let (code, err) = run(&shared, &["-d"]);
@@ -400,15 +418,21 @@ fn unsafe_socket_and_status_directories_are_refused_before_anything_is_created()
     assert!(err.contains("status file: "), "{err}");
     let conf_pid = devd_conf(d, &shared.join("devd.pid"), "");
     let mut p = Proc(
-        devd(&conf_pid, &d.join("devctl"), &sockets, &d.join("err"), &["-n"])
-            .spawn()
-            .unwrap(),
+        devd(
+            &conf_pid,
+            &d.join("devctl"),
+            &sockets,
+            &d.join("err"),
+            &["-n"],
+        )
+        .spawn()
+        .unwrap(),
     );
     assert_eq!(p.exit_within(WAIT).and_then(|s| s.code()), Some(1));
     assert!(stderr_of(&d.join("err")).contains("pid file: "));
     assert_eq!(std::fs::read_dir(&sockets).unwrap().count(), 0);
     assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 1); // inner
-    // With the sticky bit (as /tmp) the directory is fine.
+                                                                // With the sticky bit (as /tmp) the directory is fine.
     chmod(&shared, 0o1777);
     let mut p = Proc(
         devd(&conf, &d.join("devctl"), &shared, &d.join("err"), &["-d"])
@@ -496,7 +520,9 @@ fn a_second_foreground_devd_does_not_take_over_live_sockets() {
     );
     let client = seqpacket_connect(&d.join("devd.seqpacket.pipe")).expect("connecting");
     std::thread::sleep(Duration::from_millis(50));
-    first_fifo.write_all(b"!system=A subsystem=b type=c\n").unwrap();
+    first_fifo
+        .write_all(b"!system=A subsystem=b type=c\n")
+        .unwrap();
     assert!(recv_record(&client).is_some());
     assert_eq!(first.exit_within(Duration::ZERO), None);
 }
@@ -511,7 +537,13 @@ fn seqpacket_source(path: &Path) -> OwnedFd {
     let (addr, len) = sockaddr(path);
     // SAFETY: valid sockaddr_un.
     assert_eq!(
-        unsafe { libc::bind(l.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len) },
+        unsafe {
+            libc::bind(
+                l.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                len,
+            )
+        },
         0
     );
     // SAFETY: listen on our socket.
@@ -526,7 +558,11 @@ fn accept_within(l: &OwnedFd, ms: i32) -> OwnedFd {
         revents: 0,
     };
     // SAFETY: one pollfd.
-    assert_eq!(unsafe { libc::poll(&mut p, 1, ms) }, 1, "hvnet did not connect");
+    assert_eq!(
+        unsafe { libc::poll(&mut p, 1, ms) },
+        1,
+        "hvnet did not connect"
+    );
     // SAFETY: accept on our listener, wrapped at once.
     let c = unsafe { libc::accept(l.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut()) };
     assert!(c >= 0);
@@ -588,7 +624,10 @@ fn the_end_of_a_fifo_source_is_logged() {
     let err = d.join("err");
     let mut p = Proc(devd(&conf, &devctl, d, &err, &["-d"]).spawn().unwrap());
     // Opening for writing waits for hvnet's reader; closing it is the end of input.
-    let mut w = std::fs::OpenOptions::new().write(true).open(&devctl).unwrap();
+    let mut w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&devctl)
+        .unwrap();
     w.write_all(b"!system=LAST subsystem=s type=t\n").unwrap();
     drop(w);
     assert_eq!(p.exit_within(WAIT).and_then(|s| s.code()), Some(0));
@@ -615,9 +654,15 @@ fn a_fifo_named_conf_hangs_neither_the_start_nor_a_reload() {
     let err = d.join("err");
     let _f = fifo(&d.join("devctl"));
     let mut p = Proc(
-        devd(&conf, &d.join("devctl"), d, &err, &["-d", "--reload-on-hup"])
-            .spawn()
-            .unwrap(),
+        devd(
+            &conf,
+            &d.join("devctl"),
+            d,
+            &err,
+            &["-d", "--reload-on-hup"],
+        )
+        .spawn()
+        .unwrap(),
     );
     let status = d.join("hvnet-devd.status.json");
     wait_for("the start", || status.exists());
@@ -751,11 +796,7 @@ fn configuration_errors_stop_hvnet_run_before_it_creates_anything() {
     let bad_rules = d.join("bad-devd.conf");
     std::fs::write(&bad_rules, "notify 0 {\n match \"system\" ;\n};\n").unwrap();
     let conf = d.join("hvnet.conf");
-    std::fs::write(
-        &conf,
-        format!("devd_rules = \"{}\"\n", bad_rules.display()),
-    )
-    .unwrap();
+    std::fs::write(&conf, format!("devd_rules = \"{}\"\n", bad_rules.display())).unwrap();
     // A scenario that parses but does not start (a read-only sysctl set).
     let bad_scenario = d.join("bad.scenario");
     std::fs::write(
@@ -785,7 +826,10 @@ fn configuration_errors_stop_hvnet_run_before_it_creates_anything() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains(&want), "{want:?} not in {err}");
-        assert!(!d.join("run").exists(), "{args:?} created the socket's directory");
+        assert!(
+            !d.join("run").exists(),
+            "{args:?} created the socket's directory"
+        );
     }
 }
 
@@ -826,7 +870,8 @@ fn status_prints_no_terminal_escapes_from_the_server() {
         "{text}"
     );
     // A report whose strings carry escapes: the table and the JSON are clean too.
-    const REPORT: &str = "{\"version\":\"1\\u001b[8m\",\"pid\":7,\"backend\":\"sim\\u001b]2;x\\u0007\",\
+    const REPORT: &str =
+        "{\"version\":\"1\\u001b[8m\",\"pid\":7,\"backend\":\"sim\\u001b]2;x\\u0007\",\
 \"clock\":\"monotonic\",\"now_ms\":0,\"started_unix_ms\":0,\"mode\":\"auto\\r\",\"converged\":true,\
 \"steps\":0,\"pairs\":[],\"unpaired_vfs\":[\"vf\\u009b0\"],\"daemons\":[],\"errors\":[],\
 \"recent_actions\":[],\"actions_applied\":0,\"actions_failed\":0,\"devd\":null,\"sim\":null}\n";

@@ -12,8 +12,8 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::daemon::{config, control};
-use crate::printable;
 use crate::devd_run::counters::Counters;
+use crate::printable;
 
 /// `hvnet devd run`'s status file with its default `--socket-dir`.
 pub const DEFAULT_DEVD_STATUS: &str = "/var/run/hvnet-devd.status.json";

@@ -46,34 +46,33 @@ pub fn lock_path(socket: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Check the directory `dir` against the rule, creating it 0700 if it is missing (the part
-/// that exists is checked first, so nothing is created under a directory others control).
+/// Check the directory `dir` (absolute) against the rule, creating it 0700 if it is missing
+/// (the part that exists is checked first, so nothing is created under a directory others
+/// control).
 fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+    let check =
+        |d: &Path| shared_dir::check_dir(d).map_err(|e| anyhow::anyhow!("control socket: {e}"));
     if !dir.exists() {
-        let existing = dir
-            .ancestors()
-            .skip(1)
-            .find(|a| a.as_os_str().is_empty() || a.exists())
-            .map(|a| if a.as_os_str().is_empty() { Path::new(".") } else { a })
-            .unwrap_or(Path::new("/"));
-        shared_dir::check_dir(existing).map_err(|e| anyhow::anyhow!("control socket: {e}"))?;
+        check(
+            dir.ancestors()
+                .find(|a| a.exists())
+                .unwrap_or(Path::new("/")),
+        )?;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
             .with_context(|| format!("creating {}", dir.display()))?;
     }
-    shared_dir::check_dir(dir).map_err(|e| anyhow::anyhow!("control socket: {e}"))
+    check(dir)
 }
 
 /// Bind `path`: check (or create) its directory, take the instance lock, refuse to replace
 /// anything but a stale socket, and bind under umask 0177 so the socket is 0600 from the
 /// start (a chmod by path afterwards could follow something swapped in).
 pub fn bind(path: &Path) -> anyhow::Result<ControlSocket> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let path = &std::path::absolute(path).with_context(|| path.display().to_string())?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
     prepare_dir(dir)?;
     let lock = lock_path(path);
     let mut instance = match PidFile::open(&lock) {
@@ -197,7 +196,11 @@ pub fn query(path: &Path) -> anyhow::Result<Report> {
     let v: serde_json::Value = serde_json::from_str(&line)
         .with_context(|| format!("{}: answer is not JSON", path.display()))?;
     if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-        bail!("{}: {}", path.display(), crate::printable::escape_controls(e));
+        bail!(
+            "{}: {}",
+            path.display(),
+            crate::printable::escape_controls(e)
+        );
     }
     serde_json::from_value(v).with_context(|| format!("{}: unexpected answer", path.display()))
 }

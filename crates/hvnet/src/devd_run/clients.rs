@@ -5,7 +5,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -96,30 +96,44 @@ fn serving(path: &[u8], ty: libc::c_int) -> bool {
         )
 }
 
+/// The first of the two sockets in `dir` that another process still serves (replacing it
+/// would cut that daemon off from its clients).
+pub fn served(dir: &Path) -> Option<PathBuf> {
+    [Kind::SeqPacket, Kind::Stream]
+        .into_iter()
+        .find_map(|kind| {
+            let path = dir.join(kind.file_name());
+            serving(path.as_os_str().as_bytes(), kind.socket_type()).then_some(path)
+        })
+}
+
+impl Kind {
+    fn file_name(self) -> &'static str {
+        match self {
+            Kind::SeqPacket => SEQPACKET_NAME,
+            Kind::Stream => STREAM_NAME,
+        }
+    }
+
+    fn socket_type(self) -> libc::c_int {
+        match self {
+            Kind::SeqPacket => libc::SOCK_SEQPACKET,
+            Kind::Stream => libc::SOCK_STREAM,
+        }
+    }
+}
+
 impl Listener {
     /// As devd's `create_socket`: unlink, socket, non-blocking, bind, listen, mode 0666. The
     /// mode comes from the umask at bind time: a chmod (or devd's chown to root:wheel) by
     /// path after bind would follow whatever was swapped in at that path meanwhile, so the
-    /// socket keeps the daemon's owner and group. A socket another process still serves is
-    /// not replaced (it would lose its clients). Any failure but `listen`'s is fatal.
+    /// socket keeps the daemon's owner and group. Check [`served`] first. Any failure but
+    /// `listen`'s is fatal.
     pub fn create(dir: &Path, kind: Kind, backlog: i32) -> anyhow::Result<Listener> {
-        let name = match kind {
-            Kind::SeqPacket => SEQPACKET_NAME,
-            Kind::Stream => STREAM_NAME,
-        };
-        let path = dir.join(name);
+        let path = dir.join(kind.file_name());
         let ctx = || format!("socket {}", path.display());
-        let ty = match kind {
-            Kind::SeqPacket => libc::SOCK_SEQPACKET,
-            Kind::Stream => libc::SOCK_STREAM,
-        };
+        let ty = kind.socket_type();
         let bytes = path.as_os_str().as_bytes();
-        if serving(bytes, ty) {
-            anyhow::bail!(
-                "{}: another devd is serving this socket (stop it first)",
-                path.display()
-            );
-        }
         let _ = std::fs::remove_file(&path);
         // SAFETY: socket(2); the descriptor is wrapped immediately.
         let raw = unsafe { libc::socket(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0) };

@@ -220,6 +220,10 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
+    // Another devd with its own pid file (or none, -d) may still serve the sockets.
+    if let Some(p) = clients::served(&args.socket_dir) {
+        anyhow::bail!("{}: another devd is serving this socket", p.display());
+    }
     // Bound now, so a bad address or a busy port is an error on the terminal; served from a
     // thread started once the process has daemonised (threads do not survive the fork).
     let metrics_listener = match args.metrics {
@@ -278,7 +282,8 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// The directory `path` is in.
 fn parent(path: &Path) -> PathBuf {
-    path.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+    path.parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
 }
 
 impl Daemon {

@@ -31,10 +31,18 @@ impl std::fmt::Display for PidFileError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PidFileError::AlreadyRunning { path, pid } => {
-                write!(f, "{} is locked by a running process, pid {pid}", path.display())
+                write!(
+                    f,
+                    "{} is locked by a running process, pid {pid}",
+                    path.display()
+                )
             }
             PidFileError::Unsafe { path, why } => {
-                write!(f, "{}: refusing to use it as a pid file: {why}", path.display())
+                write!(
+                    f,
+                    "{}: refusing to use it as a pid file: {why}",
+                    path.display()
+                )
             }
             PidFileError::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
