@@ -71,29 +71,26 @@ fn check(rc: libc::c_int) -> std::io::Result<()> {
     }
 }
 
-/// Whether a listener of type `ty` answers at `path` (a connection is accepted or pending).
+/// Whether a listener of `kind` answers at `path` (a connection is accepted or pending).
 /// The connection is closed at once; the server sees a client that hung up.
-fn serving(path: &[u8], ty: libc::c_int) -> bool {
-    let Ok((addr, len)) = sockaddr_un(path) else {
+fn serving(path: &Path, kind: Kind) -> bool {
+    use nix::errno::Errno;
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let ty = match kind {
+        Kind::SeqPacket => SockType::SeqPacket,
+        Kind::Stream => SockType::Stream,
+    };
+    let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+    let (Ok(fd), Ok(addr)) = (
+        socket(AddressFamily::Unix, ty, flags, None),
+        UnixAddr::new(path),
+    ) else {
         return false;
     };
-    // SAFETY: socket(2); the descriptor is wrapped immediately.
-    let raw = unsafe { libc::socket(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        return false;
-    }
-    // SAFETY: raw is a fresh descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    if set_nonblock(fd.as_raw_fd()).is_err() {
-        return false;
-    }
-    // SAFETY: valid sockaddr_un and length.
-    let rc = unsafe { libc::connect(raw, (&addr as *const libc::sockaddr_un).cast(), len) };
-    rc == 0
-        || matches!(
-            std::io::Error::last_os_error().raw_os_error(),
-            Some(libc::EAGAIN | libc::EINPROGRESS)
-        )
+    matches!(
+        connect(fd.as_raw_fd(), &addr),
+        Ok(()) | Err(Errno::EAGAIN | Errno::EINPROGRESS)
+    )
 }
 
 /// The first of the two sockets in `dir` that another process still serves (replacing it
@@ -103,7 +100,7 @@ pub fn served(dir: &Path) -> Option<PathBuf> {
         .into_iter()
         .find_map(|kind| {
             let path = dir.join(kind.file_name());
-            serving(path.as_os_str().as_bytes(), kind.socket_type()).then_some(path)
+            serving(&path, kind).then_some(path)
         })
 }
 
