@@ -139,8 +139,9 @@ impl Listener {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         set_nonblock(raw).with_context(ctx)?;
         let (addr, len) = sockaddr_un(bytes).with_context(ctx)?;
-        // SAFETY: valid sockaddr_un and length.
+        // Mode 0666 from the umask; the loop is single-threaded, nothing else creates files.
         let bound = crate::shared_dir::with_umask(0o111, || {
+            // SAFETY: valid sockaddr_un and length.
             check(unsafe { libc::bind(raw, (&addr as *const libc::sockaddr_un).cast(), len) })
         });
         bound.with_context(ctx)?;
