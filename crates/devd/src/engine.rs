@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, Rule, Statement, Test};
 use crate::event::{Event, EventKind};
-use crate::expand::{expand_into, Quoting, Template};
+use crate::expand::{expand_into, Quoting, Refused, Template};
 use crate::keytable::KeyTable;
 use crate::media::MediaProbe;
 use std::mem::MaybeUninit;
@@ -956,6 +956,28 @@ impl Engine {
     /// The raw bytes of each action of `rule` expanded for `event`.
     pub fn expand_actions(&self, rule: &Rule, event: &Event) -> Vec<Vec<u8>> {
         expand_rule(&self.config, rule, event)
+    }
+
+    /// Each action of `rule` as the command to hand to the shell for `event`, its values
+    /// inserted as `quoting` writes them (the shell that runs it decides the mode, not the
+    /// configuration); an action that cannot be carried intact is refused
+    /// ([`Template::command`]).
+    pub fn commands(
+        &self,
+        rule: &Rule,
+        event: &Event,
+        quoting: Quoting,
+    ) -> Vec<Result<Vec<u8>, Refused>> {
+        rule.actions()
+            .map(|text| {
+                let mut out = Vec::with_capacity(expansion_capacity(text.len(), event));
+                Template::parse(text)
+                    .command(&mut out, quoting, |_, name| {
+                        lookup(&self.config, event, name)
+                    })
+                    .map(|()| out)
+            })
+            .collect()
     }
 
     /// Statistics about the index, for `check`/`bench` output.

@@ -8,8 +8,59 @@ pub enum Quoting {
     /// byte of a value can act as shell syntax. Unset variables give `$''`.
     #[default]
     Shell,
+    /// POSIX single quotes: every value becomes `'…'` with each `'` written `'\''`; unset
+    /// variables give `''`. For shells that do not read `$'…'` (dash), which would otherwise
+    /// see devd's form as `$` followed by an ordinary single-quoted string that a `\'` ends.
+    SingleQuotes,
     /// Before 2020: values inserted verbatim (shell injection possible). Compatibility only.
     Legacy,
+}
+
+impl Quoting {
+    /// How the mode writes a value, for logs and status output.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Quoting::Shell => "$'...' (devd's quoting)",
+            Quoting::SingleQuotes => "'...' (POSIX single quotes)",
+            Quoting::Legacy => "none (legacy, values inserted verbatim)",
+        }
+    }
+
+    /// Append `value` as this mode inserts it.
+    pub fn insert_into(self, out: &mut Vec<u8>, value: &[u8]) {
+        match self {
+            Quoting::Shell => shell_quote_into(out, value),
+            Quoting::SingleQuotes => single_quote_into(out, value),
+            Quoting::Legacy => out.extend_from_slice(value),
+        }
+    }
+
+    /// Why `value` cannot be inserted so that the shell reads it back byte for byte, if it
+    /// cannot. A command line is a C string, so a NUL can never reach the shell, whatever
+    /// the mode. Every other byte can: `$'…'` escapes the only two bytes it treats
+    /// specially, and inside `'…'` every byte but `'` is literal (the shell is probed at
+    /// start with every byte from 1 to 255 before a mode is chosen for it).
+    pub fn unquotable(self, value: &[u8]) -> Option<Unquotable> {
+        memchr::memchr(0, value).map(|_| Unquotable::Nul)
+    }
+}
+
+/// Why a value cannot be carried into a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unquotable {
+    #[error("holds a NUL byte, which no command line can carry")]
+    Nul,
+}
+
+/// An action that is not run: what in it cannot be handed to the shell.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The value of `$name`.
+    #[error("${} {why}", String::from_utf8_lossy(name))]
+    Value { name: Box<[u8]>, why: Unquotable },
+    /// The action's own text (a configuration file may hold a NUL inside a string).
+    #[error("the action's text holds a NUL byte, which no command line can carry")]
+    TextNul,
 }
 
 /// Characters that continue a variable name.
@@ -25,6 +76,21 @@ fn starts_name(b: u8) -> bool {
 /// Append `value` quoted as one `$'…'` shell fragment.
 pub fn shell_quote_into(out: &mut Vec<u8>, value: &[u8]) {
     quote_value_into(out, value);
+}
+
+/// Append `value` as one POSIX single-quoted word: `'…'`, each `'` written `'\''` (close,
+/// an escaped quote, reopen). Inside `'…'` no byte but `'` means anything to sh.
+pub fn single_quote_into(out: &mut Vec<u8>, value: &[u8]) {
+    out.reserve(value.len() + 2);
+    out.push(b'\'');
+    let mut rest = value;
+    while let Some(i) = memchr::memchr(b'\'', rest) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(b"'\\''");
+        rest = &rest[i + 1..];
+    }
+    out.extend_from_slice(rest);
+    out.push(b'\'');
 }
 
 /// [`shell_quote_into`], telling whether `value` was all ASCII (so the caller need not
@@ -206,8 +272,8 @@ pub fn expand_into<'v>(
                 }
                 let value = lookup(&template[start..end]);
                 match quoting {
-                    Some(Quoting::Shell) => shell_quote_into(out, value),
-                    Some(Quoting::Legacy) | None => out.extend_from_slice(value),
+                    Some(q) => q.insert_into(out, value),
+                    None => out.extend_from_slice(value),
                 }
                 i = end;
             }
@@ -333,6 +399,10 @@ impl Template {
                     var += 1;
                     ascii &= match quoting {
                         Some(Quoting::Shell) => quote_value_into(out, value),
+                        Some(q @ Quoting::SingleQuotes) => {
+                            q.insert_into(out, value);
+                            value.is_ascii()
+                        }
                         Some(Quoting::Legacy) | None => {
                             out.extend_from_slice(value);
                             value.is_ascii()
@@ -342,6 +412,42 @@ impl Template {
             }
         }
         ascii
+    }
+
+    /// The command to hand to the shell: like [`Template::expand_resolved`] with `quoting`,
+    /// but an action that cannot reach the shell as written is refused instead: one whose
+    /// own text or any of whose values holds what `quoting` cannot carry
+    /// ([`Quoting::unquotable`]). Nothing is appended to `out` when it is refused.
+    pub fn command<'v>(
+        &self,
+        out: &mut Vec<u8>,
+        quoting: Quoting,
+        mut lookup: impl FnMut(usize, &[u8]) -> &'v [u8],
+    ) -> Result<(), Refused> {
+        if memchr::memchr(0, &self.raw).is_some() {
+            return Err(Refused::TextNul);
+        }
+        let start = out.len();
+        let mut var = 0;
+        for p in self.pieces.iter() {
+            match *p {
+                Piece::Text(a, b) => out.extend_from_slice(&self.raw[a as usize..b as usize]),
+                Piece::Var(a, b) => {
+                    let name = &self.raw[a as usize..b as usize];
+                    let value = lookup(var, name);
+                    var += 1;
+                    if let Some(why) = quoting.unquotable(value) {
+                        out.truncate(start);
+                        return Err(Refused::Value {
+                            name: name.into(),
+                            why,
+                        });
+                    }
+                    quoting.insert_into(out, value);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -402,6 +508,62 @@ mod tests {
         assert_eq!(
             String::from_utf8(expand(b"x $q", Some(Quoting::Legacy), vars)).unwrap(),
             "x it's a\\b"
+        );
+    }
+
+    #[test]
+    fn posix_single_quoting_of_values() {
+        let single = |t: &str| both(t, Some(Quoting::SingleQuotes));
+        assert_eq!(single("ifconfig $device-name up"), "ifconfig 'em0' up");
+        assert_eq!(single("echo $q"), "echo 'it'\\''s a\\b'");
+        assert_eq!(single("logger a $nosuch b"), "logger a '' b");
+        assert_eq!(single("/dev/$cdev"), "/dev/'da0'");
+        assert_eq!(single("$(date) $$ $1"), "$(date) $ $1");
+    }
+
+    fn command(t: &str, quoting: Quoting, value: &'static [u8]) -> Result<Vec<u8>, Refused> {
+        let mut out = b"kept".to_vec();
+        Template::parse(t.as_bytes())
+            .command(
+                &mut out,
+                quoting,
+                |_, n| if n == b"v" { value } else { vars(n) },
+            )
+            .map(|()| out)
+    }
+
+    #[test]
+    fn commands_are_the_expansion_unless_refused() {
+        for quoting in [Quoting::Shell, Quoting::SingleQuotes, Quoting::Legacy] {
+            let t = "run $device-name $q $v $nosuch";
+            let mut expected = b"kept".to_vec();
+            Template::parse(t.as_bytes()).expand_resolved(&mut expected, Some(quoting), |_, n| {
+                if n == b"v" {
+                    b"x\xffy"
+                } else {
+                    vars(n)
+                }
+            });
+            assert_eq!(command(t, quoting, b"x\xffy"), Ok(expected), "{quoting:?}");
+        }
+    }
+
+    #[test]
+    fn a_nul_in_a_value_or_the_text_refuses_the_command_in_every_mode() {
+        for quoting in [Quoting::Shell, Quoting::SingleQuotes, Quoting::Legacy] {
+            assert_eq!(
+                command("run $cdev $v", quoting, b"a\0b"),
+                Err(Refused::Value {
+                    name: (*b"v").into(),
+                    why: Unquotable::Nul
+                })
+            );
+            assert_eq!(command("run\0 $cdev", quoting, b""), Err(Refused::TextNul));
+        }
+        let e = command("x $v", Quoting::Shell, b"\0").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "$v holds a NUL byte, which no command line can carry"
         );
     }
 
