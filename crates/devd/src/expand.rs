@@ -1,5 +1,7 @@
 //! Variable expansion (spec §3.5) and devd's shell quoting of inserted values (§3.6).
 
+use crate::context::{inert, Context, Lexer};
+
 /// How a variable's value is inserted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -45,6 +47,24 @@ impl Quoting {
     }
 }
 
+/// Why a value would reach the shell unquoted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotingPlace {
+    /// The action's text around it defeats the quotes.
+    Template(Context),
+    /// [`Quoting::Legacy`] inserts it verbatim.
+    Legacy,
+}
+
+impl QuotingPlace {
+    fn describe(self) -> &'static str {
+        match self {
+            QuotingPlace::Template(c) => c.describe(),
+            QuotingPlace::Legacy => "inserted verbatim (legacy quoting)",
+        }
+    }
+}
+
 /// Why a value cannot be carried into a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Unquotable {
@@ -58,6 +78,17 @@ pub enum Refused {
     /// The value of `$name`.
     #[error("${} {why}", String::from_utf8_lossy(name))]
     Value { name: Box<[u8]>, why: Unquotable },
+    /// `$name` sits where the action's own text defeats the quoting (or the mode does not
+    /// quote), and its value holds more than [`inert`] bytes.
+    #[error("${} is {}, where its quotes do not hold, and its value has bytes the shell would read as syntax (only letters, digits and _.,:/+-@% are passed there)", String::from_utf8_lossy(name), where_.describe())]
+    Unquoted {
+        name: Box<[u8]>,
+        where_: QuotingPlace,
+    },
+    /// `$name` follows a backslash: the escaped opening quote of `'…'` would leave its
+    /// closing quote opening a new string.
+    #[error("${} is right after a backslash in the action, where POSIX single quotes cannot be balanced", String::from_utf8_lossy(name))]
+    Unbalanced { name: Box<[u8]> },
     /// The action's own text (a configuration file may hold a NUL inside a string).
     #[error("the action's text holds a NUL byte, which no command line can carry")]
     TextNul,
@@ -417,7 +448,10 @@ impl Template {
     /// The command to hand to the shell: like [`Template::expand_resolved`] with `quoting`,
     /// but an action that cannot reach the shell as written is refused instead: one whose
     /// own text or any of whose values holds what `quoting` cannot carry
-    /// ([`Quoting::unquotable`]). Nothing is appended to `out` when it is refused.
+    /// ([`Quoting::unquotable`]), or with a value whose quotes the action's text defeats
+    /// (inside its single quotes, after a backslash, in backquotes or a comment:
+    /// [`crate::context`]) that holds more than [`inert`] bytes. Nothing is appended to
+    /// `out` when it is refused.
     pub fn command<'v>(
         &self,
         out: &mut Vec<u8>,
@@ -428,26 +462,59 @@ impl Template {
             return Err(Refused::TextNul);
         }
         let start = out.len();
+        let mut lexer = Lexer::default();
         let mut var = 0;
         for p in self.pieces.iter() {
             match *p {
-                Piece::Text(a, b) => out.extend_from_slice(&self.raw[a as usize..b as usize]),
+                Piece::Text(a, b) => {
+                    let text = &self.raw[a as usize..b as usize];
+                    lexer.text(text);
+                    out.extend_from_slice(text);
+                }
                 Piece::Var(a, b) => {
                     let name = &self.raw[a as usize..b as usize];
                     let value = lookup(var, name);
                     var += 1;
-                    if let Some(why) = quoting.unquotable(value) {
+                    if let Err(e) = check_value(quoting, lexer.insert(), name, value) {
                         out.truncate(start);
-                        return Err(Refused::Value {
-                            name: name.into(),
-                            why,
-                        });
+                        return Err(e);
                     }
                     quoting.insert_into(out, value);
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Whether `value` may be inserted as `$name` with `quoting` where the action's text puts it
+/// in `context`.
+fn check_value(
+    quoting: Quoting,
+    context: Context,
+    name: &[u8],
+    value: &[u8],
+) -> Result<(), Refused> {
+    if let Some(why) = quoting.unquotable(value) {
+        return Err(Refused::Value {
+            name: name.into(),
+            why,
+        });
+    }
+    if quoting == Quoting::SingleQuotes && context == Context::Escaped {
+        return Err(Refused::Unbalanced { name: name.into() });
+    }
+    let unquoted = match (quoting, context) {
+        (Quoting::Legacy, _) => Some(QuotingPlace::Legacy),
+        (_, Context::Plain) => None,
+        (_, c) => Some(QuotingPlace::Template(c)),
+    };
+    match unquoted {
+        Some(where_) if !inert(value) => Err(Refused::Unquoted {
+            name: name.into(),
+            where_,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -534,7 +601,7 @@ mod tests {
 
     #[test]
     fn commands_are_the_expansion_unless_refused() {
-        for quoting in [Quoting::Shell, Quoting::SingleQuotes, Quoting::Legacy] {
+        for quoting in [Quoting::Shell, Quoting::SingleQuotes] {
             let t = "run $device-name $q $v $nosuch";
             let mut expected = b"kept".to_vec();
             Template::parse(t.as_bytes()).expand_resolved(&mut expected, Some(quoting), |_, n| {
@@ -564,6 +631,64 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "$v holds a NUL byte, which no command line can carry"
+        );
+    }
+
+    #[test]
+    fn values_whose_quotes_the_action_defeats_must_be_inert() {
+        use crate::context::Context;
+        let refused = |t: &str, q: Quoting, v: &'static [u8]| command(t, q, v).unwrap_err();
+        let ok = |t: &str, q: Quoting, v: &'static [u8]| {
+            String::from_utf8(command(t, q, v).unwrap()).unwrap()
+        };
+        // devd.conf(5) BUGS: `'$var'` leaves the value outside any quotes.
+        let zfs = "logger 'zpool=$v path=$cdev'";
+        assert_eq!(
+            ok(zfs, Quoting::Shell, b"tank"),
+            "keptlogger 'zpool=$'tank' path=$'da0''"
+        );
+        assert_eq!(
+            ok(zfs, Quoting::SingleQuotes, b"tank"),
+            "keptlogger 'zpool='tank' path='da0''"
+        );
+        for q in [Quoting::Shell, Quoting::SingleQuotes] {
+            assert_eq!(
+                refused(zfs, q, b"x';touch y;'"),
+                Refused::Unquoted {
+                    name: (*b"v").into(),
+                    where_: QuotingPlace::Template(Context::SingleQuoted)
+                }
+            );
+            assert!(matches!(
+                refused("echo `basename $v`", q, b"a`id`"),
+                Refused::Unquoted {
+                    where_: QuotingPlace::Template(Context::Backquoted),
+                    ..
+                }
+            ));
+            assert!(matches!(
+                refused("true # $v", q, b"a\nid"),
+                Refused::Unquoted {
+                    where_: QuotingPlace::Template(Context::Comment),
+                    ..
+                }
+            ));
+            // Plain text: anything but a NUL passes, quoted.
+            command("echo $v", q, b"x';touch y #\n`id`").unwrap();
+        }
+        // After a backslash: `\$'v'` still pairs its quotes, `\'v'` cannot.
+        assert_eq!(ok("echo \\$v", Quoting::Shell, b"abc"), "keptecho \\$'abc'");
+        assert_eq!(
+            refused("echo \\$v", Quoting::SingleQuotes, b"abc"),
+            Refused::Unbalanced {
+                name: (*b"v").into()
+            }
+        );
+        // Legacy quoting inserts every value verbatim: only inert ones are run.
+        assert_eq!(ok("echo $v", Quoting::Legacy, b"em0"), "keptecho em0");
+        assert_eq!(
+            refused("echo $v", Quoting::Legacy, b"em0;id").to_string(),
+            "$v is inserted verbatim (legacy quoting), where its quotes do not hold, and its value has bytes the shell would read as syntax (only letters, digits and _.,:/+-@% are passed there)"
         );
     }
 
