@@ -54,7 +54,8 @@ pub struct Decision {
     /// the event).
     pub matched: Option<RuleRef>,
     /// The exact strings devd would hand to `/bin/sh -c`, in order. Bytes that are not UTF-8
-    /// are replaced by U+FFFD here; use [`Engine::expand_actions`] for the raw bytes.
+    /// are replaced by U+FFFD here; [`Engine::commands`] gives the raw bytes, quoted for the
+    /// shell that will run them.
     pub actions: Actions,
 }
 
@@ -951,11 +952,6 @@ impl Engine {
             d.actions.push(a.expand(event, self.config.quoting));
         }
         d
-    }
-
-    /// The raw bytes of each action of `rule` expanded for `event`.
-    pub fn expand_actions(&self, rule: &Rule, event: &Event) -> Vec<Vec<u8>> {
-        expand_rule(&self.config, rule, event)
     }
 
     /// Each action of `rule` as the command to hand to the shell for `event`, its values
