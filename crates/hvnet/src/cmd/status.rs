@@ -142,7 +142,11 @@ fn render_devd(c: &Counters, running: bool, age: Option<u64>) -> String {
         ),
         (
             "  shell",
-            format!("{}, values quoted as {}", c.shell, c.quoting),
+            if c.shell.is_empty() {
+                "not recorded (an older hvnet)".into()
+            } else {
+                format!("{}, values quoted as {}", c.shell, c.quoting)
+            },
         ),
         (
             "action time",
