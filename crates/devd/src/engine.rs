@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, Rule, Statement, Test};
 use crate::event::{Event, EventKind};
-use crate::expand::{expand_into, Quoting, Template};
+use crate::expand::{expand_into, Quoting, Refused, Template};
 use crate::keytable::KeyTable;
 use crate::media::MediaProbe;
 use std::mem::MaybeUninit;
@@ -54,7 +54,8 @@ pub struct Decision {
     /// the event).
     pub matched: Option<RuleRef>,
     /// The exact strings devd would hand to `/bin/sh -c`, in order. Bytes that are not UTF-8
-    /// are replaced by U+FFFD here; use [`Engine::expand_actions`] for the raw bytes.
+    /// are replaced by U+FFFD here; [`Engine::commands`] gives the raw bytes, quoted for the
+    /// shell that will run them.
     pub actions: Actions,
 }
 
@@ -953,9 +954,26 @@ impl Engine {
         d
     }
 
-    /// The raw bytes of each action of `rule` expanded for `event`.
-    pub fn expand_actions(&self, rule: &Rule, event: &Event) -> Vec<Vec<u8>> {
-        expand_rule(&self.config, rule, event)
+    /// Each action of `rule` as the command to hand to the shell for `event`, its values
+    /// inserted as `quoting` writes them (the shell that runs it decides the mode, not the
+    /// configuration); an action that cannot be carried intact is refused
+    /// ([`Template::command`]).
+    pub fn commands(
+        &self,
+        rule: &Rule,
+        event: &Event,
+        quoting: Quoting,
+    ) -> Vec<Result<Vec<u8>, Refused>> {
+        rule.actions()
+            .map(|text| {
+                let mut out = Vec::with_capacity(expansion_capacity(text.len(), event));
+                Template::parse(text)
+                    .command(&mut out, quoting, |_, name| {
+                        lookup(&self.config, event, name)
+                    })
+                    .map(|()| out)
+            })
+            .collect()
     }
 
     /// Statistics about the index, for `check`/`bench` output.

@@ -1,5 +1,7 @@
 //! Variable expansion (spec §3.5) and devd's shell quoting of inserted values (§3.6).
 
+use crate::context::{inert, Context, Lexer};
+
 /// How a variable's value is inserted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -8,8 +10,88 @@ pub enum Quoting {
     /// byte of a value can act as shell syntax. Unset variables give `$''`.
     #[default]
     Shell,
+    /// POSIX single quotes: every value becomes `'…'` with each `'` written `'\''`; unset
+    /// variables give `''`. For shells that do not read `$'…'` (dash), which would otherwise
+    /// see devd's form as `$` followed by an ordinary single-quoted string that a `\'` ends.
+    SingleQuotes,
     /// Before 2020: values inserted verbatim (shell injection possible). Compatibility only.
     Legacy,
+}
+
+impl Quoting {
+    /// How the mode writes a value, for logs and status output.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Quoting::Shell => "$'...' (devd's quoting)",
+            Quoting::SingleQuotes => "'...' (POSIX single quotes)",
+            Quoting::Legacy => "none (legacy, values inserted verbatim)",
+        }
+    }
+
+    /// Append `value` as this mode inserts it.
+    pub fn insert_into(self, out: &mut Vec<u8>, value: &[u8]) {
+        match self {
+            Quoting::Shell => shell_quote_into(out, value),
+            Quoting::SingleQuotes => single_quote_into(out, value),
+            Quoting::Legacy => out.extend_from_slice(value),
+        }
+    }
+
+    /// Why `value` cannot be inserted so that the shell reads it back byte for byte, if it
+    /// cannot. A command line is a C string, so a NUL can never reach the shell, whatever
+    /// the mode. Every other byte can: `$'…'` escapes the only two bytes it treats
+    /// specially, and inside `'…'` every byte but `'` is literal (the shell is probed at
+    /// start with every byte from 1 to 255 before a mode is chosen for it).
+    pub fn unquotable(self, value: &[u8]) -> Option<Unquotable> {
+        memchr::memchr(0, value).map(|_| Unquotable::Nul)
+    }
+}
+
+/// Why a value would reach the shell unquoted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotingPlace {
+    /// The action's text around it defeats the quotes.
+    Template(Context),
+    /// [`Quoting::Legacy`] inserts it verbatim.
+    Legacy,
+}
+
+impl QuotingPlace {
+    fn describe(self) -> &'static str {
+        match self {
+            QuotingPlace::Template(c) => c.describe(),
+            QuotingPlace::Legacy => "inserted verbatim (legacy quoting)",
+        }
+    }
+}
+
+/// Why a value cannot be carried into a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unquotable {
+    #[error("holds a NUL byte, which no command line can carry")]
+    Nul,
+}
+
+/// An action that is not run: what in it cannot be handed to the shell.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The value of `$name`.
+    #[error("${} {why}", String::from_utf8_lossy(name))]
+    Value { name: Box<[u8]>, why: Unquotable },
+    /// `$name` sits where the action's own text defeats the quoting (or the mode does not
+    /// quote), and its value holds more than [`inert`] bytes.
+    #[error("${} is {}, where its quotes do not hold, and its value has bytes the shell would read as syntax (only letters, digits and _.,:/+-@% are passed there)", String::from_utf8_lossy(name), where_.describe())]
+    Unquoted {
+        name: Box<[u8]>,
+        where_: QuotingPlace,
+    },
+    /// `$name` follows a backslash: the escaped opening quote of `'…'` would leave its
+    /// closing quote opening a new string.
+    #[error("${} is right after a backslash in the action, where POSIX single quotes cannot be balanced", String::from_utf8_lossy(name))]
+    Unbalanced { name: Box<[u8]> },
+    /// The action's own text (a configuration file may hold a NUL inside a string).
+    #[error("the action's text holds a NUL byte, which no command line can carry")]
+    TextNul,
 }
 
 /// Characters that continue a variable name.
@@ -25,6 +107,21 @@ fn starts_name(b: u8) -> bool {
 /// Append `value` quoted as one `$'…'` shell fragment.
 pub fn shell_quote_into(out: &mut Vec<u8>, value: &[u8]) {
     quote_value_into(out, value);
+}
+
+/// Append `value` as one POSIX single-quoted word: `'…'`, each `'` written `'\''` (close,
+/// an escaped quote, reopen). Inside `'…'` no byte but `'` means anything to sh.
+pub fn single_quote_into(out: &mut Vec<u8>, value: &[u8]) {
+    out.reserve(value.len() + 2);
+    out.push(b'\'');
+    let mut rest = value;
+    while let Some(i) = memchr::memchr(b'\'', rest) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(b"'\\''");
+        rest = &rest[i + 1..];
+    }
+    out.extend_from_slice(rest);
+    out.push(b'\'');
 }
 
 /// [`shell_quote_into`], telling whether `value` was all ASCII (so the caller need not
@@ -206,8 +303,8 @@ pub fn expand_into<'v>(
                 }
                 let value = lookup(&template[start..end]);
                 match quoting {
-                    Some(Quoting::Shell) => shell_quote_into(out, value),
-                    Some(Quoting::Legacy) | None => out.extend_from_slice(value),
+                    Some(q) => q.insert_into(out, value),
+                    None => out.extend_from_slice(value),
                 }
                 i = end;
             }
@@ -333,6 +430,10 @@ impl Template {
                     var += 1;
                     ascii &= match quoting {
                         Some(Quoting::Shell) => quote_value_into(out, value),
+                        Some(q @ Quoting::SingleQuotes) => {
+                            q.insert_into(out, value);
+                            value.is_ascii()
+                        }
                         Some(Quoting::Legacy) | None => {
                             out.extend_from_slice(value);
                             value.is_ascii()
@@ -342,6 +443,78 @@ impl Template {
             }
         }
         ascii
+    }
+
+    /// The command to hand to the shell: like [`Template::expand_resolved`] with `quoting`,
+    /// but an action that cannot reach the shell as written is refused instead: one whose
+    /// own text or any of whose values holds what `quoting` cannot carry
+    /// ([`Quoting::unquotable`]), or with a value whose quotes the action's text defeats
+    /// (inside its single quotes, after a backslash, in backquotes or a comment:
+    /// [`crate::context`]) that holds more than [`inert`] bytes. Nothing is appended to
+    /// `out` when it is refused.
+    pub fn command<'v>(
+        &self,
+        out: &mut Vec<u8>,
+        quoting: Quoting,
+        mut lookup: impl FnMut(usize, &[u8]) -> &'v [u8],
+    ) -> Result<(), Refused> {
+        if memchr::memchr(0, &self.raw).is_some() {
+            return Err(Refused::TextNul);
+        }
+        let start = out.len();
+        let mut lexer = Lexer::default();
+        let mut var = 0;
+        for p in self.pieces.iter() {
+            match *p {
+                Piece::Text(a, b) => {
+                    let text = &self.raw[a as usize..b as usize];
+                    lexer.text(text);
+                    out.extend_from_slice(text);
+                }
+                Piece::Var(a, b) => {
+                    let name = &self.raw[a as usize..b as usize];
+                    let value = lookup(var, name);
+                    var += 1;
+                    if let Err(e) = check_value(quoting, lexer.insert(), name, value) {
+                        out.truncate(start);
+                        return Err(e);
+                    }
+                    quoting.insert_into(out, value);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `value` may be inserted as `$name` with `quoting` where the action's text puts it
+/// in `context`.
+fn check_value(
+    quoting: Quoting,
+    context: Context,
+    name: &[u8],
+    value: &[u8],
+) -> Result<(), Refused> {
+    if let Some(why) = quoting.unquotable(value) {
+        return Err(Refused::Value {
+            name: name.into(),
+            why,
+        });
+    }
+    if quoting == Quoting::SingleQuotes && context == Context::Escaped {
+        return Err(Refused::Unbalanced { name: name.into() });
+    }
+    let unquoted = match (quoting, context) {
+        (Quoting::Legacy, _) => Some(QuotingPlace::Legacy),
+        (_, Context::Plain) => None,
+        (_, c) => Some(QuotingPlace::Template(c)),
+    };
+    match unquoted {
+        Some(where_) if !inert(value) => Err(Refused::Unquoted {
+            name: name.into(),
+            where_,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -402,6 +575,120 @@ mod tests {
         assert_eq!(
             String::from_utf8(expand(b"x $q", Some(Quoting::Legacy), vars)).unwrap(),
             "x it's a\\b"
+        );
+    }
+
+    #[test]
+    fn posix_single_quoting_of_values() {
+        let single = |t: &str| both(t, Some(Quoting::SingleQuotes));
+        assert_eq!(single("ifconfig $device-name up"), "ifconfig 'em0' up");
+        assert_eq!(single("echo $q"), "echo 'it'\\''s a\\b'");
+        assert_eq!(single("logger a $nosuch b"), "logger a '' b");
+        assert_eq!(single("/dev/$cdev"), "/dev/'da0'");
+        assert_eq!(single("$(date) $$ $1"), "$(date) $ $1");
+    }
+
+    fn command(t: &str, quoting: Quoting, value: &'static [u8]) -> Result<Vec<u8>, Refused> {
+        let mut out = b"kept".to_vec();
+        Template::parse(t.as_bytes())
+            .command(
+                &mut out,
+                quoting,
+                |_, n| if n == b"v" { value } else { vars(n) },
+            )
+            .map(|()| out)
+    }
+
+    #[test]
+    fn commands_are_the_expansion_unless_refused() {
+        for quoting in [Quoting::Shell, Quoting::SingleQuotes] {
+            let t = "run $device-name $q $v $nosuch";
+            let mut expected = b"kept".to_vec();
+            Template::parse(t.as_bytes()).expand_resolved(&mut expected, Some(quoting), |_, n| {
+                if n == b"v" {
+                    b"x\xffy"
+                } else {
+                    vars(n)
+                }
+            });
+            assert_eq!(command(t, quoting, b"x\xffy"), Ok(expected), "{quoting:?}");
+        }
+    }
+
+    #[test]
+    fn a_nul_in_a_value_or_the_text_refuses_the_command_in_every_mode() {
+        for quoting in [Quoting::Shell, Quoting::SingleQuotes, Quoting::Legacy] {
+            assert_eq!(
+                command("run $cdev $v", quoting, b"a\0b"),
+                Err(Refused::Value {
+                    name: (*b"v").into(),
+                    why: Unquotable::Nul
+                })
+            );
+            assert_eq!(command("run\0 $cdev", quoting, b""), Err(Refused::TextNul));
+        }
+        let e = command("x $v", Quoting::Shell, b"\0").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "$v holds a NUL byte, which no command line can carry"
+        );
+    }
+
+    #[test]
+    fn values_whose_quotes_the_action_defeats_must_be_inert() {
+        use crate::context::Context;
+        let refused = |t: &str, q: Quoting, v: &'static [u8]| command(t, q, v).unwrap_err();
+        let ok = |t: &str, q: Quoting, v: &'static [u8]| {
+            String::from_utf8(command(t, q, v).unwrap()).unwrap()
+        };
+        // devd.conf(5) BUGS: `'$var'` leaves the value outside any quotes.
+        let zfs = "logger 'zpool=$v path=$cdev'";
+        assert_eq!(
+            ok(zfs, Quoting::Shell, b"tank"),
+            "keptlogger 'zpool=$'tank' path=$'da0''"
+        );
+        assert_eq!(
+            ok(zfs, Quoting::SingleQuotes, b"tank"),
+            "keptlogger 'zpool='tank' path='da0''"
+        );
+        for q in [Quoting::Shell, Quoting::SingleQuotes] {
+            assert_eq!(
+                refused(zfs, q, b"x';touch y;'"),
+                Refused::Unquoted {
+                    name: (*b"v").into(),
+                    where_: QuotingPlace::Template(Context::SingleQuoted)
+                }
+            );
+            assert!(matches!(
+                refused("echo `basename $v`", q, b"a`id`"),
+                Refused::Unquoted {
+                    where_: QuotingPlace::Template(Context::Backquoted),
+                    ..
+                }
+            ));
+            assert!(matches!(
+                refused("true # $v", q, b"a\nid"),
+                Refused::Unquoted {
+                    where_: QuotingPlace::Template(Context::Comment),
+                    ..
+                }
+            ));
+            // Plain text: anything but a NUL passes, quoted.
+            command("echo $v", q, b"x';touch y #\n`id`").unwrap();
+        }
+        // After a backslash: `\$'v'` still pairs its quotes, `\'v'` cannot.
+        assert_eq!(ok("echo \\$v", Quoting::Shell, b"abc"), "keptecho \\$'abc'");
+        assert_eq!(
+            refused("echo \\$v", Quoting::SingleQuotes, b"abc"),
+            Refused::Unbalanced {
+                name: (*b"v").into()
+            }
+        );
+        // Legacy quoting inserts every value verbatim: only inert ones are run.
+        assert_eq!(ok("echo $v", Quoting::Legacy, b"em0"), "keptecho em0");
+        assert_eq!(
+            refused("echo $v", Quoting::Legacy, b"em0;id").to_string(),
+            "$v is inserted verbatim (legacy quoting), where its quotes do not hold, and its value has bytes the shell would read as syntax (only letters, digits and _.,:/+-@% are passed there)"
         );
     }
 

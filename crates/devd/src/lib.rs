@@ -26,7 +26,8 @@
 //! * [`config`]: loading files and directories, `set` variables, compiled rules (§1.1, §1.4, §2.1);
 //! * [`ere`]: POSIX ERE → `regex` crate translation (§2.1);
 //! * [`event`]: devctl event lines and their variables (§3.1–3.3);
-//! * [`expand`]: `$var` expansion and `$'…'` quoting (§3.5–3.6);
+//! * [`expand`]: `$var` expansion and `$'…'` quoting (§3.5–3.6), or POSIX `'…'` quoting;
+//! * [`context`]: where in the shell's reading of an action a value lands (quoted or not);
 //! * `casefold`: ASCII case-insensitive compares, a word at a time;
 //! * `intern`: configuration file names stored once, shared by rules and decisions;
 //! * `keytable`: the index's frozen key → rule-positions table;
@@ -40,6 +41,7 @@
 pub mod bench;
 mod casefold;
 pub mod config;
+pub mod context;
 pub mod engine;
 pub mod ere;
 pub mod event;

@@ -209,8 +209,90 @@ fn interpret(out: &[u8]) -> Result<(Vec<u8>, Vec<Vec<u8>>), String> {
     Ok((plain, spans))
 }
 
+/// Split an expanded action into unquoted text and decoded POSIX single-quoted words, as sh
+/// reads them: `'…'` holds every byte up to the next `'`, and a `\'` right after a closing
+/// quote is a literal quote that joins the next `'…'` to the same word. Fails on any other
+/// backslash and on an unterminated quote.
+fn interpret_single(out: &[u8]) -> Result<(Vec<u8>, Vec<Vec<u8>>), String> {
+    let mut plain = Vec::new();
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < out.len() {
+        match out[i] {
+            b'\'' => {
+                let mut word = Vec::new();
+                loop {
+                    let len = out[i + 1..]
+                        .iter()
+                        .position(|&b| b == b'\'')
+                        .ok_or("unterminated '")?;
+                    word.extend_from_slice(&out[i + 1..i + 1 + len]);
+                    i += len + 2;
+                    if out[i..].starts_with(b"\\''") {
+                        word.push(b'\'');
+                        i += 2;
+                    } else {
+                        break;
+                    }
+                }
+                words.push(word);
+            }
+            b'\\' => return Err(format!("unexpected backslash at {i}")),
+            c => {
+                plain.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok((plain, words))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// POSIX single quoting: every value is one word that sh reads back byte for byte, and
+    /// the text outside the words is exactly the template's own text. `command` gives the
+    /// same bytes, or refuses exactly the values with a NUL.
+    #[test]
+    fn every_value_is_one_single_quoted_word(
+        parts in prop::collection::vec(("[a-z /|;&<>(){}.=-]{0,6}", 0..4usize), 1..6),
+        values in prop::collection::vec(
+            prop::collection::vec(prop_oneof![3 => any::<u8>(), 1 => Just(b'\''), 1 => Just(b'\\')], 0..20),
+            4,
+        ),
+    ) {
+        let names = ["a", "b-c", "d_e", "f9"];
+        let mut template = Vec::new();
+        let mut literal = Vec::new();
+        let mut expected = Vec::new();
+        for (text, var) in &parts {
+            template.extend_from_slice(text.as_bytes());
+            literal.extend_from_slice(text.as_bytes());
+            template.push(b'$');
+            template.extend_from_slice(names[*var].as_bytes());
+            expected.push(values[*var].clone());
+            template.push(b' ');
+            literal.push(b' ');
+        }
+        let value_of = |n: &[u8]| {
+            let i = names.iter().position(|x| x.as_bytes() == n).expect("known name");
+            &values[i][..]
+        };
+        let out = expand(&template, Some(Quoting::SingleQuotes), value_of);
+        let (plain, words) = interpret_single(&out).map_err(|e| TestCaseError::fail(format!("{e} in {:?}", String::from_utf8_lossy(&out))))?;
+        prop_assert_eq!(plain, literal);
+        prop_assert_eq!(&words, &expected);
+
+        let mut command = Vec::new();
+        let checked = Template::parse(&template).command(&mut command, Quoting::SingleQuotes, |_, n| value_of(n));
+        if expected.iter().any(|v| v.contains(&0)) {
+            prop_assert!(checked.is_err());
+            prop_assert!(command.is_empty());
+        } else {
+            prop_assert_eq!(checked, Ok(()));
+            prop_assert_eq!(command, out);
+        }
+    }
 
     /// Every inserted value decodes back to exactly the value, and the text outside quoted
     /// spans is exactly the template's own text.

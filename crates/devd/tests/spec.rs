@@ -549,6 +549,55 @@ fn quoting_neutralises_shell_syntax_and_legacy_mode_does_not() {
 }
 
 #[test]
+fn commands_are_quoted_for_the_runner_s_shell_and_a_nul_is_refused() {
+    use hvnet_devd::expand::{Refused, Unquotable};
+    let engine = Engine::new(cfg(
+        "notify 0 { match \"system\" \"X\"; action \"echo $comm\"; action \"echo $cdev\"; };",
+    ));
+    let event = ev(r#"!system=X comm="a'b\c" cdev=da0"#);
+    let rule = engine.find(&event, &NoMedia).unwrap();
+    assert_eq!(
+        engine.commands(rule, &event, Quoting::Shell),
+        [
+            Ok(br"echo $'a\'b\\c'".to_vec()),
+            Ok(b"echo $'da0'".to_vec())
+        ]
+    );
+    assert_eq!(
+        engine.commands(rule, &event, Quoting::SingleQuotes),
+        [Ok(br"echo 'a'\''b\c'".to_vec()), Ok(b"echo 'da0'".to_vec())]
+    );
+    // What devd match prints stays devd's form whatever the runner uses.
+    assert_eq!(
+        engine.decide(&event, &NoMedia).actions[..],
+        [r"echo $'a\'b\\c'", "echo $'da0'"]
+    );
+    // Only the action that inserts the NUL is refused.
+    let event = ev("!system=X comm=a\0b cdev=da0");
+    let rule = engine.find(&event, &NoMedia).unwrap();
+    for quoting in [Quoting::Shell, Quoting::SingleQuotes] {
+        assert_eq!(
+            engine.commands(rule, &event, quoting),
+            [
+                Err(Refused::Value {
+                    name: (*b"comm").into(),
+                    why: Unquotable::Nul
+                }),
+                Ok(format!(
+                    "echo {}",
+                    if quoting == Quoting::Shell {
+                        "$'da0'"
+                    } else {
+                        "'da0'"
+                    }
+                )
+                .into_bytes())
+            ]
+        );
+    }
+}
+
+#[test]
 fn single_quoted_template_bug_is_reproduced() {
     let a = actions(
         "notify 0 { action \"echo '$foo $bar'\"; };",

@@ -1,6 +1,6 @@
 //! `hvnet devd run` against real sockets and real processes: a FIFO (or a seqpacket socket)
 //! stands in for /dev/devctl, clients connect to the two sockets in a temp dir, actions are
-//! real `/bin/sh -c` processes. Every wait is bounded; every child is killed on drop.
+//! real `sh -c` processes (the shell `devd run` chooses at start unless a test names one). Every wait is bounded; every child is killed on drop.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -14,27 +14,6 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hvnet");
 const WAIT: Duration = Duration::from_secs(10);
-
-/// devd quotes expanded values as `$'…'`; FreeBSD's sh understands that, Debian's dash does
-/// not, so on such systems the tests run actions with bash.
-fn action_shell() -> &'static str {
-    let ok = |sh: &str| {
-        Command::new(sh)
-            .args(["-c", r#"[ $'a\'b' = "a'b" ]"#])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if ok("/bin/sh") {
-        "/bin/sh"
-    } else {
-        assert!(
-            ok("/bin/bash"),
-            "no shell with $'...' quoting for the action tests"
-        );
-        "/bin/bash"
-    }
-}
 
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -166,8 +145,6 @@ impl Devd {
             .arg(self.path("devd.conf"))
             .arg("--devctl")
             .arg(devctl)
-            .arg("--shell")
-            .arg(action_shell())
             .arg("--socket-dir")
             .arg(self.dir.path())
             .args(extra)
@@ -501,6 +478,148 @@ fn actions_get_devd_environment_and_no_inherited_descriptors() {
     drop(leak);
 }
 
+/// The event of issue 14: a USB serial number that closes devd's `$'…'` quote for a shell
+/// that reads it as `$` and a plain single-quoted string (dash).
+fn hostile_serial(dir: &Path) -> String {
+    format!("!system=USB sernum=\"';touch {}/PWNED #\"\n", dir.display())
+}
+
+/// Run `hostile_serial` through `devd run` with `shell` (None: the default) and check the
+/// action got the value as one literal argument; returns the daemon's log.
+fn hostile_value_stays_a_value(shell: Option<&str>) -> String {
+    let mut d = Devd::prepare("");
+    let rules = format!(
+        "notify 0 {{ match \"system\" \"USB\"; action \"echo serial=$sernum > {}\"; }};",
+        d.path("out").display()
+    );
+    std::fs::write(d.path("devd.conf"), Devd::conf(&rules, d.dir.path())).unwrap();
+    let mut args = vec!["-d"];
+    if let Some(sh) = shell {
+        args.extend(["--shell", sh]);
+    }
+    d.child = Some(d.command(&args).spawn().unwrap());
+    d.wait_sockets();
+    let event = hostile_serial(d.dir.path());
+    d.send(event.as_bytes());
+    wait_for("the action", || {
+        d.read_file("out").ends_with('\n') || d.path("PWNED").exists()
+    });
+    assert!(!d.path("PWNED").exists(), "the value ran as a command");
+    assert_eq!(
+        d.read_file("out"),
+        format!("serial=';touch {}/PWNED #\n", d.dir.path().display())
+    );
+    let status = d.status();
+    let log = d.stderr();
+    assert!(log.starts_with("actions run with "), "{log}");
+    assert!(
+        log.contains(&format!(
+            "actions run with {} ",
+            status["shell"].as_str().unwrap()
+        )),
+        "{log}\n{status}"
+    );
+    assert!(
+        log.contains(&format!(
+            "quoted as {}",
+            status["quoting"].as_str().unwrap()
+        )),
+        "{log}\n{status}"
+    );
+    log
+}
+
+#[test]
+fn a_hostile_value_is_not_shell_syntax_under_the_default_shell() {
+    hostile_value_stays_a_value(None);
+}
+
+#[test]
+fn under_dash_values_are_single_quoted_and_stay_values() {
+    let Some(dash) = ["/bin/dash", "/usr/bin/dash"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!("SKIPPED under_dash_values_are_single_quoted_and_stay_values: no dash");
+        return;
+    };
+    let log = hostile_value_stays_a_value(Some(dash));
+    assert!(
+        log.contains(&format!(
+            "actions run with {dash} and event values quoted as '...' (POSIX single quotes)"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("Executing 'echo serial=''\\'';touch "),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_nul_in_an_event_value_refuses_the_action_with_a_log_line() {
+    let mut d = Devd::prepare("");
+    let rules = format!(
+        "notify 0 {{ match \"system\" \"NUL\"; action \"echo $cdev >> {}\"; }};",
+        d.path("out").display()
+    );
+    std::fs::write(d.path("devd.conf"), Devd::conf(&rules, d.dir.path())).unwrap();
+    d.child = Some(d.command(&["-d"]).spawn().unwrap());
+    d.wait_sockets();
+    d.send(b"!system=NUL cdev=a\0b\n!system=NUL cdev=next\n");
+    wait_for("the second event's action", || {
+        d.read_file("out") == "next\n"
+    });
+    let log = d.stderr();
+    assert!(
+        log.contains(&format!(
+            "rule at {}:2: action not run: $cdev holds a NUL byte, which no command line can carry (event '!system=NUL cdev=a\\0b')",
+            d.path("devd.conf").display()
+        )),
+        "{log}"
+    );
+    let s = d.status();
+    assert_eq!(
+        (s["actions_refused"].as_u64(), s["actions_run"].as_u64()),
+        (Some(1), Some(1))
+    );
+}
+
+#[test]
+fn action_timeout_kills_what_the_action_started_in_the_background() {
+    let mut d = Devd::prepare("");
+    let rules = format!(
+        "notify 0 {{ match \"system\" \"BG\"; action \"sleep 30 & echo $! > {}; wait\"; action \"touch {}\"; }};",
+        d.path("bg").display(),
+        d.path("next").display()
+    );
+    std::fs::write(d.path("devd.conf"), Devd::conf(&rules, d.dir.path())).unwrap();
+    d.child = Some(
+        d.command(&["-d", "--action-timeout", "0.3"])
+            .spawn()
+            .unwrap(),
+    );
+    d.wait_sockets();
+    d.send(b"!system=BG subsystem=s type=t\n");
+    wait_for("the next action", || d.path("next").exists());
+    let bg: u32 = d.read_file("bg").trim().parse().unwrap();
+    // Gone, or a zombie left for an init that does not reap.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{bg}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                != Some("Z")
+        })
+    };
+    wait_for("the background child to be killed", || !running());
+    assert!(
+        d.stderr().contains("was killed with its process group"),
+        "{}",
+        d.stderr()
+    );
+}
+
 #[test]
 fn actions_run_one_after_another() {
     let mut d = Devd::prepare("");
@@ -617,8 +736,6 @@ fn a_second_instance_reports_the_locked_pid_file() {
         .arg(d.path("devctl"))
         .arg("--socket-dir")
         .arg(d.dir.path())
-        .arg("--shell")
-        .arg(action_shell())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

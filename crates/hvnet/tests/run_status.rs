@@ -342,10 +342,6 @@ fn failed_steps_are_retried_and_reported() {
 
 #[test]
 fn sighup_reloads_the_hosted_devd_rules() {
-    if !Path::new("/bin/bash").exists() {
-        eprintln!("SKIPPED sighup_reloads_the_hosted_devd_rules: needs /bin/bash");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let sc = dir.path().join("late-vf.scenario");
     std::fs::write(
@@ -367,14 +363,7 @@ fn sighup_reloads_the_hosted_devd_rules() {
     };
     write_rules("old");
     let conf = dir.path().join("hvnet.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "devd_rules = \"{}\"\ndevd_shell = \"/bin/bash\"\n",
-            rules.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&conf, format!("devd_rules = \"{}\"\n", rules.display())).unwrap();
     let d = Daemon::with_socket(dir.path(), &sc, &["-c", conf.to_str().unwrap()]);
     d.wait_for("hn0's IFATTACH handled", |s| {
         s["devd"]["actions_run"].as_u64() >= Some(1)
@@ -406,11 +395,6 @@ fn http_get(addr: &str, path: &str) -> String {
 
 #[test]
 fn configured_metrics_on_loopback_and_hosted_devd_rules() {
-    // devd quotes values as $'...'; Debian's /bin/sh (dash) does not understand that.
-    if !Path::new("/bin/bash").exists() {
-        eprintln!("SKIPPED configured_metrics_on_loopback_and_hosted_devd_rules: needs /bin/bash");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let sc = scenario_file_vf_stays(dir.path());
     let attached = dir.path().join("attached.txt");
@@ -432,7 +416,7 @@ fn configured_metrics_on_loopback_and_hosted_devd_rules() {
     std::fs::write(
         &conf,
         format!(
-            "backend = \"sim\"\ncontrol_socket = \"{}\"\nmetrics = \"{port}\"\ndevd_rules = \"{}\"\ndevd_shell = \"/bin/bash\"\n[sim]\nscenario = \"{}\"\nspeed = {SPEED}\n",
+            "backend = \"sim\"\ncontrol_socket = \"{}\"\nmetrics = \"{port}\"\ndevd_rules = \"{}\"\n[sim]\nscenario = \"{}\"\nspeed = {SPEED}\n",
             socket.display(),
             rules.display(),
             sc.display()
@@ -591,6 +575,47 @@ fn bad_configuration_is_a_file_line_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-thing"));
     assert!(!sock.exists());
+}
+
+#[test]
+fn check_says_which_shell_runs_hosted_actions_and_how_values_are_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.conf");
+    std::fs::write(&rules, "notify 0 { action \"logger $sernum\"; };\n").unwrap();
+    let conf = dir.path().join("hvnet.conf");
+    let check = |shell: Option<&str>| {
+        let mut text = format!("backend = \"sim\"\ndevd_rules = \"{}\"\n", rules.display());
+        if let Some(sh) = shell {
+            text.push_str(&format!("devd_shell = \"{sh}\"\n"));
+        }
+        std::fs::write(&conf, text).unwrap();
+        Command::new(BIN)
+            .args(["run", "--check", "-c", conf.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let out = check(None);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\ndevd_shell /"), "{text}");
+    assert!(text.contains("\ndevd_quoting "), "{text}");
+    if Path::new("/bin/dash").exists() {
+        let out = check(Some("/bin/dash"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("devd_shell /bin/dash (/bin/dash does not read $'...' correctly; it was configured)\ndevd_quoting '...' (POSIX single quotes)\n"),
+            "{text}"
+        );
+    }
+    // Something that reads no quoting back is an error, not a silent setup.
+    let out = check(Some("/bin/true"));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("devd_shell")
+            && err.contains("/bin/true: reads neither $'...' nor POSIX '...' quoting"),
+        "{err}"
+    );
 }
 
 #[test]

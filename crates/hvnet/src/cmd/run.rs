@@ -124,6 +124,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         );
         if let Some(r) = &c.devd_rules {
             println!("devd_rules {}", r.display());
+            let shell = crate::daemon::hosted::choose_shell(c.devd_shell.as_deref())?;
+            println!("devd_shell {} ({})", shell.path.display(), shell.reason);
+            println!("devd_quoting {}", shell.quoting.describe());
         }
         return Ok(ExitCode::SUCCESS);
     }

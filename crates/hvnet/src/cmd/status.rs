@@ -136,7 +136,7 @@ fn render_devd(c: &Counters, running: bool, age: Option<u64>) -> String {
     let state = if running { "running" } else { "not running" };
     let age = age.map_or_else(String::new, |a| format!(", counters written {a}s ago"));
     let _ = writeln!(s, "hvnet devd run: pid {} ({state}){age}", c.pid);
-    let rows: [(&str, String); 10] = [
+    let rows: [(&str, String); 11] = [
         (
             "events",
             format!(
@@ -158,9 +158,17 @@ fn render_devd(c: &Counters, running: bool, age: Option<u64>) -> String {
         (
             "actions",
             format!(
-                "{} run, {} failed, {} timed out",
-                c.actions_run, c.actions_failed, c.actions_timed_out
+                "{} run, {} failed, {} timed out, {} refused",
+                c.actions_run, c.actions_failed, c.actions_timed_out, c.actions_refused
             ),
+        ),
+        (
+            "  shell",
+            if c.shell.is_empty() {
+                "not recorded (an older hvnet)".into()
+            } else {
+                format!("{}, values quoted as {}", c.shell, c.quoting)
+            },
         ),
         (
             "action time",
@@ -202,6 +210,9 @@ mod tests {
             events_matched: 3,
             actions_run: 4,
             actions_failed: 1,
+            actions_refused: 6,
+            shell: "/usr/bin/bash".into(),
+            quoting: "$'...' (devd's quoting)".into(),
             action_time_ms: 2500,
             clients_dropped: 2,
             ..Default::default()
@@ -212,7 +223,8 @@ mod tests {
             "pid 42 (not running), counters written 3s ago",
             "9 received, 3 matched a rule",
             "attach 5,",
-            "4 run, 1 failed, 0 timed out",
+            "4 run, 1 failed, 0 timed out, 6 refused",
+            "  shell          /usr/bin/bash, values quoted as $'...' (devd's quoting)",
             "2.500s",
             "  dropped        2 (failed or short send)",
         ] {

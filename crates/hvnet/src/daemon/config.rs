@@ -182,7 +182,8 @@ pub struct Config {
     pub control_socket: PathBuf,
     pub metrics: Option<SocketAddr>,
     pub devd_rules: Option<PathBuf>,
-    pub devd_shell: PathBuf,
+    /// `None`: chosen at start (`devd_run::shell::choose`).
+    pub devd_shell: Option<PathBuf>,
     pub action_timeout: Option<Duration>,
     pub log_level: &'static str,
     pub damping: FlapDamping,
@@ -214,7 +215,7 @@ impl Default for Config {
             control_socket: PathBuf::from(DEFAULT_SOCKET),
             metrics: None,
             devd_rules: None,
-            devd_shell: PathBuf::from("/bin/sh"),
+            devd_shell: None,
             action_timeout: None,
             log_level: "info",
             damping: m.damping,
@@ -367,9 +368,7 @@ impl Config {
             c.metrics = Some(parse_listen(m.get_ref()).map_err(|e| err(Some(m.span()), e))?);
         }
         c.devd_rules = raw.devd_rules;
-        if let Some(s) = raw.devd_shell {
-            c.devd_shell = s;
-        }
+        c.devd_shell = raw.devd_shell;
         if let Some(t) = &raw.action_timeout {
             if *t.get_ref() <= 0.0 {
                 return Err(err(

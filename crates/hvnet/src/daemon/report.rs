@@ -104,10 +104,19 @@ pub struct ActionRecord {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DevdReport {
     pub rules: String,
+    /// The shell that runs the actions, chosen at start.
+    #[serde(default)]
+    pub shell: String,
+    /// How event values are quoted for it.
+    #[serde(default)]
+    pub quoting: String,
     pub events: u64,
     pub matched: u64,
     pub actions_run: u64,
     pub actions_failed: u64,
+    /// Actions not run because an event value could not be quoted (a NUL).
+    #[serde(default)]
+    pub actions_refused: u64,
     /// The latest actions, oldest first.
     pub recent: Vec<DevdAction>,
 }
@@ -307,8 +316,13 @@ impl Report {
         if let Some(d) = &self.devd {
             let _ = writeln!(
                 o,
-                "\ndevd rules {}: {} events, {} matched, {} actions run, {} failed",
-                d.rules, d.events, d.matched, d.actions_run, d.actions_failed
+                "\ndevd rules {}: {} events, {} matched, {} actions run, {} failed, {} refused",
+                d.rules, d.events, d.matched, d.actions_run, d.actions_failed, d.actions_refused
+            );
+            let _ = writeln!(
+                o,
+                "  actions run with {}, values quoted as {}",
+                d.shell, d.quoting
             );
             for a in &d.recent {
                 let _ = writeln!(

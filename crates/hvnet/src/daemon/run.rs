@@ -85,7 +85,7 @@ fn hosted(cfg: &Config, metrics: &Metrics) -> anyhow::Result<Option<Hosted>> {
         .map(|p| {
             Hosted::start(
                 p,
-                cfg.devd_shell.clone(),
+                cfg.devd_shell.as_deref(),
                 cfg.action_timeout,
                 cfg.backend != BackendKind::Sim,
                 metrics.clone(),

@@ -30,6 +30,12 @@ pub struct EventCounts {
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     pub pid: u32,
+    /// The shell that runs actions, chosen at start.
+    #[serde(default)]
+    pub shell: String,
+    /// How event values are quoted for it.
+    #[serde(default)]
+    pub quoting: String,
     /// Every record read from the event source (devd's "Events received so far").
     pub events_received: u64,
     pub events: EventCounts,
@@ -40,6 +46,9 @@ pub struct Counters {
     pub actions_failed: u64,
     /// Actions that ran longer than `--action-timeout` and were killed.
     pub actions_timed_out: u64,
+    /// Actions not run because a value could not be quoted for the shell (a NUL).
+    #[serde(default)]
+    pub actions_refused: u64,
     /// Total wall time spent in actions, milliseconds.
     pub action_time_ms: u64,
     pub clients_accepted: u64,
@@ -144,6 +153,12 @@ impl Collector for Snapshot {
             "action_timeouts",
             "Actions killed after --action-timeout",
             c.actions_timed_out,
+        )?;
+        counter(
+            &mut enc,
+            "action_refusals",
+            "Actions not run because an event value could not be quoted for the shell",
+            c.actions_refused,
         )?;
         counter(
             &mut enc,

@@ -5,7 +5,8 @@
 //! for each. Without `-d`/`-n` the boot backlog is processed before daemonising (spec §5.3).
 //!
 //! Modules: [`source`] (devctl or a FIFO/seqpacket stand-in), [`clients`] (the two client
-//! sockets), [`action`] (`/bin/sh -c` like devd's `my_system`), [`pidfile`] (pidfile(3)
+//! sockets), [`action`] (`sh -c` like devd's `my_system`), [`shell`] (which shell, which
+//! quoting: chosen once at start by probing), [`pidfile`] (pidfile(3)
 //! locking), [`log`] (syslog/stderr), [`signals`], [`counters`] (the status file and
 //! `--metrics`).
 //!
@@ -19,6 +20,7 @@ pub mod counters;
 pub mod log;
 pub mod media;
 pub mod pidfile;
+pub mod shell;
 pub mod signals;
 pub mod source;
 
@@ -29,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use hvnet_devd::{Config, Engine, Event, EventKind, EventOptions, LoadOptions, Quoting};
+use hvnet_devd::{Config, Engine, Event, EventKind, EventOptions, LoadOptions};
 
 use crate::shared_dir;
 use clients::{Clients, Kind, Listener};
@@ -73,10 +75,12 @@ pub struct RunArgs {
     /// terminating.
     #[arg(long)]
     pub reload_on_hup: bool,
-    /// Shell for actions (devd: /bin/sh). Expanded values are quoted as `$'…'`; if this shell
-    /// does not understand that (e.g. dash), a warning is logged at start.
-    #[arg(long, value_name = "PATH", default_value = action::DEFAULT_SHELL)]
-    pub shell: PathBuf,
+    /// Shell for actions, used as given: event values are quoted as `$'…'` if it reads that
+    /// back intact, else as POSIX '…'. Default: /bin/sh if it reads `$'…'`, else the first
+    /// of bash, mksh, ksh93, busybox, zsh in /bin, /usr/bin, /usr/local/bin that does, else
+    /// /bin/sh with '…'.
+    #[arg(long, value_name = "PATH")]
+    pub shell: Option<PathBuf>,
     /// Fix devd's empty-location bug: in `+dev at  key=value on bus` (two spaces), read the
     /// pnp keys and `bus` instead of losing them (upstream loses them; default bug-compatible).
     #[arg(long)]
@@ -131,6 +135,8 @@ struct Daemon {
     args: RunArgs,
     log: Logger,
     engine: Engine,
+    /// Chosen at start: the shell that runs actions and the quoting it reads.
+    shell: shell::ActionShell,
     source: Source,
     listeners: Vec<Listener>,
     clients: Clients,
@@ -177,12 +183,8 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
     for w in cfg.warnings() {
         log.warning(&w.to_string());
     }
-    if cfg.quoting() == Quoting::Shell && !action::supports_ansi_c_quoting(&args.shell) {
-        log.warning(&format!(
-            "{} does not understand $'...' quoting: expanded event values will reach actions with a literal $ (use --shell with a shell that does, e.g. /bin/bash)",
-            args.shell.display()
-        ));
-    }
+    let shell = shell::choose(args.shell.as_deref())?;
+    log.notice(&shell.describe());
     let pid_path = absolute(Path::new(cfg.pid_file().unwrap_or(DEFAULT_PID_FILE)));
     let timeout = match args.action_timeout {
         Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
@@ -236,6 +238,13 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut d = Daemon {
         log,
         engine: Engine::new(cfg),
+        counters: Counters {
+            pid: std::process::id(),
+            shell: shell.path.display().to_string(),
+            quoting: shell.quoting.describe().to_string(),
+            ..Default::default()
+        },
+        shell,
         source: Source::open(&args.devctl).map_err(|e| anyhow::anyhow!("{e:#}"))?,
         listeners: Vec::new(),
         clients: Clients::default(),
@@ -246,10 +255,6 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
         status_path,
         timeout,
         last_check: Instant::now(),
-        counters: Counters {
-            pid: std::process::id(),
-            ..Default::default()
-        },
         written: Counters::default(),
         written_at: None,
         snapshot: metrics_listener.as_ref().map(|_| Snapshot::default()),
@@ -598,17 +603,26 @@ impl Daemon {
         } += 1;
         self.log
             .debug(&format!("Processing {} event", kind.as_str()));
-        let actions = match self.engine.find(&event, &media::SystemMedia) {
-            Some(rule) => {
-                self.counters.events_matched += 1;
-                self.engine.expand_actions(rule, &event)
-            }
-            None => return,
+        let Some(rule) = self.engine.find(&event, &media::SystemMedia) else {
+            return;
         };
-        for cmd in actions {
+        self.counters.events_matched += 1;
+        let place = format!("{}:{}", rule.file(), rule.line());
+        for cmd in self.engine.commands(rule, &event, self.shell.quoting) {
+            let cmd = match cmd {
+                Ok(cmd) => cmd,
+                Err(why) => {
+                    self.counters.actions_refused += 1;
+                    self.log.err(&format!(
+                        "rule at {place}: action not run: {why} (event '{}')",
+                        text.escape_debug()
+                    ));
+                    continue;
+                }
+            };
             let shown = String::from_utf8_lossy(&cmd).into_owned();
             self.log.info(&format!("Executing '{shown}'"));
-            let out = action::run(&self.args.shell, &cmd, self.timeout);
+            let out = action::run(&self.shell.path, &cmd, self.timeout);
             self.counters.actions_run += 1;
             self.counters.action_time_ms += out.elapsed.as_millis() as u64;
             if out.failed() {
@@ -617,11 +631,14 @@ impl Daemon {
             if out.timed_out {
                 self.counters.actions_timed_out += 1;
                 self.log.warning(&format!(
-                    "action exceeded its {:.3}s limit after {:.3}s and was killed ({}): '{shown}'",
+                    "action exceeded its {:.3}s limit after {:.3}s and was killed with its process group ({}): '{shown}'",
                     self.timeout.unwrap_or_default().as_secs_f64(),
                     out.elapsed.as_secs_f64(),
-                    action::describe(&out.status)
+                    out.describe()
                 ));
+            } else if out.status.is_none() {
+                self.log
+                    .err(&format!("action {}: '{shown}'", out.describe()));
             }
         }
     }
