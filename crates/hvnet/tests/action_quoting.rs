@@ -74,6 +74,12 @@ const EXPECTED: &[&str] = &[
     "hvnet-devd.status.json",
 ];
 
+/// The status file's unplantable temporary (`.hvnet-devd.status.json.<random>.tmp`), there
+/// for a moment while the daemon rewrites the status file.
+fn is_status_temporary(name: &str) -> bool {
+    name.starts_with(".hvnet-devd.status.json.") && name.ends_with(".tmp")
+}
+
 /// Where the rule for each `ctx=` puts `$v`; each writes what the shell made of it to `v`.
 const CONTEXTS: &[(&str, &str)] = &[
     ("plain", "printf '%s' $v > v; printf '%s' $* > star"),
@@ -200,7 +206,7 @@ impl Runner {
         std::fs::read_dir(self.dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| !EXPECTED.contains(&name.as_str()))
+            .filter(|name| !EXPECTED.contains(&name.as_str()) && !is_status_temporary(name))
             .collect()
     }
 }
