@@ -232,7 +232,6 @@ fn move_improved<R: CommandRunner + ?Sized>(
     lagg: &str,
     opts: &VfupOptions,
 ) -> i32 {
-    let _ = r.run(&cmd::lagg_setup(lagg, "failover", &[]));
     let _ = r.run(&cmd::ifconfig_inet6_no_dad(lagg));
     stop_dhclient(r, hn, opts, true);
     let ic = rc.interface(hn);
@@ -257,9 +256,9 @@ fn move_improved<R: CommandRunner + ?Sized>(
     for route in v6 {
         move_route(r, &route.add_args(), hn, lagg);
     }
-    for port in [hn, vf] {
-        let _ = r.run(&cmd::lagg_add_port(lagg, port));
-    }
+    // One command: the VF is up already (VF_UP ran this), and its frames reach the
+    // stack only once it is a port.
+    let _ = r.run(&cmd::lagg_setup(lagg, "failover", &[hn, vf]));
     if let Some(gw) = rc.default_router() {
         move_route(r, &["add".into(), "default".into(), gw], hn, lagg);
     }

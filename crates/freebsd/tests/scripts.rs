@@ -261,7 +261,6 @@ fn vfup_improved_moves_everything() {
     assert_eq!(
         after,
         [
-            "ifconfig lagg0 laggproto failover",
             "ifconfig lagg0 inet6 no_dad",
             "ps -p 556 -o comm=",
             "kill -TERM 556",
@@ -270,8 +269,7 @@ fn vfup_improved_moves_everything() {
             "ifconfig lagg0 inet6 -ifdisabled",
             "ifconfig lagg0 inet6 2001:db8::4/64",
             "ifconfig lagg0 up",
-            "ifconfig lagg0 laggport hn0",
-            "ifconfig lagg0 laggport mce0",
+            "ifconfig lagg0 laggproto failover laggport hn0 laggport mce0",
             "route -n change default 10.0.0.1 -ifp lagg0",
             "route -n change -net 10.8.0.0/16 -interface lagg0",
             "ifconfig hn0",
@@ -306,7 +304,7 @@ fn vfup_improved_carries_the_lease_and_adds_a_route_that_is_gone() {
             .unwrap_or_else(|| panic!("{c}: {l:#?}"))
     };
     let lease = pos("ifconfig lagg0 inet 10.0.0.4/24 alias");
-    let port = pos("ifconfig lagg0 laggport hn0");
+    let port = pos("ifconfig lagg0 laggproto failover laggport hn0 laggport mce0");
     let v6 = pos("route -n add -inet6 -net 2001:db8:9::/48 2001:db8::1");
     let off = pos("ifconfig hn0 inet 10.0.0.4 delete");
     let client = pos("dhclient -b lagg0");
