@@ -188,6 +188,11 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
             Op::CreateAggregate { name } => {
                 if self.current(op, name)?.is_none() {
                     self.run_op(op, &cmd::ifconfig_create(name))?;
+                    // Addresses move onto the aggregate before it has link: with DAD
+                    // they would stay tentative (unusable) until a second after it
+                    // comes up. Best effort, as in hyperv_vfup: a kernel without
+                    // IPv6 refuses it and has no DAD to skip.
+                    let _ = self.runner.run(&cmd::ifconfig_inet6_no_dad(name));
                 }
             }
             Op::DestroyAggregate { name } => {
@@ -255,6 +260,27 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
                     .map_err(|e| BackendError::apply(op, e.to_string()))?;
                 if !out.success() && !out.stderr.contains("not in table") {
                     return Err(BackendError::apply(op, failure(&c, &out)));
+                }
+            }
+            Op::MoveRoute { route, to } => {
+                let c = cmd::route(&move_route_args("change", route, to));
+                let out = self
+                    .runner
+                    .run(&c)
+                    .map_err(|e| BackendError::apply(op, e.to_string()))?;
+                if !out.success() {
+                    if !out.stderr.contains("not in table") {
+                        return Err(BackendError::apply(op, failure(&c, &out)));
+                    }
+                    // Not installed (any more): add it where it belongs.
+                    let c = cmd::route(&move_route_args("add", route, to));
+                    let out = self
+                        .runner
+                        .run(&c)
+                        .map_err(|e| BackendError::apply(op, e.to_string()))?;
+                    if !out.success() && !out.stderr.contains("File exists") {
+                        return Err(BackendError::apply(op, failure(&c, &out)));
+                    }
                 }
             }
             Op::StartDhcp { iface, .. } => {
@@ -425,6 +451,21 @@ pub fn route_args(action: &str, r: &Route) -> Vec<String> {
             v.push(i.clone());
         }
         (None, None) => {}
+    }
+    v
+}
+
+/// route(8) arguments putting `r` on interface `to`: `-n ACTION [-inet6] DEST GATEWAY -ifp
+/// TO`, or `... DEST -interface TO` for a route without a gateway.
+pub fn move_route_args(action: &str, r: &Route, to: &str) -> Vec<String> {
+    let on_to = Route {
+        iface: Some(to.to_string()),
+        ..r.clone()
+    };
+    let mut v = route_args(action, &on_to);
+    if r.gateway.is_some() {
+        v.push("-ifp".into());
+        v.push(to.to_string());
     }
     v
 }

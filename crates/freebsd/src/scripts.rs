@@ -207,16 +207,99 @@ pub fn vfup<R: CommandRunner + ?Sized>(
         res.exit_code = 1;
         return res;
     }
+    if improved {
+        res.exit_code = move_improved(r, rc, hn, &vf, &lagg, opts);
+        return res;
+    }
     let _ = r.run(&cmd::lagg_setup(&lagg, "failover", &[hn, vf.as_str()]));
     let _ = r.run(&cmd::ifconfig_inet6_no_dad(&lagg));
     stop_dhclient(r, hn, opts, improved);
     remove_ipv4(r, hn, improved);
-    res.exit_code = if improved {
-        transfer_improved(r, rc, hn, &lagg)
-    } else {
-        transfer_faithful(r, rc, hn, &lagg)
-    };
+    res.exit_code = transfer_faithful(r, rc, hn, &lagg);
     res
+}
+
+/// The improved move of hnX's configuration to a new laggN, make before break: laggN
+/// holds it (hnX's leased addresses included) before hnX becomes its port (which purges
+/// hnX's inet6) and before it leaves hnX, and routes move with one `route change` each,
+/// so no address or IPv4 route is ever absent. The status is the last configuring
+/// command's (dhclient's with DHCP).
+fn move_improved<R: CommandRunner + ?Sized>(
+    r: &mut R,
+    rc: &RcConf,
+    hn: &str,
+    vf: &str,
+    lagg: &str,
+    opts: &VfupOptions,
+) -> i32 {
+    let _ = r.run(&cmd::ifconfig_inet6_no_dad(lagg));
+    stop_dhclient(r, hn, opts, true);
+    let ic = rc.interface(hn);
+    if ic.dhcp {
+        // The lease goes with the client: the new one on laggN (same MAC) renews it.
+        if let Ok(Some(i)) = system::interface(r, hn) {
+            for a in &i.inet {
+                let addr = format!("{}/{}", a.addr, a.prefix_len);
+                let _ = r.run(&cmd::ifconfig_args(
+                    lagg,
+                    &["inet".into(), addr, "alias".into()],
+                ));
+            }
+        }
+    }
+    let mut last = transfer_improved(r, rc, hn, lagg);
+    let (v6, v4): (Vec<_>, Vec<_>) = ic
+        .routes
+        .iter()
+        .partition(|route| route.family == hvnet_rcconf::RouteFamily::Inet6);
+    // A new port's IPv6 routes go with its inet6: move them first.
+    for route in v6 {
+        move_route(r, &route.add_args(), hn, lagg);
+    }
+    // One command: the VF is up already (VF_UP ran this), and its frames reach the
+    // stack only once it is a port.
+    let _ = r.run(&cmd::lagg_setup(lagg, "failover", &[hn, vf]));
+    if let Some(gw) = rc.default_router() {
+        move_route(r, &["add".into(), "default".into(), gw], hn, lagg);
+    }
+    for route in v4 {
+        move_route(r, &route.add_args(), hn, lagg);
+    }
+    remove_ipv4(r, hn, true);
+    if ic.dhcp {
+        // Never block devd: background either way.
+        let flags = rc.dhclient_flags(hn);
+        last = status(r.run(&cmd::dhclient(lagg, true, &flags))).0;
+    }
+    last
+}
+
+/// Put the route `add_args` describes (through hnX) on laggN with one `route change`
+/// (`-ifp laggN` for a route through a gateway), or add it there when it is not installed.
+fn move_route<R: CommandRunner + ?Sized>(r: &mut R, add_args: &[String], hn: &str, lagg: &str) {
+    let on_lagg: Vec<String> = add_args
+        .iter()
+        .map(|w| if w == hn { lagg.to_string() } else { w.clone() })
+        .collect();
+    let mut change: Vec<String> = std::iter::once("change".to_string())
+        .chain(on_lagg.iter().skip(1).cloned())
+        .collect();
+    if !on_lagg.iter().any(|w| w == "-interface" || w == "-iface") {
+        change.extend(["-ifp".to_string(), lagg.to_string()]);
+    }
+    let changed = r
+        .run(&cmd::route(&prefixed(&change)))
+        .is_ok_and(|o| o.success());
+    if !changed {
+        let _ = r.run(&cmd::route(&prefixed(&on_lagg)));
+    }
+}
+
+/// `-n` first, as the backend's route commands.
+fn prefixed(args: &[String]) -> Vec<String> {
+    std::iter::once("-n".to_string())
+        .chain(args.iter().cloned())
+        .collect()
 }
 
 fn stop_dhclient<R: CommandRunner + ?Sized>(
@@ -287,6 +370,8 @@ fn transfer_faithful<R: CommandRunner + ?Sized>(
     status(r.run(&cmd::ifconfig_args(lagg, &args))).0
 }
 
+/// hnX's rc.conf configuration (addresses, aliases, IPv6, link aliases, description) on
+/// laggN, and laggN up; the status is the last command's.
 fn transfer_improved<R: CommandRunner + ?Sized>(
     r: &mut R,
     rc: &RcConf,
@@ -333,24 +418,5 @@ fn transfer_improved<R: CommandRunner + ?Sized>(
         run(r, cmd::ifconfig_description(lagg, d));
     }
     run(r, cmd::ifconfig_up(lagg));
-    if ic.dhcp {
-        // Never block devd: background either way.
-        let flags = rc.dhclient_flags(hn);
-        run(r, cmd::dhclient(lagg, true, &flags));
-        return last;
-    }
-    // The routes that went away with hnX's addresses.
-    if let Some(gw) = rc.default_router() {
-        let c = cmd::route(&["-n".into(), "add".into(), "default".into(), gw]);
-        let _ = r.run(&c);
-    }
-    for route in &ic.routes {
-        let args: Vec<String> = route
-            .add_args()
-            .into_iter()
-            .map(|w| if w == hn { lagg.to_string() } else { w })
-            .collect();
-        let _ = r.run(&cmd::route(&args));
-    }
     last
 }

@@ -360,6 +360,71 @@ fn addresses_mtu_admin_and_routes() {
 }
 
 #[test]
+fn a_new_lagg_skips_dad_and_routes_move_in_one_command() {
+    let mut r = scripted();
+    r.answer(
+        "ifconfig lagg1",
+        Output::failed(1, "ifconfig: interface lagg1 does not exist"),
+    );
+    r.answer_once(
+        "route -n change -inet6 default 2001:db8::1 -ifp lagg1",
+        Output::failed(
+            1,
+            "route: writing to routing socket: No such process\nchange net default: gateway 2001:db8::1 fib 0: not in table",
+        ),
+    );
+    let dflt = Route {
+        dest: IpNet::default_v4(),
+        gateway: Some("10.0.0.1".parse().unwrap()),
+        iface: Some("hn0".into()),
+    };
+    let ops = [
+        Op::CreateAggregate {
+            name: "lagg1".into(),
+        },
+        Op::MoveRoute {
+            route: dflt,
+            to: "lagg1".into(),
+        },
+        Op::MoveRoute {
+            route: Route {
+                dest: "10.5.0.0/16".parse().unwrap(),
+                gateway: None,
+                iface: Some("hn0".into()),
+            },
+            to: "lagg1".into(),
+        },
+        // Gone meanwhile (the kernel flushed it): added where it belongs.
+        Op::MoveRoute {
+            route: Route {
+                dest: IpNet::default_v6(),
+                gateway: Some("2001:db8::1".parse().unwrap()),
+                iface: Some("hn0".into()),
+            },
+            to: "lagg1".into(),
+        },
+    ];
+    let (labels, res) = apply_labels(r, &ops);
+    assert!(res.iter().all(Result::is_ok), "{res:?}");
+    let changes: Vec<&str> = labels
+        .iter()
+        .map(String::as_str)
+        .filter(|l| *l != "ifconfig lagg1")
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "ifconfig lagg1 create",
+            "ifconfig lagg1 inet6 no_dad",
+            "route -n change default 10.0.0.1 -ifp lagg1",
+            "route -n change -net 10.5.0.0/16 -interface lagg1",
+            "route -n change -inet6 default 2001:db8::1 -ifp lagg1",
+            "route -n add -inet6 default 2001:db8::1 -ifp lagg1",
+        ]
+    );
+}
+
+#[test]
 fn dhcp_and_daemons_by_pid() {
     let mut r = scripted();
     let ops = [

@@ -252,26 +252,66 @@ fn vfup_improved_moves_everything() {
     let l = r.labels();
     let after: Vec<&str> = l
         .iter()
-        .skip_while(|x| *x != "ifconfig lagg0 inet6 no_dad")
+        .skip_while(|x| *x != "ifconfig lagg0 create")
         .skip(1)
         .map(String::as_str)
         .collect();
+    // Make before break: lagg0 holds everything before hn0 becomes its port and before
+    // it leaves hn0; routes move with one command each.
     assert_eq!(
         after,
         [
+            "ifconfig lagg0 inet6 no_dad",
             "ps -p 556 -o comm=",
             "kill -TERM 556",
-            "ifconfig hn0",
-            "ifconfig hn0 inet 10.0.0.4 delete",
-            "ifconfig hn0 inet 10.0.0.9 delete",
             "ifconfig lagg0 inet 10.0.0.4/24 description up link",
             "ifconfig lagg0 inet 10.0.0.9/32 alias",
             "ifconfig lagg0 inet6 -ifdisabled",
             "ifconfig lagg0 inet6 2001:db8::4/64",
             "ifconfig lagg0 up",
-            "route -n add default 10.0.0.1",
-            "route add -net 10.8.0.0/16 -interface lagg0",
+            "ifconfig lagg0 laggproto failover laggport hn0 laggport mce0",
+            "route -n change default 10.0.0.1 -ifp lagg0",
+            "route -n change -net 10.8.0.0/16 -interface lagg0",
+            "ifconfig hn0",
+            "ifconfig hn0 inet 10.0.0.4 delete",
+            "ifconfig hn0 inet 10.0.0.9 delete",
         ]
+    );
+}
+
+#[test]
+fn vfup_improved_carries_the_lease_and_adds_a_route_that_is_gone() {
+    let mut r = vfup_runner();
+    r.answer(
+        "ifconfig hn0",
+        Output::ok("hn0: flags=8843<UP> mtu 1500\n\tinet 10.0.0.4 netmask 0xffffff00\n"),
+    );
+    r.answer(
+        "route -n change -inet6 -net 2001:db8:9::/48 2001:db8::1 -ifp lagg0",
+        Output::failed(1, "route: writing to routing socket: No such process"),
+    );
+    let opts = VfupOptions {
+        mode: VfupMode::Improved,
+        ..Default::default()
+    };
+    let conf = rc("ifconfig_hn0=\"DHCP\"\n\
+         ipv6_static_routes=\"r6:hn0\"\nipv6_route_r6=\"-net 2001:db8:9::/48 2001:db8::1\"\n");
+    vfup(&mut r, &conf, "hn0", &opts);
+    let l = r.labels();
+    let pos = |c: &str| {
+        l.iter()
+            .position(|x| x == c)
+            .unwrap_or_else(|| panic!("{c}: {l:#?}"))
+    };
+    let lease = pos("ifconfig lagg0 inet 10.0.0.4/24 alias");
+    let port = pos("ifconfig lagg0 laggproto failover laggport hn0 laggport mce0");
+    let v6 = pos("route -n add -inet6 -net 2001:db8:9::/48 2001:db8::1");
+    let off = pos("ifconfig hn0 inet 10.0.0.4 delete");
+    let client = pos("dhclient -b lagg0");
+    // The IPv6 route moves before hn0's inet6 goes (here: added, it was gone).
+    assert!(
+        lease < v6 && v6 < port && port < off && off < client,
+        "{l:#?}"
     );
 }
 

@@ -24,6 +24,9 @@ impl Counters {
     }
 
     fn add(&mut self, fate: Fate, n: u64) {
+        if n == 0 {
+            return;
+        }
         self.sent += n;
         match fate {
             Fate::Delivered(p) => {

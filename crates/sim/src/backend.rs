@@ -23,6 +23,10 @@ pub struct SimBackend<'a> {
     pub journal: Vec<String>,
     /// Hooks the agent asked to run (`Op::RunHook`), program and args.
     pub hooks: Vec<(String, Vec<String>)>,
+    /// The connection's address: when set, `changes` records, for every op
+    /// that changed the guest, the state it found (see [`crate::Timing::command`]).
+    pub probe: Option<std::net::IpAddr>,
+    pub changes: Vec<crate::traffic::PathState>,
 }
 
 impl<'a> SimBackend<'a> {
@@ -33,6 +37,8 @@ impl<'a> SimBackend<'a> {
             faults,
             journal: Vec::new(),
             hooks: Vec::new(),
+            probe: None,
+            changes: Vec::new(),
         }
     }
 }
@@ -193,6 +199,16 @@ pub fn apply_op(w: &mut World, now: Duration, op: &Op) -> Result<(), BackendErro
             w.remove_route(route);
             Ok(())
         }
+        Op::MoveRoute { route, to } => {
+            let moved = hvnet_vf::Route {
+                iface: Some(to.clone()),
+                ..route.clone()
+            };
+            match w.change_route(&moved) {
+                Err(crate::world::KernelError::NoRoute(_)) => w.add_route(&moved).map_err(err),
+                r => r.map_err(err),
+            }
+        }
         Op::StartDhcp { iface, .. } => w.start_dhclient(now, iface).map(|_| ()).map_err(err),
         Op::StopDhcp { pid, .. } => {
             let _ = w.kill(*pid);
@@ -234,9 +250,17 @@ impl Backend for SimBackend<'_> {
             self.journal.push(op.to_string());
             return Ok(());
         }
+        let before = self
+            .probe
+            .map(|a| (self.world.path_state(a), observe_world(self.world)));
         let res = apply_op(self.world, self.now, op);
         // The kernel's link tasks run before the caller's next syscall.
         self.world.run_link_tasks(self.now);
+        if let Some((state, view)) = before {
+            if observe_world(self.world) != view {
+                self.changes.push(state);
+            }
+        }
         match res {
             Ok(()) => {
                 self.journal.push(op.to_string());

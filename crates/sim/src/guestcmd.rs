@@ -143,7 +143,7 @@ fn pgrep(w: &World, args: &[String]) -> CmdOutput {
     }
 }
 
-/// `route [-n] add|delete [-inet6] default|-host A|-net A/N [GW | -interface IF]`.
+/// `route [-n] add|change|delete [-inet6] default|-host A|-net A/N [GW [-ifp IF] | -interface IF]`.
 fn route(w: &mut World, args: &[String]) -> CmdOutput {
     let words: Vec<&str> = args
         .iter()
@@ -153,7 +153,7 @@ fn route(w: &mut World, args: &[String]) -> CmdOutput {
     let usage = || {
         CmdOutput::fail(
             "route",
-            "usage: route [-n] add|delete [-inet6] destination [gateway | -interface ifname]",
+            "usage: route [-n] add|change|delete [-inet6] destination [gateway [-ifp ifname] | -interface ifname]",
         )
     };
     let Some((&action, rest)) = words.split_first() else {
@@ -186,17 +186,23 @@ fn route(w: &mut World, args: &[String]) -> CmdOutput {
     let Some(dest) = dest else {
         return usage();
     };
-    let (gateway, iface) = match rest {
+    let gateway_word = |g: &str| match g.split_once('%') {
+        Some((a, zone)) => (a.parse::<IpAddr>().ok(), Some(zone.to_string())),
+        None => (g.parse::<IpAddr>().ok(), None),
+    };
+    let (gateway, mut iface) = match rest {
         [] => (None, None),
         ["-interface", i] => (None, Some((*i).to_string())),
-        [g] => match g.split_once('%') {
-            Some((a, zone)) => (a.parse::<IpAddr>().ok(), Some(zone.to_string())),
-            None => (g.parse::<IpAddr>().ok(), None),
-        },
+        [g] => gateway_word(g),
+        [g, "-ifp", i] => (gateway_word(g).0, Some((*i).to_string())),
         _ => return usage(),
     };
-    if gateway.is_none() && iface.is_none() && action == "add" {
+    if gateway.is_none() && iface.is_none() && action != "delete" {
         return usage();
+    }
+    if action == "change" && iface.is_none() {
+        // As for add: the interface the gateway is on-link through.
+        iface = gateway.and_then(|g| w.onlink_iface(g));
     }
     let r = Route {
         dest,
@@ -215,13 +221,25 @@ fn route(w: &mut World, args: &[String]) -> CmdOutput {
     } else {
         dest.to_string()
     };
-    let gw = rest.last().copied().unwrap_or("");
+    let gw = match rest {
+        ["-interface", i] => *i,
+        [g, ..] => *g,
+        [] => "",
+    };
     match action {
         "add" => match w.add_route(&r) {
             Ok(()) => CmdOutput::ok(format!("add {kind} {shown}: gateway {gw}\n")),
             Err(crate::world::KernelError::Exists(_)) => CmdOutput::fail(
                 "route",
                 format!("message indicates error: File exists\nadd {kind} {shown}: gateway {gw} fib 0: route already in table"),
+            ),
+            Err(e) => CmdOutput::fail("route", format!("message indicates error: {e}")),
+        },
+        "change" => match w.change_route(&r) {
+            Ok(()) => CmdOutput::ok(format!("change {kind} {shown}: gateway {gw}\n")),
+            Err(crate::world::KernelError::NoRoute(_)) => CmdOutput::fail(
+                "route",
+                format!("writing to routing socket: No such process\nchange {kind} {shown}: gateway {gw} fib 0: not in table"),
             ),
             Err(e) => CmdOutput::fail("route", format!("message indicates error: {e}")),
         },

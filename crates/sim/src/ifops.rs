@@ -265,6 +265,39 @@ impl World {
         Ok(())
     }
 
+    /// `route change DEST [GW] -ifp IF` / `-interface IF`: the installed route to
+    /// DEST goes through `route.iface` (and `route.gateway`) from now on, in one
+    /// step. The gateway must be on-link through the new interface.
+    pub fn change_route(&mut self, route: &Route) -> Result<(), KernelError> {
+        let iface = route
+            .iface
+            .clone()
+            .ok_or_else(|| KernelError::Invalid(format!("route {}: no interface", route.dest)))?;
+        self.need(&iface)?;
+        if let Some(gw) = route.gateway {
+            let onlink = self.ifnets[&iface].ipv4.iter().any(|n| match gw {
+                IpAddr::V4(g) => hvnet_vf::netconf::v4_contains(n, g),
+                IpAddr::V6(_) => false,
+            }) || self.ifnets[&iface].ipv6.iter().any(|n| match gw {
+                IpAddr::V6(g) => {
+                    g.segments()[0] & 0xffc0 == 0xfe80 || hvnet_vf::netconf::v6_contains(n, g)
+                }
+                IpAddr::V4(_) => false,
+            });
+            if !onlink {
+                return Err(KernelError::Invalid(format!("network unreachable {gw}")));
+            }
+        }
+        let e = self
+            .routes
+            .iter_mut()
+            .find(|e| e.dest == route.dest)
+            .ok_or_else(|| KernelError::NoRoute(route.dest.to_string()))?;
+        e.gateway = route.gateway;
+        e.iface = Some(iface);
+        Ok(())
+    }
+
     /// `route delete DEST`. Deleting a missing route succeeds (retry-safe).
     pub fn remove_route(&mut self, route: &Route) {
         self.routes.retain(|e| e.dest != route.dest);

@@ -31,7 +31,19 @@ pub fn violations(w: &World) -> Vec<String> {
             v.push(format!("vf-address: {} holds an IP address", i.name));
         }
     }
-    // No address on two interfaces.
+    // No address on two interfaces, except an address on its way from a synthetic
+    // NIC to the lagg taking over its configuration (make before break): the lagg
+    // holds it before it has a port, and the NIC keeps it until it is the lagg's port.
+    let handover = |a: &str, b: &str| {
+        let (a, b) = (&w.ifnets[a], &w.ifnets[b]);
+        let (hn, lagg) = match (&a.class, &b.class) {
+            (IfClass::Hn, IfClass::Lagg) => (a, b),
+            (IfClass::Lagg, IfClass::Hn) => (b, a),
+            _ => return false,
+        };
+        hn.member_of.as_deref() == Some(lagg.name.as_str())
+            || lagg.lagg.as_ref().is_some_and(|l| l.ports.is_empty())
+    };
     let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     for i in w.by_index() {
         if i.class == IfClass::Loopback {
@@ -45,7 +57,9 @@ pub fn violations(w: &World) -> Vec<String> {
         );
         for a in addrs {
             if let Some(prev) = seen.insert(a.clone(), &i.name) {
-                v.push(format!("duplicate-address: {a} on {prev} and {}", i.name));
+                if !handover(prev, &i.name) {
+                    v.push(format!("duplicate-address: {a} on {prev} and {}", i.name));
+                }
             }
         }
     }

@@ -100,10 +100,14 @@ impl World {
         } else if p.mtu != lagg_mtu {
             self.set_mtu(now, port, lagg_mtu)?;
         }
-        // inet6 addresses of a port with a link-local are purged.
+        // inet6 addresses of a port with a link-local are purged, and its IPv6
+        // routes with them (in6_ifdetach).
         let pi = self.ifnets.get_mut(port).expect("port");
         if pi.ipv6.iter().any(|n| n.is_link_local()) {
             pi.ipv6.clear();
+            self.routes.retain(|r| {
+                r.iface.as_deref() != Some(port) || !matches!(r.dest, hvnet_vf::IpNet::V6(_))
+            });
         }
         // lladdr: the first port gives the lagg its MAC; later ports take it.
         let first = l.ports.is_empty();

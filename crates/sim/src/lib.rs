@@ -74,5 +74,5 @@ pub use runner::{run, Marker, RunOptions, RunResult, Sim, TimelineEntry};
 pub use scenario::{parse, Scenario, ScenarioError};
 pub use scripts::{devd_agent, original_scripts, DevdMatcher, DevdRules, OriginalScripts};
 pub use summary::{Latency, Summary};
-pub use traffic::{DropReason, Fate, Path};
-pub use world::{KernelError, World};
+pub use traffic::{DropReason, Fate, Path, PathState};
+pub use world::{KernelError, Timing, World};

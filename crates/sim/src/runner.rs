@@ -11,7 +11,7 @@ use hvnet_vf::{IpNet, Ipv6Net};
 
 use crate::account::{Accounting, Bucket};
 use crate::agent::{AgentContext, AgentFactory, GuestAgent};
-use crate::backend::SimBackend;
+use crate::backend::{observe_world, SimBackend};
 use crate::faults::{FaultConfig, Faults};
 use crate::host::VfOffer;
 use crate::invariants;
@@ -120,6 +120,10 @@ pub struct Sim {
     expect_results: Vec<Option<Result<(), String>>>,
     agent_name: String,
     broken_logged: usize,
+    /// When the guest's last command finishes (commands run one after another).
+    cmd_clock: Duration,
+    /// The connection's fates as last logged (`path` lines).
+    logged_fates: (Fate, Fate),
 }
 
 impl Sim {
@@ -191,6 +195,11 @@ impl Sim {
             expect_results: vec![None; n_expects],
             agent_name: String::new(),
             broken_logged: 0,
+            cmd_clock: Duration::ZERO,
+            logged_fates: (
+                Fate::Dropped(crate::traffic::DropReason::NoAddress),
+                Fate::Dropped(crate::traffic::DropReason::NoAddress),
+            ),
         };
         sim.push(Duration::ZERO, 0, Ev::Boot);
         for i in 0..sim.sc.nics.len() {
@@ -303,16 +312,68 @@ impl Sim {
     /// Like [`Sim::command`], but the end-of-instant bookkeeping (paths,
     /// connections, latencies, invariants) waits for [`Sim::end_step`]: an
     /// agent that runs its operations as commands at one virtual instant is
-    /// judged on the state it leaves, as an in-process agent's ops are.
+    /// judged on the state it leaves, as an in-process agent's ops are. The
+    /// traffic meets every state between its commands, as with ops: a command
+    /// that changes the guest takes [`crate::Timing::command`].
     pub fn command_in_step(&mut self, argv: &[String]) -> crate::guestcmd::CmdOutput {
+        let before = self
+            .acct
+            .addr
+            .map(|a| (self.world.path_state(a), observe_world(&self.world)));
         let out = if argv.first().map(String::as_str) == Some("pkill") {
             self.pkill(argv)
         } else {
             crate::guestcmd::run(&mut self.world, self.now, argv)
         };
         self.log("guest", format!("$ {}", argv.join(" ")));
+        if let Some((state, view)) = before {
+            if observe_world(&self.world) != view {
+                self.commands_ran(vec![state]);
+            }
+        }
         self.settle();
         out
+    }
+
+    /// How long a command that changes the guest takes (default
+    /// [`crate::Timing::command`]); zero when the commands run in wall-clock
+    /// time anyway (`--serve --speed`).
+    pub fn set_command_time(&mut self, d: Duration) {
+        self.world.timing.command = d;
+    }
+
+    /// Commands that changed the guest ran now, one after another, each
+    /// taking [`crate::Timing::command`]: packets sent while one ran met the
+    /// state it found (`before`, in order). The kernel's reactions and the
+    /// scenario's clock stay at the instant; only the traffic sees the steps.
+    fn commands_ran(&mut self, before: Vec<crate::traffic::PathState>) {
+        let d = self.world.timing.command;
+        if d.is_zero() || self.acct.start.is_none() {
+            // No traffic yet: it starts after the instant, with what the commands left.
+            return;
+        }
+        for st in before {
+            let start = self.cmd_clock.max(self.now);
+            if !st.held {
+                // Reported at the instant the program ran, as after it.
+                self.acct.address_left(self.now);
+            }
+            if !(st.fate_in.is_delivered() && st.fate_out.is_delivered()) {
+                self.log(
+                    "path",
+                    format!(
+                        "out={} in={} for {} while a command ran",
+                        st.fate_out,
+                        st.fate_in,
+                        fmt_time(d)
+                    ),
+                );
+            }
+            self.acct.fate_in = st.fate_in;
+            self.acct.fate_out = st.fate_out;
+            self.acct.advance(start + d);
+            self.cmd_clock = start + d;
+        }
     }
 
     /// End a step of [`Sim::command_in_step`] calls: the bookkeeping runs
@@ -634,6 +695,7 @@ impl Sim {
         self.log("agent", format!("{} starts", self.agent_name));
         let now = self.now;
         let mut be = SimBackend::new(&mut self.world, now, &mut self.faults);
+        be.probe = self.acct.addr;
         if let Some(a) = self.agent.as_mut() {
             a.on_start(now, &mut be);
         }
@@ -643,8 +705,10 @@ impl Sim {
             }
         }
         let journal = std::mem::take(&mut be.journal);
+        let changes = std::mem::take(&mut be.changes);
         drop(be);
         self.journal("agent", journal);
+        self.commands_ran(changes);
         if first {
             // devd reads what the kernel queued since boot.
             let buffered = std::mem::take(&mut self.boot_buffer);
@@ -675,6 +739,7 @@ impl Sim {
     {
         let now = self.now;
         let mut be = SimBackend::new(&mut self.world, now, &mut self.faults);
+        be.probe = self.acct.addr;
         if let Some(a) = self.agent.as_mut() {
             f(a.as_mut(), now, &mut be);
         }
@@ -682,8 +747,10 @@ impl Sim {
             f(h.as_mut(), now, &mut be);
         }
         let journal = std::mem::take(&mut be.journal);
+        let changes = std::mem::take(&mut be.changes);
         drop(be);
         self.journal("agent", journal);
+        self.commands_ran(changes);
     }
 
     fn deliver(&mut self, lines: Vec<String>) {
@@ -771,8 +838,9 @@ impl Sim {
         if let Some(addr) = self.acct.addr {
             let fin = self.world.inbound_fate(addr);
             let fout = self.world.outbound_fate(addr);
-            if (fin, fout) != (self.acct.fate_in, self.acct.fate_out) {
+            if (fin, fout) != self.logged_fates {
                 self.log("path", format!("out={fout} in={fin}"));
+                self.logged_fates = (fin, fout);
             }
             self.acct.fate_in = fin;
             self.acct.fate_out = fout;

@@ -98,7 +98,25 @@ impl fmt::Display for Fate {
     }
 }
 
+/// What the connection to one address meets in one state of the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathState {
+    pub fate_in: Fate,
+    pub fate_out: Fate,
+    /// Some interface holds the address.
+    pub held: bool,
+}
+
 impl World {
+    /// The connection's fates right now.
+    pub fn path_state(&self, addr: IpAddr) -> PathState {
+        PathState {
+            fate_in: self.inbound_fate(addr),
+            fate_out: self.outbound_fate(addr),
+            held: !self.holders(addr).is_empty(),
+        }
+    }
+
     /// Interfaces holding `addr`, in ifindex order.
     pub fn holders(&self, addr: IpAddr) -> Vec<String> {
         self.by_index()

@@ -207,12 +207,17 @@ pub enum Timer {
 pub struct Timing {
     /// RNDIS link query latency after link management resumes.
     pub link_query: Duration,
+    /// How long a guest command that changes the kernel (one ifconfig(8) or
+    /// route(8) run, one backend op) takes: a program's changes land one after
+    /// another, and packets sent meanwhile meet the state between them.
+    pub command: Duration,
 }
 
 impl Default for Timing {
     fn default() -> Self {
         Timing {
             link_query: Duration::from_millis(10),
+            command: Duration::from_millis(1),
         }
     }
 }
@@ -275,6 +280,8 @@ pub enum KernelError {
     NoSuchOid(String),
     #[error("no such process {0}")]
     NoSuchProcess(u32),
+    #[error("route {0}: not in table")]
+    NoRoute(String),
 }
 
 impl Default for World {

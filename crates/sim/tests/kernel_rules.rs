@@ -603,3 +603,108 @@ fn transparent_setready_syncs_mtu_or_resets_hn() {
     w.set_mtu(T0, "hn0", 4000).unwrap();
     assert_eq!(w.ifnet("mce0").unwrap().mtu, 4000);
 }
+
+// ---- moving an address to a lagg without a gap (issue 15 item 5) ----
+
+#[test]
+fn route_change_moves_a_route_to_another_interface_in_one_step() {
+    use hvnet_sim::guestcmd::run;
+    let argv = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let mut w = guest(false, 1);
+    w.set_admin(T0, "hn0", true).unwrap();
+    w.add_address(T0, "hn0", ip("10.0.0.4/24")).unwrap();
+    assert_eq!(
+        run(&mut w, T0, &argv("route -n add default 10.0.0.1")).status,
+        0
+    );
+    w.create_lagg(T0, "lagg0").unwrap();
+    // The gateway must be on-link through the new interface.
+    let r = run(
+        &mut w,
+        T0,
+        &argv("route -n change default 10.0.0.1 -ifp lagg0"),
+    );
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    w.add_address(T0, "lagg0", ip("10.0.0.4/24")).unwrap();
+    let r = run(
+        &mut w,
+        T0,
+        &argv("route -n change default 10.0.0.1 -ifp lagg0"),
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "change net default: gateway 10.0.0.1\n");
+    assert_eq!(w.routes.len(), 1);
+    assert_eq!(w.routes[0].iface.as_deref(), Some("lagg0"));
+    // Removing hn0's copy of the address leaves the moved route alone.
+    w.remove_address(T0, "hn0", "10.0.0.4".parse().unwrap())
+        .unwrap();
+    assert_eq!(w.routes[0].iface.as_deref(), Some("lagg0"));
+    let r = run(
+        &mut w,
+        T0,
+        &argv("route -n change -net 192.168.0.0/16 10.0.0.1 -ifp lagg0"),
+    );
+    assert_eq!(r.status, 1);
+    assert!(r.stderr.contains("not in table"), "{}", r.stderr);
+    let r = run(
+        &mut w,
+        T0,
+        &argv("route -n add -net 192.168.0.0/16 10.0.0.1 -ifp lagg0"),
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(w.routes[1].iface.as_deref(), Some("lagg0"));
+}
+
+#[test]
+fn a_new_ports_ipv6_routes_go_with_its_inet6() {
+    let mut w = guest(false, 1);
+    w.set_admin(T0, "hn0", true).unwrap();
+    w.add_address(T0, "hn0", ip("fe80::215:5dff:fe00:1/64"))
+        .unwrap();
+    w.add_address(T0, "hn0", ip("2001:db8::4/64")).unwrap();
+    w.add_address(T0, "hn0", ip("10.0.0.4/24")).unwrap();
+    for (d, g) in [("::/0", "2001:db8::1"), ("0.0.0.0/0", "10.0.0.1")] {
+        w.add_route(&hvnet_vf::Route {
+            dest: ip(d),
+            gateway: Some(g.parse().unwrap()),
+            iface: None,
+        })
+        .unwrap();
+    }
+    w.create_lagg(T0, "lagg0").unwrap();
+    w.add_port(T0, "lagg0", "hn0").unwrap();
+    let hn0 = w.ifnet("hn0").unwrap();
+    assert!(hn0.ipv6.is_empty());
+    assert_eq!(hn0.ipv4.len(), 1, "IPv4 stays on a new port");
+    let dests: Vec<String> = w.routes.iter().map(|r| r.dest.to_string()).collect();
+    assert_eq!(dests, ["0.0.0.0/0"]);
+}
+
+#[test]
+fn an_address_on_its_way_to_the_lagg_is_no_duplicate() {
+    let dup = |w: &World| {
+        hvnet_sim::invariants::violations(w)
+            .into_iter()
+            .filter(|v| v.starts_with("duplicate-address"))
+            .count()
+    };
+    let mut w = guest(false, 2);
+    w.set_admin(T0, "hn0", true).unwrap();
+    w.add_address(T0, "hn0", ip("10.0.0.4/24")).unwrap();
+    w.create_lagg(T0, "lagg0").unwrap();
+    // The lagg holds it before it has a port; hn0 keeps it until it is the port.
+    w.add_address(T0, "lagg0", ip("10.0.0.4/24")).unwrap();
+    assert_eq!(dup(&w), 0);
+    w.add_port(T0, "lagg0", "hn0").unwrap();
+    assert_eq!(dup(&w), 0);
+    // Anywhere else it is one: on another NIC, or on a lagg hn0 is no port of.
+    w.set_admin(T0, "hn1", true).unwrap();
+    w.add_address(T0, "hn1", ip("10.0.0.4/24")).unwrap();
+    assert!(dup(&w) > 0);
+    let mut w = guest(false, 2);
+    w.add_address(T0, "hn0", ip("10.0.0.4/24")).unwrap();
+    w.create_lagg(T0, "lagg1").unwrap();
+    w.add_port(T0, "lagg1", "hn1").unwrap();
+    w.add_address(T0, "lagg1", ip("10.0.0.4/24")).unwrap();
+    assert_eq!(dup(&w), 1);
+}

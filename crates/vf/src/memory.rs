@@ -77,6 +77,29 @@ fn need<'a>(view: &'a mut SystemView, name: &str) -> Result<&'a mut Interface, S
         .ok_or_else(|| format!("{name}: no such interface"))
 }
 
+/// Drop the routes through `iface` whose gateway is no longer on-link there
+/// (the kernel takes them away with the address).
+fn prune_routes(view: &mut SystemView, iface: &str) {
+    let Some(i) = view.interface(iface).cloned() else {
+        return;
+    };
+    view.routes.retain(|r| {
+        if r.iface.as_deref() != Some(iface) {
+            return true;
+        }
+        match r.gateway {
+            None => true,
+            Some(std::net::IpAddr::V4(g)) => {
+                i.ipv4.iter().any(|n| crate::netconf::v4_contains(n, g))
+            }
+            Some(std::net::IpAddr::V6(g)) => {
+                g.segments()[0] & 0xffc0 == 0xfe80
+                    || i.ipv6.iter().any(|n| crate::netconf::v6_contains(n, g))
+            }
+        }
+    });
+}
+
 /// Apply `op` to `view`. Errors are what a kernel would refuse.
 pub fn apply_to_view(view: &mut SystemView, op: &Op, next_pid: &mut u32) -> Result<(), String> {
     match op {
@@ -218,6 +241,7 @@ pub fn apply_to_view(view: &mut SystemView, op: &Op, next_pid: &mut u32) -> Resu
                 crate::IpNet::V4(n) => i.ipv4.retain(|x| x != n),
                 crate::IpNet::V6(n) => i.ipv6.retain(|x| x != n),
             }
+            prune_routes(view, iface);
         }
         Op::AddRoute { route } => {
             let exists = view.routes.iter().any(|r| {
@@ -230,6 +254,17 @@ pub fn apply_to_view(view: &mut SystemView, op: &Op, next_pid: &mut u32) -> Resu
             }
         }
         Op::RemoveRoute { route } => view.routes.retain(|r| r != route),
+        Op::MoveRoute { route, to } => {
+            need(view, to)?;
+            let same = |r: &crate::Route| r.dest == route.dest && r.gateway == route.gateway;
+            match view.routes.iter_mut().find(|r| same(r)) {
+                Some(r) => r.iface = Some(to.clone()),
+                None => view.routes.push(crate::Route {
+                    iface: Some(to.clone()),
+                    ..route.clone()
+                }),
+            }
+        }
         Op::StartDhcp { iface, .. } => {
             need(view, iface)?;
             *next_pid += 1;

@@ -520,6 +520,10 @@ pub enum Op {
     AddRoute { route: Route },
     /// Remove a route.
     RemoveRoute { route: Route },
+    /// Make `route` (as installed) go through interface `to` in one step, so
+    /// its destination is never without a route (`route change ... -ifp`);
+    /// added on `to` when it is not installed.
+    MoveRoute { route: Route, to: String },
     /// Start a DHCP client on `iface`. `sync`: the rc.conf SYNCDHCP meaning —
     /// the manager will wait for a lease before it calls the step done; the
     /// backend itself must not block the caller's event loop waiting for it
@@ -557,6 +561,7 @@ impl Op {
             Op::RemoveAddress { .. } => "remove_address",
             Op::AddRoute { .. } => "add_route",
             Op::RemoveRoute { .. } => "remove_route",
+            Op::MoveRoute { .. } => "move_route",
             Op::StartDhcp { .. } => "start_dhcp",
             Op::StopDhcp { .. } => "stop_dhcp",
             Op::StartDaemon { .. } => "start_daemon",
@@ -581,6 +586,7 @@ impl Op {
             | Op::RemoveAddress { iface, .. }
             | Op::StartDhcp { iface, .. }
             | Op::StopDhcp { iface, .. } => Some(iface),
+            Op::MoveRoute { to, .. } => Some(to),
             Op::AddRoute { route } | Op::RemoveRoute { route } => route.iface.as_deref(),
             Op::StartDaemon { .. } | Op::StopDaemon { .. } => None,
             Op::SteerOn { synthetic, .. } | Op::SteerOff { synthetic, .. } => Some(synthetic),
@@ -622,6 +628,7 @@ impl fmt::Display for Op {
             Op::RemoveAddress { iface, addr } => write!(f, "remove {addr} from {iface}"),
             Op::AddRoute { route } => write!(f, "add route {route}"),
             Op::RemoveRoute { route } => write!(f, "remove route {route}"),
+            Op::MoveRoute { route, to } => write!(f, "move route {route} to {to}"),
             Op::StartDhcp { iface, sync } => {
                 write!(
                     f,

@@ -9,7 +9,10 @@
 //! - Non-transparent: a failover aggregate `lagg<unit>` (another name if that
 //!   one is taken by something else) with the synthetic NIC added first
 //!   (primary) and the VF; addresses, aliases, IPv6, routes and the DHCP
-//!   client move to it completely. Kept when the VF leaves.
+//!   client move to it completely, make before break: the aggregate holds
+//!   the addresses before hn becomes its port and before they leave hn, and
+//!   routes move in one step, so no address or route is ever absent. Kept
+//!   when the VF leaves.
 //! - Transparent: the kernel steers; the VF is guarded (no addresses, no
 //!   DHCP, MTU of its synthetic NIC).
 //! - Steered: steering on only while the VF is eligible, up and has link;
@@ -210,30 +213,32 @@ fn in_subnet_of(addrs: &[IpNet], route: &Route) -> bool {
     })
 }
 
-/// Move everything from `from` (a non-holder) to `holder`: ops removing it
-/// there, and what should be re-created on the holder.
-struct Moved {
+/// What a synthetic NIC hands over to its aggregate, and the ops that take
+/// it away from the NIC once the aggregate holds it (make before break).
+struct Handover {
+    /// Addresses the aggregate must hold before they leave the NIC.
     addrs: Vec<IpNet>,
+    /// Routes through the NIC, to move onto the aggregate.
     routes: Vec<Route>,
+    /// The NIC ran a DHCP client (the aggregate gets one).
     dhcp: bool,
+    /// Stop the NIC's DHCP clients (dhclient leaves its address in place).
+    stop_dhcp: Vec<Op>,
+    /// Remove the NIC's addresses, once the aggregate holds them.
+    remove_addrs: Vec<Op>,
 }
 
-fn strip(
-    view: &SystemView,
-    from: &Interface,
-    holder: &str,
-    carry_v4: bool,
-    carry: bool,
-    ops: &mut Vec<Op>,
-) -> Moved {
-    let mut moved = Moved {
+fn handover(view: &SystemView, from: &Interface) -> Handover {
+    let mut h = Handover {
         addrs: Vec::new(),
         routes: Vec::new(),
         dhcp: false,
+        stop_dhcp: Vec::new(),
+        remove_addrs: Vec::new(),
     };
     for c in view.dhcp_for(&from.name) {
-        moved.dhcp = true;
-        ops.push(Op::StopDhcp {
+        h.dhcp = true;
+        h.stop_dhcp.push(Op::StopDhcp {
             iface: from.name.clone(),
             pid: c.pid,
         });
@@ -259,52 +264,74 @@ fn strip(
             // fe80::/64 is the kernel's per-link route: every interface has its own.
             continue;
         }
-        ops.push(Op::RemoveRoute { route: r.clone() });
-        if carry {
-            moved.routes.push(Route {
-                iface: Some(holder.to_string()),
-                ..r.clone()
-            });
-        }
+        h.routes.push(r.clone());
     }
     for a in addrs {
-        ops.push(Op::RemoveAddress {
+        h.remove_addrs.push(Op::RemoveAddress {
             iface: from.name.clone(),
             addr: a,
         });
-        let keep = match a {
-            IpNet::V4(_) => carry_v4,
-            IpNet::V6(_) => true,
-        };
-        if carry && keep {
-            moved.addrs.push(a);
-        }
+        h.addrs.push(a);
     }
-    moved
+    h
 }
 
-/// Ops putting `cfg` (plus moved items) on `holder`. `holder_view` is the
-/// holder as observed, or None if it is being created in this plan.
+/// The ops that put a configuration on its holder, by kind, so a caller
+/// can interleave them with a handover.
+struct HolderOps {
+    up: Vec<Op>,
+    mtu: Vec<Op>,
+    addrs: Vec<Op>,
+    dhcp: Vec<Op>,
+    routes: Vec<Op>,
+    /// DHCP wanted on the holder.
+    dhcp_wanted: bool,
+}
+
+impl HolderOps {
+    /// All of them, in the order for a holder that takes nothing over.
+    fn in_order(self, ops: &mut Vec<Op>) -> bool {
+        ops.extend(self.up);
+        ops.extend(self.mtu);
+        ops.extend(self.addrs);
+        ops.extend(self.dhcp);
+        ops.extend(self.routes);
+        self.dhcp_wanted
+    }
+}
+
+/// Ops putting `cfg` (plus what is handed over) on `holder`. `holder_view`
+/// is the holder as observed, or None if it is being created in this plan.
+/// `moved_routes` are being moved onto the holder by the caller.
 #[allow(clippy::too_many_arguments)]
-fn configure_holder(
+fn holder_ops(
     view: &SystemView,
     synthetic: &Interface,
     holder: &str,
     holder_view: Option<&Interface>,
     cfg: &IfConfig,
-    moved: Moved,
+    moved_addrs: &[IpNet],
+    moved_dhcp: bool,
+    moved_routes: &[Route],
     bring_up: bool,
-    ops: &mut Vec<Op>,
-) -> bool {
+) -> HolderOps {
+    let mut h = HolderOps {
+        up: Vec::new(),
+        mtu: Vec::new(),
+        addrs: Vec::new(),
+        dhcp: Vec::new(),
+        routes: Vec::new(),
+        dhcp_wanted: false,
+    };
     let present = |a: &IpNet| holder_view.is_some_and(|h| h.has_address(a));
     let up = holder_view.is_some_and(|h| h.admin_up);
     let want_up = bring_up
         || cfg.configured
-        || !moved.addrs.is_empty()
-        || moved.dhcp
+        || !moved_addrs.is_empty()
+        || moved_dhcp
         || holder != synthetic.name;
     if want_up && !up {
-        ops.push(Op::SetAdmin {
+        h.up.push(Op::SetAdmin {
             iface: holder.to_string(),
             up: true,
         });
@@ -312,7 +339,7 @@ fn configure_holder(
     if let Some(m) = cfg.mtu {
         let cur = holder_view.map(|h| h.mtu).unwrap_or(synthetic.mtu);
         if cur != m {
-            ops.push(Op::SetMtu {
+            h.mtu.push(Op::SetMtu {
                 iface: holder.to_string(),
                 mtu: m,
             });
@@ -329,7 +356,7 @@ fn configure_holder(
                 .iter()
                 .map(|p| IpNet::V6(eui64(p, synthetic.mac))),
         )
-        .chain(moved.addrs.iter().copied())
+        .chain(moved_addrs.iter().copied())
     {
         if !want.contains(&a) {
             want.push(a);
@@ -337,28 +364,28 @@ fn configure_holder(
     }
     for a in &want {
         if !present(a) {
-            ops.push(Op::AddAddress {
+            h.addrs.push(Op::AddAddress {
                 iface: holder.to_string(),
                 addr: *a,
             });
         }
     }
     let clients: Vec<u32> = view.dhcp_for(holder).map(|c| c.pid).collect();
-    let dhcp = cfg.dhcp || moved.dhcp || !clients.is_empty();
+    h.dhcp_wanted = cfg.dhcp || moved_dhcp || !clients.is_empty();
     for pid in clients.iter().skip(1) {
-        ops.push(Op::StopDhcp {
+        h.dhcp.push(Op::StopDhcp {
             iface: holder.to_string(),
             pid: *pid,
         });
     }
-    if dhcp && clients.is_empty() {
-        ops.push(Op::StartDhcp {
+    if h.dhcp_wanted && clients.is_empty() {
+        h.dhcp.push(Op::StartDhcp {
             iface: holder.to_string(),
             sync: cfg.sync_dhcp,
         });
     }
-    // Moved routes first (they name the holder), then configured ones.
-    let mut routes: Vec<Route> = moved.routes;
+    // Configured routes (naming the holder), except those the caller moves.
+    let mut routes: Vec<Route> = Vec::new();
     for r in cfg.routes.iter().map(|r| Route {
         iface: r.iface.as_ref().map(|i| {
             if *i == synthetic.name {
@@ -369,10 +396,8 @@ fn configure_holder(
         }),
         ..r.clone()
     }) {
-        if !routes
-            .iter()
-            .any(|x| x.dest == r.dest && x.gateway == r.gateway)
-        {
+        let dup = |x: &Route| x.dest == r.dest && x.gateway == r.gateway;
+        if !moved_routes.iter().any(dup) && !routes.iter().any(dup) {
             routes.push(r);
         }
     }
@@ -383,10 +408,20 @@ fn configure_holder(
     };
     for r in routes {
         if holder_view.is_none() || !route_present(view, &r, stripped) {
-            ops.push(Op::AddRoute { route: r });
+            h.routes.push(Op::AddRoute { route: r });
         }
     }
-    dhcp
+    h
+}
+
+/// Ops putting `cfg` on the synthetic NIC itself (no aggregate).
+fn configure_synthetic(
+    view: &SystemView,
+    hn: &Interface,
+    cfg: &IfConfig,
+    ops: &mut Vec<Op>,
+) -> bool {
+    holder_ops(view, hn, &hn.name, Some(hn), cfg, &[], false, &[], false).in_order(ops)
 }
 
 /// The name of the aggregate for `hn`: the one it is already a port of, else
@@ -645,14 +680,31 @@ fn plan_pair(
                             proto: AggregateProto::Failover,
                         });
                     }
-                    // Strip hn before it becomes a port (the kernel would purge
-                    // its inet6 addresses anyway), then add it first: primary.
-                    // Leased addresses move too: the new client on the
-                    // aggregate (same MAC) gets the same lease, and open
-                    // connections survive the wait for it.
-                    let moved = strip(view, hn, &l, true, true, &mut ops);
+                    // Make before break: the aggregate holds hn's addresses before
+                    // hn becomes its port (the kernel purges a port's inet6) and
+                    // before they leave hn, and routes move in one step, so the
+                    // VM's addresses and routes are never absent. Leased addresses
+                    // move too: the new client on the aggregate (same MAC) renews
+                    // the same lease.
+                    let h = handover(view, hn);
                     let ports: Vec<String> = state.map(|s| s.ports.clone()).unwrap_or_default();
+                    let hold =
+                        holder_ops(view, hn, &l, agg, &cfg, &h.addrs, h.dhcp, &h.routes, true);
+                    ops.extend(h.stop_dhcp);
+                    ops.extend(hold.up);
+                    ops.extend(hold.addrs);
+                    let (v6_routes, v4_routes): (Vec<Route>, Vec<Route>) = h
+                        .routes
+                        .into_iter()
+                        .partition(|r| matches!(r.dest, IpNet::V6(_)));
+                    let move_to = |r: Route| Op::MoveRoute {
+                        route: r,
+                        to: l.clone(),
+                    };
+                    // The kernel flushes a new port's IPv6 routes with its inet6.
+                    ops.extend(v6_routes.into_iter().map(move_to));
                     if !ports.contains(&hn.name) {
+                        // Added first: the failover primary.
                         ops.push(Op::AddPort {
                             aggregate: l.clone(),
                             port: hn.name.clone(),
@@ -664,6 +716,9 @@ fn plan_pair(
                             up: true,
                         });
                     }
+                    // IPv4 routes once the aggregate carries traffic (it has a port).
+                    ops.extend(v4_routes.into_iter().map(move_to));
+                    ops.extend(h.remove_addrs);
                     if let Some(v) = vf {
                         for r in view.routes.iter().filter(|r| {
                             r.iface.as_deref() == Some(v.name.as_str()) && r.gateway.is_some()
@@ -671,7 +726,10 @@ fn plan_pair(
                             ops.push(Op::RemoveRoute { route: r.clone() });
                         }
                     }
-                    pp.dhcp = configure_holder(view, hn, &l, agg, &cfg, moved, true, &mut ops);
+                    ops.extend(hold.mtu);
+                    ops.extend(hold.dhcp);
+                    ops.extend(hold.routes);
+                    pp.dhcp = hold.dhcp_wanted;
                     if let Some(v) = vf {
                         if eligible && v.member_of.is_none() {
                             ops.push(Op::AddPort {
@@ -701,21 +759,7 @@ fn plan_pair(
                     pp.holder = l;
                 }
                 None => {
-                    let moved = Moved {
-                        addrs: Vec::new(),
-                        routes: Vec::new(),
-                        dhcp: false,
-                    };
-                    pp.dhcp = configure_holder(
-                        view,
-                        hn,
-                        &hn.name,
-                        Some(hn),
-                        &cfg,
-                        moved,
-                        false,
-                        &mut ops,
-                    );
+                    pp.dhcp = configure_synthetic(view, hn, &cfg, &mut ops);
                     if let Some(v) = vf {
                         if leaving && v.admin_up {
                             ops.push(Op::SetAdmin {
@@ -744,12 +788,7 @@ fn plan_pair(
                     hn.name
                 ));
             }
-            let moved = Moved {
-                addrs: Vec::new(),
-                routes: Vec::new(),
-                dhcp: false,
-            };
-            pp.dhcp = configure_holder(view, hn, &hn.name, Some(hn), &cfg, moved, false, &mut ops);
+            pp.dhcp = configure_synthetic(view, hn, &cfg, &mut ops);
             let hn_mtu = cfg.mtu.unwrap_or(hn.mtu);
             if let Some(v) = vf {
                 if eligible && v.mtu != hn_mtu {

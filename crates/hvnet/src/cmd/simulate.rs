@@ -1,4 +1,4 @@
-//! `hvnet simulate [SCENARIO] [--seed N] [--json] [--plot FILE.svg] [--agent A]`
+//! `hvnet simulate [SCENARIO] [--seed N] [--rate PPS] [--json] [--plot FILE.svg] [--agent A]`
 //! and `hvnet simulate --list [--json]`: run a scenario on the simulator
 //! (hvnet-sim) and print its timeline and summary.
 //!
@@ -25,6 +25,9 @@ pub struct SimulateArgs {
     /// Timeline as JSON lines; the last line is the summary.
     #[arg(long)]
     pub json: bool,
+    /// The peer's packets a second each way, instead of the scenario's `traffic rate`.
+    #[arg(long, value_name = "PPS")]
+    pub rate: Option<u64>,
     /// Draw traffic per path over time to this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<std::path::PathBuf>,
@@ -126,13 +129,16 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         return serve::client(dir, &a.argv);
     }
     let name = a.scenario.as_deref().unwrap_or("demo");
-    let sc = match load_scenario(name) {
+    let mut sc = match load_scenario(name) {
         Ok(sc) => sc,
         Err(e) => {
             eprintln!("{e}");
             return Ok(ExitCode::from(1));
         }
     };
+    if let Some(rate) = a.rate {
+        sc.traffic.rate = rate;
+    }
     let agent = a
         .agent
         .clone()

@@ -19,8 +19,9 @@
 //! instant is one step (the daemon coalesces bursts the same way), so a run depends only on
 //! the scenario and the seed. A step's commands all run at one virtual instant and the step
 //! is judged on the state it leaves ([`Sim::command_in_step`]), as the in-process manager's
-//! operations are: the zero-length gap between `ifconfig hn0 inet A -alias` and
-//! `ifconfig lagg0 inet A alias` loses no packet and breaks no connection in either.
+//! operations are; in both, the traffic meets every state between two changes (each command
+//! or op that changes the guest takes the simulator's command time), so a moment where an
+//! address is on no interface costs packets in either.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -449,6 +450,8 @@ pub fn serve_realtime(
         Box::new(move |_ctx: &AgentContext| Box::new(Stand(mb.clone())))
     };
     let mut sim = Sim::new(sc, opts, factory, Vec::new()).map_err(anyhow::Error::msg)?;
+    // The daemon's commands take their own wall-clock time here.
+    sim.set_command_time(Duration::ZERO);
     let end = sim.end();
     let fs = root.dir.join("fs");
     let mut written = BTreeMap::new();

@@ -1,4 +1,4 @@
-//! `hvnet compare [--json] [--seed N] [--scenario NAME]... [--original real|emulated]`: the
+//! `hvnet compare [--json] [--seed N] [--rate PPS] [--scenario NAME]... [--original real|emulated]`: the
 //! original FreeBSD system (devd running hyperv.conf and devd.conf's dhclient rule, the seed's
 //! `hyperv_vfattach`, the spec's `hyperv_vfup`) and hvnet's VF manager side by side on every
 //! built-in simulator scenario, same seed for both.
@@ -42,6 +42,9 @@ pub struct CompareArgs {
     /// Print each run's timeline before the table (both sides).
     #[arg(long)]
     pub timeline: bool,
+    /// The peer's packets a second each way, instead of each scenario's `traffic rate`.
+    #[arg(long, value_name = "PPS")]
+    pub rate: Option<u64>,
     /// How the original system runs: `real` — the shell scripts as processes, devd's rules
     /// through hvnet's devd engine, the simulator serving sysctl/ifconfig/dhclient/...;
     /// `emulated` — the simulator's in-process emulation of the same scripts.
@@ -225,7 +228,12 @@ pub fn run(a: CompareArgs) -> anyhow::Result<ExitCode> {
     if let Some(root) = &a.client {
         return real::client(root, &a.argv);
     }
-    let scs = scenarios(&a.scenarios)?;
+    let mut scs = scenarios(&a.scenarios)?;
+    if let Some(rate) = a.rate {
+        for sc in &mut scs {
+            sc.traffic.rate = rate;
+        }
+    }
     let mut rows = Vec::new();
     for sc in &scs {
         let seed = a.seed.or(sc.seed).unwrap_or(0);
