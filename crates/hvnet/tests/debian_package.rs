@@ -231,3 +231,28 @@ fn configuration_md_lists_every_installed_path() {
         );
     }
 }
+
+/// README.md, docs/CONFIGURATION.md and hvnet(8) give the same two commands: the
+/// cargo-deb version .ci/deb installs, and the file name of this version's package.
+#[test]
+fn the_docs_build_and_install_commands_are_the_ones_ci_runs() {
+    let ci = read(&repo().join(".ci/deb"));
+    let pinned = ci
+        .lines()
+        .find_map(|l| l.strip_prefix("CARGO_DEB_VERSION="))
+        .expect(".ci/deb: CARGO_DEB_VERSION=");
+    let build =
+        format!("cargo install cargo-deb --version {pinned} --locked && cargo deb -p hvnet");
+    let file = format!(
+        "target/debian/hvnet_{}-1_$(dpkg --print-architecture).deb",
+        env!("CARGO_PKG_VERSION")
+    );
+    for doc in ["README.md", "docs/CONFIGURATION.md", "docs/hvnet.8"] {
+        let text = read(&repo().join(doc));
+        assert!(text.contains(&build), "{doc}: not `{build}`");
+        assert!(
+            text.contains(&format!("dpkg -i {file}")),
+            "{doc}: not `dpkg -i {file}`"
+        );
+    }
+}
