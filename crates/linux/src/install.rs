@@ -1,11 +1,21 @@
 //! `hvnet install`: the drop-in files that keep NetworkManager, systemd-networkd and udev
 //! consumers off the VF, written under a configurable root (normally `/`).
 //!
+//! The Debian package ships the same files, without VF name patterns, in the vendor
+//! directories under /usr/lib (packaging/linux/); what `hvnet install` writes goes to /etc,
+//! where a file of the same name overrides the vendor one for all three consumers.
+//!
 //! The match is driver-agnostic: any net device that the kernel has enslaved (IFF_SLAVE,
 //! which netvsc and net_failover set before userspace sees the VF) and that is not itself a
 //! synthetic NIC, plus any name pattern the administrator configured for VFs.
 
 use std::path::{Path, PathBuf};
+
+/// The first lines of every file: where it comes from and how the two copies relate.
+const HEADER: &str =
+    "# hvnet: keep network managers off SR-IOV VFs. The hvnet package installs this\n\
+     # file under /usr/lib; `hvnet install` writes it (with local VF name patterns) under\n\
+     # /etc, which overrides the /usr/lib copy.\n";
 
 /// The udev property hvnet sets on a VF.
 pub const UNMANAGED_PROPERTY: &str = "HVNET_UNMANAGED_VF";
@@ -29,11 +39,9 @@ pub fn udev_rule(vf_patterns: &[String]) -> String {
     let set = format!(
         "ENV{{{UNMANAGED_PROPERTY}}}=\"1\", ENV{{ID_NET_MANAGED_BY}}=\"unmanaged\", ENV{{NM_UNMANAGED}}=\"1\""
     );
-    let mut s = String::from(
-        "# Written by hvnet install: keep network managers off SR-IOV VFs paired with a\n\
-         # synthetic NIC. IFF_SLAVE (0x800) is set by hv_netvsc/net_failover before the VF\n\
-         # is exposed to userspace.\n",
-    );
+    let mut s = String::from(HEADER);
+    s += "# A VF is an enslaved NIC that is not itself a synthetic one: IFF_SLAVE (0x800) is\n\
+          # set by hv_netvsc/net_failover before the VF is exposed to userspace.\n";
     s += &format!(
         "SUBSYSTEM==\"net\", ACTION!=\"remove\", DRIVERS!=\"hv_netvsc|virtio_net\", ATTR{{flags}}==\"0x?[89ABCDEFabcdef]??\", {set}\n"
     );
@@ -45,19 +53,14 @@ pub fn udev_rule(vf_patterns: &[String]) -> String {
 
 /// The networkd drop-in: leave anything udev marked alone.
 pub fn networkd_file() -> String {
-    format!(
-        "# Written by hvnet install.\n[Match]\nProperty={UNMANAGED_PROPERTY}=1\n\n[Link]\nUnmanaged=yes\n"
-    )
+    format!("{HEADER}[Match]\nProperty={UNMANAGED_PROPERTY}=1\n\n[Link]\nUnmanaged=yes\n")
 }
 
 /// The NetworkManager drop-in: unmanaged by the udev mark and by configured names.
 pub fn nm_conf(vf_patterns: &[String]) -> String {
     let mut specs = vec![format!("udev-property:{UNMANAGED_PROPERTY}=1")];
     specs.extend(vf_patterns.iter().map(|p| format!("interface-name:{p}")));
-    format!(
-        "# Written by hvnet install.\n[keyfile]\nunmanaged-devices={}\n",
-        specs.join(";")
-    )
+    format!("{HEADER}[keyfile]\nunmanaged-devices={}\n", specs.join(";"))
 }
 
 /// Write all three files under `root`; returns the paths written.
@@ -103,9 +106,10 @@ mod tests {
         let nd = std::fs::read_to_string(dir.path().join(NETWORKD_FILE)).unwrap();
         assert_eq!(
             nd,
-            "# Written by hvnet install.\n[Match]\nProperty=HVNET_UNMANAGED_VF=1\n\n[Link]\nUnmanaged=yes\n"
+            format!("{HEADER}[Match]\nProperty=HVNET_UNMANAGED_VF=1\n\n[Link]\nUnmanaged=yes\n")
         );
         let nm = std::fs::read_to_string(dir.path().join(NM_CONF)).unwrap();
+        assert!(udev.starts_with(HEADER) && nm.starts_with(HEADER));
         assert!(nm.ends_with(
             "[keyfile]\nunmanaged-devices=udev-property:HVNET_UNMANAGED_VF=1;interface-name:vf*\n"
         ));

@@ -134,9 +134,13 @@ pub fn enter(name: &str) -> Result<(), NetnsError> {
     Ok(())
 }
 
-/// Write a sysctl under /proc/sys/net as seen from the calling thread's namespace.
+/// Where the network sysctls are: the only place outside netlink the Linux backend writes
+/// (the systemd unit must leave it writable).
+pub const NET_SYSCTL_DIR: &str = "/proc/sys/net";
+
+/// Write a sysctl under [`NET_SYSCTL_DIR`] as seen from the calling thread's namespace.
 pub fn write_net_sysctl(path: &str, value: &str) -> std::io::Result<()> {
-    std::fs::write(format!("/proc/sys/net/{path}"), value)
+    std::fs::write(format!("{NET_SYSCTL_DIR}/{path}"), value)
 }
 
 #[cfg(test)]

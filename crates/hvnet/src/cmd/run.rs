@@ -40,7 +40,8 @@ pub struct RunArgs {
     /// With --backend sim: virtual seconds per wall-clock second.
     #[arg(long, value_name = "X")]
     pub speed: Option<f64>,
-    /// Control socket path (default /var/run/hvnet.sock).
+    /// Control socket path (default /run/hvnet/hvnet.sock on Linux, /var/run/hvnet.sock on
+    /// FreeBSD).
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Serve metrics on PORT, :PORT (127.0.0.1) or IP:PORT.

@@ -15,8 +15,12 @@ use crate::daemon::{config, control};
 use crate::devd_run::counters::Counters;
 use crate::printable;
 
-/// `hvnet devd run`'s status file with its default `--socket-dir`.
-pub const DEFAULT_DEVD_STATUS: &str = "/var/run/hvnet-devd.status.json";
+/// `hvnet devd run`'s status file with its default `--socket-dir` ([`config::RUN_DIR`]).
+pub const DEFAULT_DEVD_STATUS: &str = if cfg!(target_os = "linux") {
+    "/run/hvnet/hvnet-devd.status.json"
+} else {
+    "/var/run/hvnet-devd.status.json"
+};
 
 #[derive(Args, Debug)]
 #[command(after_help = "\
@@ -26,7 +30,8 @@ failing steps (they are retried), the latest actions with their results, and hos
 rules. Needs root (or the daemon's own user). Exit status 1 when the daemon cannot be reached.
 
 With --devd, only the counters of `hvnet devd run` (a separate process) are shown, read from \
-its status file (`--status-file` of devd run; default /var/run/hvnet-devd.status.json): \
+its status file (`--status-file` of devd run; default /run/hvnet/hvnet-devd.status.json on \
+Linux, /var/run/hvnet-devd.status.json on FreeBSD): \
 events by kind, actions run, failed and timed out, time in actions, clients, reloads. The \
 daemon rewrites the file at most once a second after a change, so the figures are at most a \
 second old; the table says whether its pid is still running. Exit status 1 when the file \
@@ -36,14 +41,15 @@ pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
     /// The daemon's control socket (default: `control_socket` of the configuration file,
-    /// else /var/run/hvnet.sock).
+    /// else /run/hvnet/hvnet.sock on Linux, /var/run/hvnet.sock on FreeBSD).
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Configuration file to take the socket path from (default: the daemon's default).
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Show `hvnet devd run`'s counters from its status file instead of asking the VF
-    /// daemon (PATH default: /var/run/hvnet-devd.status.json).
+    /// daemon (PATH default: hvnet-devd.status.json in /run/hvnet on Linux, /var/run on
+    /// FreeBSD).
     #[arg(
         long,
         value_name = "PATH",

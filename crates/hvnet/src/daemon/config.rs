@@ -22,8 +22,22 @@ pub fn default_path() -> &'static str {
     }
 }
 
-/// The default control socket.
-pub const DEFAULT_SOCKET: &str = "/var/run/hvnet.sock";
+/// The directory of hvnet's runtime files: the control socket, and `hvnet devd run`'s
+/// sockets, pid and status files. On Linux it is `/run/hvnet`, the directory the systemd
+/// unit's `RuntimeDirectory=hvnet` makes (mode 0700; the rest of the file system is read-only
+/// to the service); on FreeBSD devd's `/var/run`.
+pub const RUN_DIR: &str = if cfg!(target_os = "linux") {
+    "/run/hvnet"
+} else {
+    "/var/run"
+};
+
+/// The default control socket, in [`RUN_DIR`].
+pub const DEFAULT_SOCKET: &str = if cfg!(target_os = "linux") {
+    "/run/hvnet/hvnet.sock"
+} else {
+    "/var/run/hvnet.sock"
+};
 
 /// Where events come from and where changes go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -487,7 +501,17 @@ mod tests {
         let c = Config::parse("x.conf", "").unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.metrics, None);
-        assert_eq!(c.control_socket, PathBuf::from("/var/run/hvnet.sock"));
+        assert_eq!(c.control_socket, PathBuf::from(DEFAULT_SOCKET));
+    }
+
+    #[test]
+    fn the_default_socket_is_in_the_run_directory_of_the_os() {
+        assert_eq!(Path::new(DEFAULT_SOCKET).parent(), Some(Path::new(RUN_DIR)));
+        if cfg!(target_os = "linux") {
+            assert_eq!(DEFAULT_SOCKET, "/run/hvnet/hvnet.sock");
+        } else {
+            assert_eq!(DEFAULT_SOCKET, "/var/run/hvnet.sock");
+        }
     }
 
     #[test]

@@ -40,7 +40,12 @@ use log::Logger;
 use source::{Read, Record, Source};
 
 const USAGE: &str = "usage: devd [-dnq] [-l connlimit] [-f file]";
-const DEFAULT_PID_FILE: &str = "/var/run/devd.pid";
+/// devd's pid file on FreeBSD; on Linux in hvnet's run directory like the sockets.
+const DEFAULT_PID_FILE: &str = if cfg!(target_os = "linux") {
+    "/run/hvnet/devd.pid"
+} else {
+    "/var/run/devd.pid"
+};
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
@@ -65,8 +70,9 @@ pub struct RunArgs {
     /// Event source: a devctl character device, a FIFO, or a unix SOCK_SEQPACKET socket.
     #[arg(long, value_name = "PATH", default_value = "/dev/devctl")]
     pub devctl: PathBuf,
-    /// Directory of devd.seqpacket.pipe and devd.pipe.
-    #[arg(long, value_name = "DIR", default_value = "/var/run")]
+    /// Directory of devd.seqpacket.pipe and devd.pipe (default /run/hvnet on Linux, /var/run
+    /// on FreeBSD).
+    #[arg(long, value_name = "DIR", default_value = crate::daemon::config::RUN_DIR)]
     pub socket_dir: PathBuf,
     /// Kill an action that runs longer than this many seconds (and log it). Default: no limit.
     #[arg(long, value_name = "SECS")]
@@ -646,7 +652,34 @@ impl Daemon {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_limit;
+    use super::{parse_limit, RunArgs, DEFAULT_PID_FILE};
+    use crate::daemon::config::RUN_DIR;
+    use clap::Parser;
+    use std::path::Path;
+
+    /// The sockets, the pid file and the status file all default to the OS's run directory
+    /// (on Linux the systemd unit's RuntimeDirectory, the one place it may write).
+    #[test]
+    fn default_files_are_in_the_run_directory() {
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        let args = Cli::try_parse_from(["devd"]).unwrap().run;
+        assert_eq!(args.socket_dir, Path::new(RUN_DIR));
+        assert_eq!(
+            args.status_file, None,
+            "default: SOCKET_DIR/hvnet-devd.status.json"
+        );
+        let status = Path::new(crate::cmd::status::DEFAULT_DEVD_STATUS);
+        assert_eq!(status.parent(), Some(Path::new(RUN_DIR)));
+        assert_eq!(status.file_name().unwrap(), "hvnet-devd.status.json");
+        assert_eq!(
+            Path::new(DEFAULT_PID_FILE).parent(),
+            Some(Path::new(RUN_DIR))
+        );
+    }
 
     #[test]
     fn limit_parses_like_strtoul_base_0() {
