@@ -140,7 +140,7 @@ impl Listener {
         set_nonblock(raw).with_context(ctx)?;
         let (addr, len) = sockaddr_un(bytes).with_context(ctx)?;
         // Mode 0666 from the umask; the loop is single-threaded, nothing else creates files.
-        let bound = crate::shared_dir::with_umask(0o111, || {
+        let bound = hvnet_sys::shared_dir::with_umask(0o111, || {
             // SAFETY: valid sockaddr_un and length.
             check(unsafe { libc::bind(raw, (&addr as *const libc::sockaddr_un).cast(), len) })
         });

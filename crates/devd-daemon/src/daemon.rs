@@ -4,25 +4,9 @@
 //! every socket client, then run the first matching rule's actions one after another, waiting
 //! for each. Without `-d`/`-n` the boot backlog is processed before daemonising (spec §5.3).
 //!
-//! Modules: [`source`] (devctl or a FIFO/seqpacket stand-in), [`clients`] (the two client
-//! sockets), [`action`] (`sh -c` like devd's `my_system`), [`shell`] (which shell, which
-//! quoting: chosen once at start by probing), [`pidfile`] (pidfile(3)
-//! locking), [`log`] (syslog/stderr), [`signals`], [`counters`] (the status file and
-//! `--metrics`).
-//!
 //! The counters stay plain integers owned by the loop. After each pass that changed them the
 //! loop publishes a copy for the metrics thread (only with `--metrics`) and rewrites the
 //! status file, at most once a second, so `hvnet status --devd` needs no signal.
-
-pub mod action;
-pub mod clients;
-pub mod counters;
-pub mod log;
-pub mod media;
-pub mod pidfile;
-pub mod shell;
-pub mod signals;
-pub mod source;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,11 +17,12 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use hvnet_devd::{Config, Engine, Event, EventKind, EventOptions, LoadOptions};
 
-use crate::shared_dir;
-use clients::{Clients, Kind, Listener};
-use counters::{Counters, Snapshot};
-use log::Logger;
-use source::{Read, Record, Source};
+use crate::clients::{self, Clients, Kind, Listener};
+use crate::counters::{Counters, Snapshot};
+use crate::log::Logger;
+use crate::source::{self, Read, Record, Source};
+use crate::{action, media, shell, signals};
+use hvnet_sys::{pidfile, shared_dir};
 
 const USAGE: &str = "usage: devd [-dnq] [-l connlimit] [-f file]";
 const DEFAULT_PID_FILE: &str = "/var/run/devd.pid";
@@ -92,7 +77,7 @@ pub struct RunArgs {
     pub status_file: Option<PathBuf>,
     /// Serve the counters as Prometheus metrics (`GET /metrics`) on PORT or :PORT (both
     /// 127.0.0.1), IP:PORT or [IPv6]:PORT. Default: off, nothing listens.
-    #[arg(long, value_name = "ADDR", value_parser = crate::daemon::config::parse_listen)]
+    #[arg(long, value_name = "ADDR", value_parser = hvnet_metrics::parse_listen)]
     pub metrics: Option<SocketAddr>,
 }
 
@@ -338,7 +323,7 @@ impl Daemon {
                     .build()?;
                 rt.block_on(async {
                     let l = tokio::net::TcpListener::from_std(listener)?;
-                    crate::daemon::metrics::serve(l, registry).await;
+                    hvnet_metrics::serve(l, registry).await;
                     Ok(())
                 })
             },

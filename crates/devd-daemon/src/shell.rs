@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use hvnet_devd::Quoting;
 
-use super::action;
+use crate::action;
 
 /// devd's shell.
 pub const DEFAULT_SHELL: &str = "/bin/sh";

@@ -208,7 +208,7 @@ fn connect_seqpacket(path: &Path) -> std::io::Result<OwnedFd> {
     }
     // SAFETY: fd was just created and is owned by nobody else.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let (addr, len) = super::clients::sockaddr_un(path.as_os_str().as_bytes())?;
+    let (addr, len) = crate::clients::sockaddr_un(path.as_os_str().as_bytes())?;
     // SAFETY: addr is a valid sockaddr_un of length len.
     if unsafe {
         libc::connect(
@@ -220,7 +220,7 @@ fn connect_seqpacket(path: &Path) -> std::io::Result<OwnedFd> {
     {
         return Err(std::io::Error::last_os_error());
     }
-    super::clients::set_nonblock(fd.as_raw_fd())?;
+    crate::clients::set_nonblock(fd.as_raw_fd())?;
     Ok(fd)
 }
 
