@@ -542,7 +542,7 @@ mod devd_events {
         fn accept(l: &Listener) -> Clients {
             let t = Instant::now();
             let mut clients = Clients::default();
-            while clients.len() == 0 {
+            while clients.is_empty() {
                 match l.accept().unwrap() {
                     Some(c) => clients.add(c),
                     None => std::thread::sleep(Duration::from_millis(10)),
