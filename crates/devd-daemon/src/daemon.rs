@@ -23,8 +23,6 @@ use crate::source::{self, Read, Record, Source};
 use crate::{action, media, shell, signals};
 use hvnet_sys::{pidfile, shared_dir};
 
-const DEFAULT_PID_FILE: &str = "/var/run/devd.pid";
-
 /// How to run: `hvnet devd run`'s command line, parsed.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -54,6 +52,8 @@ pub struct Options {
     pub status_file: Option<PathBuf>,
     /// Serve the counters as Prometheus metrics here.
     pub metrics: Option<SocketAddr>,
+    /// The pid file when the configuration's `pid-file` option names none.
+    pub default_pid_file: PathBuf,
 }
 
 /// Why the daemon did not start. [`RunError::Config`], [`RunError::AlreadyRunning`] and
@@ -156,7 +156,10 @@ pub fn run(mut args: Options) -> Result<ExitCode, RunError> {
     }
     let shell = shell::choose(args.shell.as_deref())?;
     log.notice(&shell.describe());
-    let pid_path = absolute(Path::new(cfg.pid_file().unwrap_or(DEFAULT_PID_FILE)));
+    let pid_path = absolute(
+        &cfg.pid_file()
+            .map_or_else(|| args.default_pid_file.clone(), PathBuf::from),
+    );
     let timeout = args.action_timeout;
     // Everything is checked before anything is created: the directories first, then the
     // pid file's lock, so that a second instance stops before it touches a socket.

@@ -11,6 +11,8 @@ use clap::Args;
 use hvnet_devd_daemon::daemon::{self, Options, RunError};
 
 const USAGE: &str = "usage: devd [-dnq] [-l connlimit] [-f file]";
+/// devd's pid file, unless devd.conf's `pid-file` option names another.
+const DEFAULT_PID_FILE: &str = "/var/run/devd.pid";
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
@@ -87,11 +89,8 @@ pub fn parse_limit(s: &str) -> usize {
     n.max(1)
 }
 
-pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    if args.historical_d {
-        eprintln!("{USAGE}");
-        return Ok(ExitCode::from(1));
-    }
+/// The daemon's options from the command line (after `-D`, which is a usage error).
+fn options(args: RunArgs) -> anyhow::Result<Options> {
     let action_timeout = match args.action_timeout {
         Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
         Some(s) => {
@@ -99,7 +98,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let options = Options {
+    Ok(Options {
         debug: args.debug,
         file: args.file,
         max_clients: parse_limit(&args.limit),
@@ -113,8 +112,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         fix_empty_location: args.fix_empty_location,
         status_file: args.status_file,
         metrics: args.metrics,
-    };
-    match daemon::run(options) {
+        default_pid_file: PathBuf::from(DEFAULT_PID_FILE),
+    })
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if args.historical_d {
+        eprintln!("{USAGE}");
+        return Ok(ExitCode::from(1));
+    }
+    match daemon::run(options(args)?) {
         Ok(code) => Ok(code),
         Err(e @ RunError::Config(_)) => {
             eprintln!("{e}");
@@ -130,7 +137,60 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_limit;
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn parse(argv: &[&str]) -> anyhow::Result<Options> {
+        let argv = std::iter::once("devd").chain(argv.iter().copied());
+        options(Cli::try_parse_from(argv)?.run)
+    }
+
+    /// Without flags: devd's files and limits (FreeBSD's paths).
+    #[test]
+    fn defaults_are_devds() {
+        let o = parse(&[]).unwrap();
+        assert_eq!(o.file, PathBuf::from("/etc/devd.conf"));
+        assert_eq!(o.devctl, PathBuf::from("/dev/devctl"));
+        assert_eq!(o.socket_dir, PathBuf::from("/var/run"));
+        assert_eq!(o.default_pid_file, PathBuf::from("/var/run/devd.pid"));
+        assert_eq!(
+            (o.max_clients, o.action_timeout, o.metrics),
+            (10, None, None)
+        );
+        assert_eq!((o.debug, o.no_drain, o.quiet), (false, false, false));
+    }
+
+    #[test]
+    fn flags_reach_the_options_and_a_bad_timeout_is_refused() {
+        let o = parse(&[
+            "-dnq",
+            "-l",
+            "0x20",
+            "--action-timeout",
+            "1.5",
+            "--metrics",
+            "9100",
+        ])
+        .unwrap();
+        assert_eq!((o.debug, o.no_drain, o.quiet), (true, true, true));
+        assert_eq!(o.max_clients, 32);
+        assert_eq!(o.action_timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(o.metrics, Some("127.0.0.1:9100".parse().unwrap()));
+        for bad in ["0", "-1", "nan", "inf"] {
+            let e = parse(&[&format!("--action-timeout={bad}")]).unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with("--action-timeout: expected a positive number of seconds"),
+                "{bad}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn limit_parses_like_strtoul_base_0() {
