@@ -7,12 +7,9 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod daemon;
-mod devd_run;
 mod logging;
-mod peer;
 mod printable;
 mod scratch;
-mod shared_dir;
 
 #[derive(Parser)]
 #[command(

@@ -26,7 +26,7 @@ pub enum DevdCommand {
     /// Time hvnet's matcher against a linear scan on the same events.
     Bench(BenchArgs),
     /// Run as a drop-in devd: devctl events, client sockets, actions.
-    Run(crate::devd_run::RunArgs),
+    Run(super::devd_run::RunArgs),
 }
 
 pub fn run(cmd: DevdCommand) -> anyhow::Result<ExitCode> {
@@ -34,7 +34,7 @@ pub fn run(cmd: DevdCommand) -> anyhow::Result<ExitCode> {
         DevdCommand::Check(a) => check(a),
         DevdCommand::Match(a) => match_events(a),
         DevdCommand::Bench(a) => bench(a),
-        DevdCommand::Run(a) => crate::devd_run::run(a),
+        DevdCommand::Run(a) => super::devd_run::run(a),
     }
 }
 

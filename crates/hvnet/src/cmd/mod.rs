@@ -3,6 +3,7 @@
 pub mod chaos;
 pub mod compare;
 pub mod devd;
+pub mod devd_run;
 #[cfg(target_os = "linux")]
 pub mod install;
 #[cfg(target_os = "linux")]

@@ -75,7 +75,7 @@ pub fn settings(a: &RunArgs) -> anyhow::Result<Config> {
         c.control_socket = s.clone();
     }
     if let Some(m) = &a.metrics {
-        c.metrics = Some(config::parse_listen(m).map_err(|e| anyhow::anyhow!("--{e}"))?);
+        c.metrics = Some(hvnet_metrics::parse_listen(m).map_err(|e| anyhow::anyhow!("--{e}"))?);
     }
     if (a.scenario.is_some() || a.seed.is_some() || a.speed.is_some())
         && c.backend != BackendKind::Sim

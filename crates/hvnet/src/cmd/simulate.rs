@@ -461,7 +461,7 @@ mod serve {
         let sock = dir.join("sim.sock");
         let mut s = UnixStream::connect(&sock)
             .with_context(|| format!("connecting to the simulator at {}", sock.display()))?;
-        crate::peer::check_server(&s, &sock)?;
+        hvnet_sys::peer::check_server(&s, &sock)?;
         writeln!(
             s,
             "{}",

@@ -12,8 +12,8 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::daemon::{config, control};
-use crate::devd_run::counters::Counters;
 use crate::printable;
+use hvnet_devd_daemon::counters::Counters;
 
 /// `hvnet devd run`'s status file with its default `--socket-dir` ([`config::RUN_DIR`]).
 pub const DEFAULT_DEVD_STATUS: &str = if cfg!(target_os = "linux") {
@@ -103,7 +103,7 @@ fn read_devd_status(path: &Path) -> anyhow::Result<(String, std::fs::Metadata)> 
     })?;
     let meta = f.metadata()?;
     let own = nix::unistd::geteuid().as_raw();
-    if !crate::peer::allowed(meta.uid(), own) {
+    if !hvnet_sys::peer::allowed(meta.uid(), own) {
         anyhow::bail!(
             "{}: owned by uid {}, neither root nor you (uid {own}); not trusting it",
             path.display(),

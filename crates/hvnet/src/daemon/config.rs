@@ -4,11 +4,12 @@
 //! values are errors reported as `FILE:LINE: message` (the TOML parser gives byte spans).
 //! The option list is documented in docs/CONFIGURATION.md.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hvnet_metrics::parse_listen;
 use hvnet_vf::{Backoff, FlapDamping, ModeSetting, ReadinessGate};
 use serde::Deserialize;
 use toml::Spanned;
@@ -244,23 +245,6 @@ impl Default for Config {
             sim_speed: 1.0,
         }
     }
-}
-
-/// Parse a metrics listen address: `PORT`, `:PORT` (both on 127.0.0.1), `IP:PORT`,
-/// `[IPv6]:PORT` or `localhost:PORT`.
-pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
-    let s = s.trim();
-    let port_only = s.strip_prefix(':').unwrap_or(s);
-    if let Ok(port) = port_only.parse::<u16>() {
-        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
-    }
-    if let Some(port) = s.strip_prefix("localhost:") {
-        if let Ok(port) = port.parse::<u16>() {
-            return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
-        }
-    }
-    s.parse::<SocketAddr>()
-        .map_err(|_| format!("metrics: expected PORT, :PORT, IP:PORT or [IPv6]:PORT, found {s:?}"))
 }
 
 fn line_of(text: &str, span: Option<Range<usize>>) -> usize {
@@ -608,25 +592,6 @@ speed = 10
         assert_eq!(c.metrics, Some("127.0.0.1:9477".parse().unwrap()));
         assert!(matches!(c.gate, Some(ReadinessGate::File(_))));
         assert_eq!(c.damping, FlapDamping::default());
-    }
-
-    #[test]
-    fn listen_addresses_default_to_loopback() {
-        assert_eq!(parse_listen("9100").unwrap().to_string(), "127.0.0.1:9100");
-        assert_eq!(parse_listen(":9100").unwrap().to_string(), "127.0.0.1:9100");
-        assert_eq!(
-            parse_listen("localhost:9100").unwrap().to_string(),
-            "127.0.0.1:9100"
-        );
-        assert_eq!(
-            parse_listen("[::1]:9100").unwrap().to_string(),
-            "[::1]:9100"
-        );
-        assert_eq!(
-            parse_listen("0.0.0.0:9100").unwrap().to_string(),
-            "0.0.0.0:9100"
-        );
-        assert!(parse_listen("host.example:1").is_err());
     }
 
     #[test]

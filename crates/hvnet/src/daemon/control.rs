@@ -1,6 +1,6 @@
 //! The control socket: a Unix stream socket, root-only. Its directory (and every one above
 //! it) must be owned by root or the daemon's user and not writable by others unless sticky
-//! ([`crate::shared_dir`]); a missing one is created 0700. Before anything is bound, the
+//! ([`hvnet_sys::shared_dir`]); a missing one is created 0700. Before anything is bound, the
 //! instance lock next to the socket (`SOCKET.lock`, holding the pid) is taken, so a second
 //! daemon stops without touching the first one's socket. The socket is created 0600 by the
 //! umask at bind time, and every connection is checked with the peer's credentials
@@ -22,9 +22,9 @@ use tokio::net::UnixListener;
 
 use super::manager::{lock, SharedReport};
 use super::report::Report;
-use crate::devd_run::pidfile::{PidFile, PidFileError};
-use crate::peer;
-use crate::shared_dir;
+use hvnet_sys::peer;
+use hvnet_sys::pidfile::{PidFile, PidFileError};
+use hvnet_sys::shared_dir;
 
 /// The bound socket; removes its file, then releases the instance lock, when dropped.
 pub struct ControlSocket {

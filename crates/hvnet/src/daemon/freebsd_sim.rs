@@ -429,7 +429,7 @@ pub fn serve_realtime(
     speed: f64,
     exe: &Path,
 ) -> anyhow::Result<RunResult> {
-    use crate::devd_run::clients::{Clients, Kind, Listener};
+    use hvnet_devd_daemon::clients::{Clients, Kind, Listener};
     anyhow::ensure!(
         speed.is_finite() && speed > 0.0,
         "--speed: expected a number > 0, found {speed}"

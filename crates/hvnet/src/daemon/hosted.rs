@@ -15,9 +15,9 @@ use hvnet_devd::{Config, Engine, Event, LoadOptions, MediaProbe, NoMedia};
 
 use super::metrics::Metrics;
 use super::report::{DevdAction, DevdReport};
-use crate::devd_run::action;
-use crate::devd_run::media::SystemMedia;
-use crate::devd_run::shell::{self, ActionShell};
+use hvnet_devd_daemon::action;
+use hvnet_devd_daemon::media::SystemMedia;
+use hvnet_devd_daemon::shell::{self, ActionShell};
 
 /// How many finished actions the report keeps.
 const RECENT: usize = 16;

@@ -473,7 +473,7 @@ mod tests {
         assert_eq!(r.pairs[0].path, "hn");
         assert_eq!(r.pairs[0].failovers, 2);
         assert!(r.pairs[0].path_since_ms >= 10_000);
-        let text = super::super::metrics::exposition(&metrics.registry());
+        let text = hvnet_metrics::exposition(&metrics.registry());
         assert!(
             text.contains("hvnet_failovers_total{synthetic=\"hn0\"} 2"),
             "{text}"

@@ -1,18 +1,12 @@
-//! Prometheus metrics (prometheus-client), served over plain HTTP only when `metrics` is
-//! configured: `GET /metrics` in the OpenMetrics text format, anything else 404.
+//! The daemon's Prometheus metrics (prometheus-client), served by [`hvnet_metrics`] only when
+//! `metrics` is configured.
 
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
-use std::time::Duration;
 
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 type Labels = Vec<(String, String)>;
 
@@ -94,69 +88,10 @@ impl Metrics {
     }
 }
 
-/// The text exposition of `registry`.
-pub fn exposition(registry: &Registry) -> String {
-    let mut s = String::new();
-    // Writing into a String cannot fail.
-    let _ = encode(&mut s, registry);
-    s
-}
-
-/// Bind the metrics listener (before the daemon reports ready, so errors are fatal).
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
-}
-
-/// Serve `GET /metrics` forever.
-pub async fn serve(listener: TcpListener, registry: Arc<Registry>) {
-    loop {
-        let (mut conn, _) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!("metrics: accept: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let registry = registry.clone();
-        tokio::spawn(async move {
-            let mut buf = Vec::with_capacity(1024);
-            let read = tokio::time::timeout(Duration::from_secs(5), async {
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
-                    match conn.read(&mut chunk).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-            })
-            .await;
-            if read.is_err() {
-                return;
-            }
-            let request_line = buf.split(|b| *b == b'\n').next().unwrap_or_default();
-            let mut words = request_line.split(|b| *b == b' ');
-            let method = words.next().unwrap_or_default();
-            let target = words.next().unwrap_or_default();
-            let response = if method == b"GET" && (target == b"/metrics" || target == b"/") {
-                let body = exposition(&registry);
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-            } else {
-                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    .to_string()
-            };
-            let _ = conn.write_all(response.as_bytes()).await;
-            let _ = conn.shutdown().await;
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hvnet_metrics::exposition;
 
     #[test]
     fn counters_appear_in_the_exposition() {

@@ -28,7 +28,7 @@ use super::config::{BackendKind, Config};
 use super::control;
 use super::hosted::Hosted;
 use super::manager::{lock, Manager, SharedReport};
-use super::metrics::{self, Metrics};
+use super::metrics::Metrics;
 use super::report::{Report, SimReport};
 
 /// A reason to step.
@@ -129,7 +129,7 @@ pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
         let sock = control::bind(&cfg.control_socket)?;
         let metrics_listener = match cfg.metrics {
             Some(addr) => Some(
-                metrics::bind(addr)
+                hvnet_metrics::bind(addr)
                     .await
                     .with_context(|| format!("metrics: binding {addr}"))?,
             ),
@@ -181,7 +181,7 @@ async fn serve(
     let mut hup = signal(SignalKind::hangup())?;
     if let Some(l) = metrics_listener {
         tracing::info!("metrics on http://{}/metrics", l.local_addr()?);
-        tokio::spawn(metrics::serve(l, Arc::new(metrics.registry())));
+        tokio::spawn(hvnet_metrics::serve(l, Arc::new(metrics.registry())));
     }
     #[cfg(target_os = "linux")]
     if cfg.backend == BackendKind::Linux {
@@ -537,12 +537,12 @@ mod devd_events {
         use std::time::{Duration, Instant};
 
         use super::*;
-        use crate::devd_run::clients::{Clients, Kind, Listener, SEQPACKET_NAME};
+        use hvnet_devd_daemon::clients::{Clients, Kind, Listener, SEQPACKET_NAME};
 
         fn accept(l: &Listener) -> Clients {
             let t = Instant::now();
             let mut clients = Clients::default();
-            while clients.len() == 0 {
+            while clients.is_empty() {
                 match l.accept().unwrap() {
                     Some(c) => clients.add(c),
                     None => std::thread::sleep(Duration::from_millis(10)),

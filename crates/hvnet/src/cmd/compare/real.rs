@@ -572,7 +572,7 @@ pub fn client(root: &Path, argv: &[String]) -> anyhow::Result<ExitCode> {
     let sock = root.join("sim.sock");
     let mut s = UnixStream::connect(&sock)
         .with_context(|| format!("connecting to the harness at {}", sock.display()))?;
-    crate::peer::check_server(&s, &sock)?;
+    hvnet_sys::peer::check_server(&s, &sock)?;
     let task = std::env::var(TASK_ENV)
         .ok()
         .and_then(|t| t.parse().ok())

@@ -64,11 +64,11 @@ pub struct Counters {
 
 impl Counters {
     /// Write the counters as one JSON object, mode 0600, atomically and without following
-    /// anything planted in the directory ([`crate::shared_dir::write_atomic`]).
+    /// anything planted in the directory ([`hvnet_sys::shared_dir::write_atomic`]).
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
         let mut text = serde_json::to_vec(self).map_err(std::io::Error::other)?;
         text.push(b'\n');
-        crate::shared_dir::write_atomic(path, &text, 0o600)
+        hvnet_sys::shared_dir::write_atomic(path, &text, 0o600)
     }
 }
 
@@ -210,7 +210,7 @@ impl Collector for Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::metrics::exposition;
+    use hvnet_metrics::exposition;
 
     #[test]
     fn the_snapshot_is_exposed_with_the_devd_prefix() {

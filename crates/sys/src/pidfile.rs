@@ -15,41 +15,22 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum PidFileError {
     /// Another process holds the lock; its pid as written in the file (-1: not yet written).
+    #[error("{} is locked by a running process, pid {pid}", .path.display())]
     AlreadyRunning { path: PathBuf, pid: i32 },
     /// Something other than a pid file of ours is at the path.
+    #[error("{}: refusing to use it as a pid file: {why}", .path.display())]
     Unsafe { path: PathBuf, why: String },
+    /// Opening, inspecting or locking it failed (the OS error is part of the message, as
+    /// devd logs it: `pidfile_open: PATH: ERROR`).
+    #[error("{}: {error}", .path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
-
-impl std::fmt::Display for PidFileError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PidFileError::AlreadyRunning { path, pid } => {
-                write!(
-                    f,
-                    "{} is locked by a running process, pid {pid}",
-                    path.display()
-                )
-            }
-            PidFileError::Unsafe { path, why } => {
-                write!(
-                    f,
-                    "{}: refusing to use it as a pid file: {why}",
-                    path.display()
-                )
-            }
-            PidFileError::Io { path, source } => write!(f, "{}: {source}", path.display()),
-        }
-    }
-}
-
-impl std::error::Error for PidFileError {}
 
 /// An open, locked pid file; unlinked when dropped (pidfile_remove).
 #[derive(Debug)]
@@ -70,15 +51,15 @@ impl PidFile {
         }
         Err(PidFileError::Io {
             path: path.to_path_buf(),
-            source: std::io::Error::other("the file kept being replaced while locking it"),
+            error: std::io::Error::other("the file kept being replaced while locking it"),
         })
     }
 
     /// `None`: the path no longer names the file we locked; try again.
     fn try_open(path: &Path) -> Result<Option<PidFile>, PidFileError> {
-        let io = |source| PidFileError::Io {
+        let io = |error| PidFileError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let mut file = std::fs::OpenOptions::new()
             .read(true)

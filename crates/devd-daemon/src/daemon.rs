@@ -4,25 +4,9 @@
 //! every socket client, then run the first matching rule's actions one after another, waiting
 //! for each. Without `-d`/`-n` the boot backlog is processed before daemonising (spec §5.3).
 //!
-//! Modules: [`source`] (devctl or a FIFO/seqpacket stand-in), [`clients`] (the two client
-//! sockets), [`action`] (`sh -c` like devd's `my_system`), [`shell`] (which shell, which
-//! quoting: chosen once at start by probing), [`pidfile`] (pidfile(3)
-//! locking), [`log`] (syslog/stderr), [`signals`], [`counters`] (the status file and
-//! `--metrics`).
-//!
 //! The counters stay plain integers owned by the loop. After each pass that changed them the
 //! loop publishes a copy for the metrics thread (only with `--metrics`) and rewrites the
 //! status file, at most once a second, so `hvnet status --devd` needs no signal.
-
-pub mod action;
-pub mod clients;
-pub mod counters;
-pub mod log;
-pub mod media;
-pub mod pidfile;
-pub mod shell;
-pub mod signals;
-pub mod source;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,101 +14,90 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Args;
-use hvnet_devd::{Config, Engine, Event, EventKind, EventOptions, LoadOptions};
+use hvnet_devd::{Config, ConfigError, Engine, Event, EventKind, EventOptions, LoadOptions};
 
-use crate::shared_dir;
-use clients::{Clients, Kind, Listener};
-use counters::{Counters, Snapshot};
-use log::Logger;
-use source::{Read, Record, Source};
+use crate::clients::{self, Clients, Kind, Listener};
+use crate::counters::{Counters, Snapshot};
+use crate::log::Logger;
+use crate::source::{self, Read, Record, Source};
+use crate::{action, media, shell, signals};
+use hvnet_sys::{pidfile, shared_dir};
 
-const USAGE: &str = "usage: devd [-dnq] [-l connlimit] [-f file]";
-/// devd's pid file on FreeBSD; on Linux in hvnet's run directory like the sockets.
-const DEFAULT_PID_FILE: &str = if cfg!(target_os = "linux") {
-    "/run/hvnet/devd.pid"
-} else {
-    "/var/run/devd.pid"
-};
-
-#[derive(Args, Debug, Clone)]
-pub struct RunArgs {
-    /// Stay in the foreground, no pid file, log everything to stderr.
-    #[arg(short = 'd')]
+/// How to run: `hvnet devd run`'s command line, parsed.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `-d`: stay in the foreground, no pid file, log everything to stderr.
     pub debug: bool,
-    /// Configuration file.
-    #[arg(short = 'f', value_name = "FILE", default_value = "/etc/devd.conf")]
+    /// `-f`: the configuration file.
     pub file: PathBuf,
-    /// Maximum simultaneous socket clients (strtoul syntax: 10, 0x10, 010; at least 1).
-    #[arg(short = 'l', value_name = "N", default_value = "10")]
-    pub limit: String,
-    /// Daemonise at once, without first processing the queued (boot) events.
-    #[arg(short = 'n')]
+    /// `-l`: the most socket clients at once (at least 1).
+    pub max_clients: usize,
+    /// `-n`: daemonise at once, without first processing the queued (boot) events.
     pub no_drain: bool,
-    /// Quiet: log only warnings and worse.
-    #[arg(short = 'q')]
+    /// `-q`: log only warnings and worse.
     pub quiet: bool,
-    /// Historical devd flag; a usage error now, as in devd.
-    #[arg(short = 'D', hide = true)]
-    pub historical_d: bool,
-    /// Event source: a devctl character device, a FIFO, or a unix SOCK_SEQPACKET socket.
-    #[arg(long, value_name = "PATH", default_value = "/dev/devctl")]
+    /// The event source: a devctl character device, a FIFO, or a unix SOCK_SEQPACKET socket.
     pub devctl: PathBuf,
-    /// Directory of devd.seqpacket.pipe and devd.pipe (default /run/hvnet on Linux, /var/run
-    /// on FreeBSD).
-    #[arg(long, value_name = "DIR", default_value = crate::daemon::config::RUN_DIR)]
+    /// The directory of devd.seqpacket.pipe and devd.pipe.
     pub socket_dir: PathBuf,
-    /// Kill an action that runs longer than this many seconds (and log it). Default: no limit.
-    #[arg(long, value_name = "SECS")]
-    pub action_timeout: Option<f64>,
-    /// SIGHUP reloads the configuration (kept only if it loads without error) instead of
-    /// terminating.
-    #[arg(long)]
+    /// Kill an action that runs longer (and log it); `None`: no limit.
+    pub action_timeout: Option<Duration>,
+    /// SIGHUP reloads the configuration instead of terminating.
     pub reload_on_hup: bool,
-    /// Shell for actions, used as given: event values are quoted as `$'…'` if it reads that
-    /// back intact, else as POSIX '…'. Default: /bin/sh if it reads `$'…'`, else the first
-    /// of bash, mksh, ksh93, busybox, zsh in /bin, /usr/bin, /usr/local/bin that does, else
-    /// /bin/sh with '…'.
-    #[arg(long, value_name = "PATH")]
+    /// The shell for actions ([`shell::choose`]); `None`: probed.
     pub shell: Option<PathBuf>,
-    /// Fix devd's empty-location bug: in `+dev at  key=value on bus` (two spaces), read the
-    /// pnp keys and `bus` instead of losing them (upstream loses them; default bug-compatible).
-    #[arg(long)]
+    /// Read the pnp keys of `+dev at  key=value on bus` instead of losing them.
     pub fix_empty_location: bool,
-    /// Where the counters are written as JSON, mode 0600, for `hvnet status --devd`: at most
-    /// once a second after they change, on SIGUSR1 and at exit
-    /// (default: SOCKET_DIR/hvnet-devd.status.json).
-    #[arg(long, value_name = "PATH")]
+    /// Where the counters are written (default: SOCKET_DIR/hvnet-devd.status.json).
     pub status_file: Option<PathBuf>,
-    /// Serve the counters as Prometheus metrics (`GET /metrics`) on PORT or :PORT (both
-    /// 127.0.0.1), IP:PORT or [IPv6]:PORT. Default: off, nothing listens.
-    #[arg(long, value_name = "ADDR", value_parser = crate::daemon::config::parse_listen)]
+    /// Serve the counters as Prometheus metrics here.
     pub metrics: Option<SocketAddr>,
+    /// The pid file when the configuration's `pid-file` option names none.
+    pub default_pid_file: PathBuf,
+}
+
+/// Why the daemon did not start. [`RunError::Config`], [`RunError::AlreadyRunning`] and
+/// [`RunError::Daemon`] are the failures devd itself reports on stderr.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration does not load (`FILE:LINE: message`).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Another instance holds the pid file.
+    #[error("devd already running, pid: {pid}")]
+    AlreadyRunning { pid: i32 },
+    /// daemon(3) failed.
+    #[error("daemon: {0}")]
+    Daemon(std::io::Error),
+    #[error(transparent)]
+    Shell(#[from] shell::ShellError),
+    /// A directory files are created in fails [`shared_dir::check_dir`].
+    #[error("{what}")]
+    UnsafeDir {
+        what: &'static str,
+        #[source]
+        source: shared_dir::UnsafeDir,
+    },
+    /// Something that is not a pid file of ours is at the pid file's path.
+    #[error(transparent)]
+    PidFile(pidfile::PidFileError),
+    /// Another devd still serves a client socket (replacing it would cut its clients off).
+    #[error("{}: another devd is serving this socket", .0.display())]
+    Served(PathBuf),
+    #[error("--metrics: binding {addr}")]
+    Metrics {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Source(#[from] source::OpenError),
+    #[error(transparent)]
+    Socket(#[from] clients::SocketError),
 }
 
 /// The status file is rewritten at most this often.
 const STATUS_INTERVAL: Duration = Duration::from_secs(1);
-
-/// devd parses `-l` with strtoul(…, 0): decimal, 0x hex or leading-0 octal; junk stops it.
-pub fn parse_limit(s: &str) -> usize {
-    let s = s.trim_start();
-    let (digits, radix) = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        (h, 16)
-    } else if s.len() > 1 && s.starts_with('0') {
-        (&s[1..], 8)
-    } else {
-        (s, 10)
-    };
-    let end = digits
-        .find(|c: char| !c.is_digit(radix))
-        .unwrap_or(digits.len());
-    let n = usize::from_str_radix(&digits[..end], radix).unwrap_or(if end == 0 {
-        0
-    } else {
-        usize::MAX
-    });
-    n.max(1)
-}
 
 fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
@@ -138,7 +111,7 @@ fn absolute(p: &Path) -> PathBuf {
 
 /// Everything the event loop needs.
 struct Daemon {
-    args: RunArgs,
+    args: Options,
     log: Logger,
     engine: Engine,
     /// Chosen at start: the shell that runs actions and the quoting it reads.
@@ -163,11 +136,9 @@ struct Daemon {
     snapshot: Option<Snapshot>,
 }
 
-pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
-    if args.historical_d {
-        eprintln!("{USAGE}");
-        return Ok(ExitCode::from(1));
-    }
+/// Run until a signal or the end of the event source. `Ok` carries the exit status (1
+/// after an error the daemon logged itself).
+pub fn run(mut args: Options) -> Result<ExitCode, RunError> {
     args.file = absolute(&args.file);
     args.devctl = absolute(&args.devctl);
     args.socket_dir = absolute(&args.socket_dir);
@@ -178,27 +149,18 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| args.socket_dir.join("hvnet-devd.status.json")),
     );
     let log = Logger::new(args.debug, args.quiet);
-    let max_clients = parse_limit(&args.limit);
-    let cfg = match Config::load(&args.file, &LoadOptions::default()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return Ok(ExitCode::from(1));
-        }
-    };
+    let max_clients = args.max_clients.max(1);
+    let cfg = Config::load(&args.file, &LoadOptions::default())?;
     for w in cfg.warnings() {
         log.warning(&w.to_string());
     }
     let shell = shell::choose(args.shell.as_deref())?;
     log.notice(&shell.describe());
-    let pid_path = absolute(Path::new(cfg.pid_file().unwrap_or(DEFAULT_PID_FILE)));
-    let timeout = match args.action_timeout {
-        Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
-        Some(s) => {
-            anyhow::bail!("--action-timeout: expected a positive number of seconds, found {s}")
-        }
-        None => None,
-    };
+    let pid_path = absolute(
+        &cfg.pid_file()
+            .map_or_else(|| args.default_pid_file.clone(), PathBuf::from),
+    );
+    let timeout = args.action_timeout;
     // Everything is checked before anything is created: the directories first, then the
     // pid file's lock, so that a second instance stops before it touches a socket.
     let mut dirs = vec![
@@ -209,7 +171,7 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
         dirs.push(("pid file", parent(&pid_path)));
     }
     for (what, dir) in dirs {
-        shared_dir::check_dir(&dir).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+        shared_dir::check_dir(&dir).map_err(|source| RunError::UnsafeDir { what, source })?;
     }
     let pidfile = if args.debug {
         None
@@ -217,10 +179,9 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
         match pidfile::PidFile::open(&pid_path) {
             Ok(p) => Some(p),
             Err(pidfile::PidFileError::AlreadyRunning { pid, .. }) => {
-                eprintln!("devd: devd already running, pid: {pid}");
-                return Ok(ExitCode::from(1));
+                return Err(RunError::AlreadyRunning { pid })
             }
-            Err(e @ pidfile::PidFileError::Unsafe { .. }) => return Err(e.into()),
+            Err(e @ pidfile::PidFileError::Unsafe { .. }) => return Err(RunError::PidFile(e)),
             // devd goes on without a pid file (a read-only /var/run, say).
             Err(e) => {
                 log.warning(&format!("pidfile_open: {e}"));
@@ -230,14 +191,14 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     // Another devd with its own pid file (or none, -d) may still serve the sockets.
     if let Some(p) = clients::served(&args.socket_dir) {
-        anyhow::bail!("{}: another devd is serving this socket", p.display());
+        return Err(RunError::Served(p));
     }
     // Bound now, so a bad address or a busy port is an error on the terminal; served from a
     // thread started once the process has daemonised (threads do not survive the fork).
     let metrics_listener = match args.metrics {
         Some(addr) => Some(
             std::net::TcpListener::bind(addr)
-                .map_err(|e| anyhow::anyhow!("--metrics: binding {addr}: {e}"))?,
+                .map_err(|source| RunError::Metrics { addr, source })?,
         ),
         None => None,
     };
@@ -251,7 +212,7 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
             ..Default::default()
         },
         shell,
-        source: Source::open(&args.devctl).map_err(|e| anyhow::anyhow!("{e:#}"))?,
+        source: Source::open(&args.devctl)?,
         listeners: Vec::new(),
         clients: Clients::default(),
         max_clients,
@@ -268,9 +229,7 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
         args,
     };
     if d.args.no_drain && !d.args.debug {
-        if let Some(code) = d.daemonize() {
-            return Ok(code);
-        }
+        d.daemonize()?;
     }
     signals::install_all(d.args.reload_on_hup);
     for kind in [Kind::SeqPacket, Kind::Stream] {
@@ -283,12 +242,12 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
     if d.drained {
         d.start_metrics();
     }
-    let code = d.event_loop();
+    let ended = d.event_loop();
     d.write_status();
     if let Some(p) = d.pidfile.take() {
         p.remove();
     }
-    Ok(code)
+    ended
 }
 
 /// The directory `path` is in.
@@ -298,14 +257,12 @@ fn parent(path: &Path) -> PathBuf {
 }
 
 impl Daemon {
-    /// Detach (daemon(0,0)) and write our pid to the pid file locked at start. `Some(code)`
-    /// = exit now.
-    fn daemonize(&mut self) -> Option<ExitCode> {
+    /// Detach (daemon(0,0)) and write our pid to the pid file locked at start.
+    fn daemonize(&mut self) -> Result<(), RunError> {
         self.log.debug("Calling daemon");
         // SAFETY: single-threaded process; daemon forks, the parent exits, the child goes on.
         if unsafe { libc::daemon(0, 0) } != 0 {
-            eprintln!("devd: daemon: {}", std::io::Error::last_os_error());
-            return Some(ExitCode::from(1));
+            return Err(RunError::Daemon(std::io::Error::last_os_error()));
         }
         self.counters.pid = std::process::id();
         if let Some(p) = &mut self.pidfile {
@@ -313,7 +270,7 @@ impl Daemon {
                 self.log.warning(&format!("pidfile_write: {e}"));
             }
         }
-        None
+        Ok(())
     }
 
     /// Serve `--metrics` from a thread of its own (daemon::metrics on a one-thread runtime),
@@ -344,7 +301,7 @@ impl Daemon {
                     .build()?;
                 rt.block_on(async {
                     let l = tokio::net::TcpListener::from_std(listener)?;
-                    crate::daemon::metrics::serve(l, registry).await;
+                    hvnet_metrics::serve(l, registry).await;
                     Ok(())
                 })
             },
@@ -386,7 +343,8 @@ impl Daemon {
         self.written_at = Some(Instant::now());
     }
 
-    fn event_loop(&mut self) -> ExitCode {
+    /// `Ok`: the exit status (1 after a poll or accept error, logged).
+    fn event_loop(&mut self) -> Result<ExitCode, RunError> {
         let wait_mask = signals::block_handled();
         while !signals::terminate_requested() {
             if signals::take_hup() {
@@ -397,9 +355,7 @@ impl Daemon {
             }
             if !self.drained && !self.event_pending() {
                 self.drained = true;
-                if let Some(code) = self.daemonize() {
-                    return code;
-                }
+                self.daemonize()?;
                 self.start_metrics();
             }
             let status_due = self.publish();
@@ -439,7 +395,7 @@ impl Daemon {
                     continue;
                 }
                 self.log.err(&format!("poll: {e}"));
-                return ExitCode::from(1);
+                return Ok(ExitCode::from(1));
             }
             if n == 0 && !self.source.has_buffered() {
                 continue;
@@ -462,7 +418,7 @@ impl Daemon {
                             Ok(None) => break,
                             Err(e) => {
                                 self.log.err(&format!("accept: {e}"));
-                                return ExitCode::from(1);
+                                return Ok(ExitCode::from(1));
                             }
                         }
                     }
@@ -491,7 +447,7 @@ impl Daemon {
                 }
             }
         }
-        ExitCode::SUCCESS
+        Ok(ExitCode::SUCCESS)
     }
 
     /// Zero-timeout check for queued events (the boot drain test).
@@ -647,47 +603,5 @@ impl Daemon {
                     .err(&format!("action {}: '{shown}'", out.describe()));
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{parse_limit, RunArgs, DEFAULT_PID_FILE};
-    use crate::daemon::config::RUN_DIR;
-    use clap::Parser;
-    use std::path::Path;
-
-    /// The sockets, the pid file and the status file all default to the OS's run directory
-    /// (on Linux the systemd unit's RuntimeDirectory, the one place it may write).
-    #[test]
-    fn default_files_are_in_the_run_directory() {
-        #[derive(Parser)]
-        struct Cli {
-            #[command(flatten)]
-            run: RunArgs,
-        }
-        let args = Cli::try_parse_from(["devd"]).unwrap().run;
-        assert_eq!(args.socket_dir, Path::new(RUN_DIR));
-        assert_eq!(
-            args.status_file, None,
-            "default: SOCKET_DIR/hvnet-devd.status.json"
-        );
-        let status = Path::new(crate::cmd::status::DEFAULT_DEVD_STATUS);
-        assert_eq!(status.parent(), Some(Path::new(RUN_DIR)));
-        assert_eq!(status.file_name().unwrap(), "hvnet-devd.status.json");
-        assert_eq!(
-            Path::new(DEFAULT_PID_FILE).parent(),
-            Some(Path::new(RUN_DIR))
-        );
-    }
-
-    #[test]
-    fn limit_parses_like_strtoul_base_0() {
-        assert_eq!(parse_limit("10"), 10);
-        assert_eq!(parse_limit("0x10"), 16);
-        assert_eq!(parse_limit("010"), 8);
-        assert_eq!(parse_limit("0"), 1);
-        assert_eq!(parse_limit("junk"), 1);
-        assert_eq!(parse_limit("3abc"), 3);
     }
 }

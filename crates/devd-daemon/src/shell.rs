@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use hvnet_devd::Quoting;
 
-use super::action;
+use crate::action;
 
 /// devd's shell.
 pub const DEFAULT_SHELL: &str = "/bin/sh";
@@ -75,14 +75,24 @@ impl ActionShell {
     }
 }
 
+/// No shell can be trusted with event values.
+#[derive(Debug, thiserror::Error)]
+pub enum ShellError {
+    #[error("{}: reads neither $'...' nor POSIX '...' quoting back intact (or cannot be run), so event values cannot be passed to actions safely", .path.display())]
+    Unusable { path: PathBuf },
+}
+
 /// Choose the shell for actions (see the module documentation).
-pub fn choose(configured: Option<&Path>) -> anyhow::Result<ActionShell> {
+pub fn choose(configured: Option<&Path>) -> Result<ActionShell, ShellError> {
     let search: Vec<PathBuf> = SEARCH.iter().map(PathBuf::from).collect();
     choose_among(configured, &search)
 }
 
 /// [`choose`] with the list to search.
-pub fn choose_among(configured: Option<&Path>, search: &[PathBuf]) -> anyhow::Result<ActionShell> {
+pub fn choose_among(
+    configured: Option<&Path>,
+    search: &[PathBuf],
+) -> Result<ActionShell, ShellError> {
     let first = configured.unwrap_or(Path::new(DEFAULT_SHELL));
     let pick = |path: &Path, quoting, reason: String| ActionShell {
         path: path.to_path_buf(),
@@ -121,10 +131,9 @@ pub fn choose_among(configured: Option<&Path>, search: &[PathBuf]) -> anyhow::Re
         };
         return Ok(pick(first, Quoting::SingleQuotes, why));
     }
-    anyhow::bail!(
-        "{}: reads neither $'...' nor POSIX '...' quoting back intact (or cannot be run), so event values cannot be passed to actions safely",
-        first.display()
-    )
+    Err(ShellError::Unusable {
+        path: first.to_path_buf(),
+    })
 }
 
 /// A root-owned (or our own) regular executable that no one else may write: a shell the

@@ -13,9 +13,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileTypeExt;
-use std::path::Path;
-
-use anyhow::Context;
+use std::path::{Path, PathBuf};
 
 /// The largest record devctl delivers on 64-bit (1024 − sizeof(pointer) − NUL).
 pub const MAX_RECORD: usize = 1015;
@@ -59,17 +57,25 @@ pub enum Read {
     End(Option<std::io::Error>),
 }
 
+/// The event source cannot be opened (devd's words).
+#[derive(Debug, thiserror::Error)]
+#[error("Can't open devctl device {}", .path.display())]
+pub struct OpenError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
 impl Source {
-    pub fn open(path: &Path) -> anyhow::Result<Source> {
-        let meta = std::fs::metadata(path)
-            .with_context(|| format!("Can't open devctl device {}", path.display()))?;
+    pub fn open(path: &Path) -> Result<Source, OpenError> {
+        let fail = |source| OpenError {
+            path: path.to_path_buf(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(fail)?;
         let ft = meta.file_type();
         let (fd, framing) = if ft.is_socket() {
-            (
-                connect_seqpacket(path)
-                    .with_context(|| format!("Can't open devctl device {}", path.display()))?,
-                Framing::Seqpacket,
-            )
+            (connect_seqpacket(path).map_err(fail)?, Framing::Seqpacket)
         } else {
             let framing = if ft.is_char_device() {
                 Framing::Datagram
@@ -80,7 +86,7 @@ impl Source {
                 .read(true)
                 .custom_flags_nonblock()
                 .open(path)
-                .with_context(|| format!("Can't open devctl device {}", path.display()))?;
+                .map_err(fail)?;
             (OwnedFd::from(file), framing)
         };
         Ok(Source {
@@ -208,7 +214,7 @@ fn connect_seqpacket(path: &Path) -> std::io::Result<OwnedFd> {
     }
     // SAFETY: fd was just created and is owned by nobody else.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let (addr, len) = super::clients::sockaddr_un(path.as_os_str().as_bytes())?;
+    let (addr, len) = crate::clients::sockaddr_un(path.as_os_str().as_bytes())?;
     // SAFETY: addr is a valid sockaddr_un of length len.
     if unsafe {
         libc::connect(
@@ -220,7 +226,7 @@ fn connect_seqpacket(path: &Path) -> std::io::Result<OwnedFd> {
     {
         return Err(std::io::Error::last_os_error());
     }
-    super::clients::set_nonblock(fd.as_raw_fd())?;
+    crate::clients::set_nonblock(fd.as_raw_fd())?;
     Ok(fd)
 }
 

@@ -3,7 +3,20 @@
 //! others could write, a stale path reused), so its answer is not shown.
 
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// A server a client refuses to believe.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("{}: reading the server's credentials", .path.display())]
+    Credentials {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: the server runs as uid {uid}, neither root nor you (uid {own}); not trusting it", .path.display())]
+    Untrusted { path: PathBuf, uid: u32, own: u32 },
+}
 
 /// The effective uid of the socket's peer (SO_PEERCRED on Linux, getpeereid elsewhere).
 pub fn peer_uid(fd: impl AsFd) -> std::io::Result<u32> {
@@ -25,16 +38,18 @@ pub fn allowed(uid: u32, own: u32) -> bool {
 }
 
 /// Refuse a server at `path` that runs as neither root nor our own user.
-pub fn check_server(fd: impl AsFd, path: &Path) -> anyhow::Result<()> {
-    let uid = peer_uid(fd).map_err(|e| {
-        anyhow::anyhow!("{}: reading the server's credentials: {e}", path.display())
+pub fn check_server(fd: impl AsFd, path: &Path) -> Result<(), PeerError> {
+    let uid = peer_uid(fd).map_err(|source| PeerError::Credentials {
+        path: path.to_path_buf(),
+        source,
     })?;
     let own = nix::unistd::geteuid().as_raw();
     if !allowed(uid, own) {
-        anyhow::bail!(
-            "{}: the server runs as uid {uid}, neither root nor you (uid {own}); not trusting it",
-            path.display()
-        );
+        return Err(PeerError::Untrusted {
+            path: path.to_path_buf(),
+            uid,
+            own,
+        });
     }
     Ok(())
 }

@@ -7,8 +7,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
 pub const SEQPACKET_NAME: &str = "devd.seqpacket.pipe";
 pub const STREAM_NAME: &str = "devd.pipe";
 /// devd's send buffer per client (a 450-vdev ZFS pool creation burst fits).
@@ -120,31 +118,43 @@ impl Kind {
     }
 }
 
+/// A client socket could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("socket {}", .path.display())]
+pub struct SocketError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
 impl Listener {
     /// As devd's `create_socket`: unlink, socket, non-blocking, bind, listen, mode 0666. The
     /// mode comes from the umask at bind time: a chmod (or devd's chown to root:wheel) by
     /// path after bind would follow whatever was swapped in at that path meanwhile, so the
     /// socket keeps the daemon's owner and group. Check [`served`] first. Any failure but
     /// `listen`'s is fatal.
-    pub fn create(dir: &Path, kind: Kind, backlog: i32) -> anyhow::Result<Listener> {
+    pub fn create(dir: &Path, kind: Kind, backlog: i32) -> Result<Listener, SocketError> {
         let path = dir.join(kind.file_name());
-        let ctx = || format!("socket {}", path.display());
+        let ctx = |source| SocketError {
+            path: path.clone(),
+            source,
+        };
         let ty = kind.socket_type();
         let bytes = path.as_os_str().as_bytes();
         let _ = std::fs::remove_file(&path);
         // SAFETY: socket(2); the descriptor is wrapped immediately.
         let raw = unsafe { libc::socket(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0) };
-        check(raw).with_context(ctx)?;
+        check(raw).map_err(ctx)?;
         // SAFETY: raw is a fresh descriptor nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        set_nonblock(raw).with_context(ctx)?;
-        let (addr, len) = sockaddr_un(bytes).with_context(ctx)?;
+        set_nonblock(raw).map_err(ctx)?;
+        let (addr, len) = sockaddr_un(bytes).map_err(ctx)?;
         // Mode 0666 from the umask; the loop is single-threaded, nothing else creates files.
-        let bound = crate::shared_dir::with_umask(0o111, || {
+        let bound = hvnet_sys::shared_dir::with_umask(0o111, || {
             // SAFETY: valid sockaddr_un and length.
             check(unsafe { libc::bind(raw, (&addr as *const libc::sockaddr_un).cast(), len) })
         });
-        bound.with_context(ctx)?;
+        bound.map_err(ctx)?;
         // SAFETY: listen on our socket; devd ignores its failure.
         unsafe { libc::listen(raw, backlog) };
         Ok(Listener { kind, fd })
@@ -245,6 +255,10 @@ pub struct Clients {
 impl Clients {
     pub fn len(&self) -> usize {
         self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
     }
 
     pub fn add(&mut self, c: Client) {
