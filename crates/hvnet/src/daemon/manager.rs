@@ -28,6 +28,7 @@ fn path_name(p: DataPath) -> &'static str {
     match p {
         DataPath::Synthetic => "hn",
         DataPath::Vf => "vf",
+        DataPath::Dropped => "dropped",
     }
 }
 
@@ -242,7 +243,7 @@ impl Manager {
                     updated: now,
                 });
             let elapsed = now.saturating_sub(t.updated);
-            if t.path == DataPath::Synthetic {
+            if t.path != DataPath::Vf {
                 t.without_vf += elapsed;
                 self.metrics
                     .without_vf

@@ -51,7 +51,8 @@ pub struct PairReport {
     pub aggregate: Option<String>,
     /// Interface holding the IP configuration.
     pub holder: String,
-    /// Which path carries traffic: `hn` or `vf`.
+    /// Where the kernel sends the pair's traffic: `hn`, `vf`, or `dropped` (steered mode: a
+    /// redirect to a VF that is gone or down; `problems` says which).
     pub path: String,
     /// Since when (daemon clock, ms) `path` carries the traffic.
     pub path_since_ms: u64,
