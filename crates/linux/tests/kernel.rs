@@ -141,7 +141,8 @@ fn netlink_operations_match_the_kernels_view() {
                 nl.redirects(&a, Hook::Egress).await.unwrap(),
                 vec![Redirect {
                     to: b.index,
-                    to_ingress: false
+                    to_ingress: false,
+                    priority: hvnet_linux::netlink::STEER_PRIORITY,
                 }]
             );
             nl.ensure_clsact(&b).await.unwrap();

@@ -13,27 +13,38 @@ Needs root (CAP_NET_ADMIN) and iproute2. Builds three network namespaces named
 hvlab-{host,peer,vm}-PID (addresses from 198.18.0.0/15 only inside them) and always deletes
 them, also on error, Ctrl-C or SIGTERM.
 
-Phases: planned (announced switch, then the VF goes), surprise (the VF vanishes), return
-(a VF comes back). Per phase: lost (packets of both streams that never arrived), gap_ms
-(longest arrival gap), switch_ms (kernel's notice -> hn0's redirect filter changed, timed
-by an independent netlink monitor), back_ms (notice -> first VM packet after the outage,
-or after the redirect onto the VF, arrived at the peer), reactor_ms (hvnet's own: notice ->
-data path switched; moving off the VF that is its BPF gate closing, before the filter
-removal, which waits for the kernel's RTNL lock). The last JSON line is
-{\"pps\", \"phases\": [...], \"tcp_survived\", ...}; with --baseline also \"baseline\" and
-\"ratios\" (shell / hvnet). RUST_LOG=debug prints the monitor's timeline per event.")]
+The reactor is hvnet's daemon as users run it: `hvnet run` (this program) with a generated
+configuration (backend linux, mode steered, the given --vf-delay), a child process in the VM
+namespace; after each event the lab asks its control socket for the status. The planned
+switch reaches it as in a Hyper-V guest: netvsc's `VF slot N removed` line in the kernel log,
+written to /dev/kmsg. `--reactor shell` (or --baseline) runs the shell baseline instead.
+
+Phases: planned (announced switch, then the VF goes), surprise (the VF vanishes), return (a
+VF comes back and is used after its delay), surprise_again, early_removal (a VF goes before
+its delay ends); `reattach` (between planned and surprise) is reported apart. Per phase: lost
+(packets of both streams that never arrived), gap_ms (longest arrival gap), switch_ms
+(trigger -> hn0's redirect filter changed, timed by an independent netlink monitor; for a
+returning VF the trigger is the end of its delay), back_ms (trigger -> first VM packet after
+the outage, or after the redirect onto the VF, arrived at the peer), status_ok (the daemon's
+status showed the expected path and VF state). quiet_lost: packets lost while no event
+happened. The last JSON line is {\"pps\", \"phases\": [...], \"tcp_survived\", ...}; with
+--baseline also \"baseline\" and \"ratios\" (shell / hvnet). RUST_LOG=debug prints the
+monitor's timeline per event and the daemon's log.")]
 pub struct LabArgs {
     /// Packets per second in each direction.
     #[arg(long, default_value_t = 10_000)]
     pps: u32,
-    /// Seconds of traffic (the three events are spread over it).
-    #[arg(long, default_value_t = 5)]
+    /// Seconds of quiet traffic, spread between the events (the VF delays come on top).
+    #[arg(long, default_value_t = 7)]
     duration: u64,
+    /// The daemon's `vf_delay` in seconds (hvnet never uses a VF sooner than 2 s).
+    #[arg(long, default_value_t = 2)]
+    vf_delay: u64,
     /// Print the report as JSON (the last line is the summary object).
     #[arg(long)]
     json: bool,
-    /// What reacts to the VF in the VM: `hvnet` (the steerer, over rtnetlink) or `shell`
-    /// (the baseline: `ip monitor link | while read ...` running `tc`).
+    /// What reacts to the VF in the VM: `hvnet` (the daemon, `hvnet run`) or `shell` (the
+    /// baseline: `ip monitor link | while read ...` running `tc`).
     #[arg(long, value_enum, default_value_t = ReactorArg::Hvnet)]
     reactor: ReactorArg,
     /// After the run, run the same lab again with the shell baseline and report it beside
@@ -65,10 +76,11 @@ fn phase_json(p: &Phase) -> serde_json::Value {
         "gap_ms": round3(p.gap_ms),
         "switch_ms": p.switch_ms.map(round3),
         "back_ms": p.back_ms.map(round3),
-        "reactor_ms": p.reactor_ms.map(round3),
         "hn_egress_redirects": p.hn_egress_redirects,
         "lost_to_vm": p.lost_to_vm,
         "lost_to_peer": p.lost_to_peer,
+        "status_ok": p.status_ok,
+        "status": p.status,
     })
 }
 
@@ -84,7 +96,9 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
     let reactor = match args.reactor {
-        ReactorArg::Hvnet => Reactor::Hvnet,
+        ReactorArg::Hvnet => Reactor::Daemon {
+            program: std::env::current_exe().context("finding this program for the daemon")?,
+        },
         ReactorArg::Shell => Reactor::Shell,
     };
     let mut cfg = LabConfig {
@@ -92,6 +106,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
         duration: Duration::from_secs(args.duration),
         tag: std::process::id().to_string(),
         reactor,
+        vf_delay: Duration::from_secs(args.vf_delay),
     };
     let report = lab::run(&cfg, &INTERRUPTED).context("hvnet lab")?;
     let baseline = if args.baseline {
@@ -122,8 +137,10 @@ fn report_json(r: &LabReport) -> serde_json::Value {
     reattach["name"] = "reattach".into();
     serde_json::json!({
         "pps": r.pps,
-        "reactor": r.reactor.name(),
+        "reactor": r.reactor,
+        "vf_delay_ms": r.vf_delay.as_millis() as u64,
         "phases": r.phases.iter().map(phase_json).collect::<Vec<_>>(),
+        "quiet_lost": r.quiet_lost,
         "tcp_survived": r.tcp_survived,
         "tcp_error": r.tcp_error,
         "tcp_rounds": r.tcp_rounds,
@@ -156,18 +173,20 @@ fn print_table(r: &LabReport) {
     let ms = |m: Option<f64>| m.map(|m| format!("{m:.3}")).unwrap_or_else(|| "-".into());
     println!(
         "hvnet lab ({} reactor): {} pps each way, {} packets sent, {} received",
-        r.reactor.name(),
-        r.pps,
-        r.sent,
-        r.received
+        r.reactor, r.pps, r.sent, r.received
     );
     println!(
-        "{:<10} {:>6} {:>10} {:>10} {:>10}",
+        "{:<15} {:>6} {:>10} {:>10} {:>10}  status",
         "phase", "lost", "gap_ms", "switch_ms", "back_ms"
     );
     for p in r.phases.iter().chain(std::iter::once(&r.reattach)) {
+        let status = match (p.status_ok, &p.status) {
+            (Some(true), _) => "ok".to_string(),
+            (Some(false), s) => format!("WRONG: {}", s.as_deref().unwrap_or("-")),
+            (None, _) => "-".to_string(),
+        };
         println!(
-            "{:<10} {:>6} {:>10.3} {:>10} {:>10}",
+            "{:<15} {:>6} {:>10.3} {:>10} {:>10}  {status}",
             p.name,
             p.lost,
             p.gap_ms,
@@ -175,6 +194,7 @@ fn print_table(r: &LabReport) {
             ms(p.back_ms)
         );
     }
+    println!("lost while no VF event happened: {}", r.quiet_lost);
     match &r.tcp_error {
         None => println!("tcp connection survived ({} echoes)", r.tcp_rounds),
         Some(e) => println!("tcp connection broke: {e}"),

@@ -20,6 +20,9 @@ use super::report::{ActionRecord, DaemonReport, ErrorReport, PairReport, Report,
 /// How many actions the report keeps.
 const RECENT_ACTIONS: usize = 32;
 
+/// How long a planned switch holds a VF off when the announced removal never comes.
+pub const PLANNED_HOLD: Duration = Duration::from_secs(30);
+
 fn ms(d: Duration) -> u64 {
     d.as_millis().min(u128::from(u64::MAX)) as u64
 }
@@ -66,6 +69,9 @@ pub struct Manager {
     metrics: Metrics,
     shared: SharedReport,
     sim: Option<SimReport>,
+    /// VFs the host announced to take away (planned switch), since when: kept off until
+    /// they have gone, or for [`PLANNED_HOLD`].
+    leaving: BTreeMap<String, Duration>,
 }
 
 impl Manager {
@@ -90,6 +96,30 @@ impl Manager {
             metrics,
             shared,
             sim: None,
+            leaving: BTreeMap::new(),
+        }
+    }
+
+    /// The host announced that `synthetic`'s VF goes (planned switch): move its traffic to
+    /// the synthetic NIC at the next step and keep it there until that VF has gone.
+    pub fn leave(&mut self, synthetic: &str, now: Duration) {
+        let vf = self
+            .rec
+            .status()
+            .and_then(|s| s.pairs.iter().find(|p| p.synthetic == synthetic))
+            .and_then(|p| p.vf.clone());
+        match vf {
+            Some(vf) => {
+                tracing::info!(
+                    at_ms = ms(now),
+                    "{synthetic}: the host announced that VF {vf} goes; moving traffic to {synthetic}"
+                );
+                self.leaving.insert(vf, now);
+            }
+            None => tracing::info!(
+                at_ms = ms(now),
+                "{synthetic}: the host announced a VF removal, but {synthetic} has no VF"
+            ),
         }
     }
 
@@ -183,9 +213,20 @@ impl Manager {
             now,
             gate_open: self.gate_open(),
             overrides: self.overrides(),
-            ..Default::default()
+            leaving: self.leaving.keys().cloned().collect(),
         };
         let rep = self.rec.step(backend, self.net.as_ref(), &inputs);
+        // The hold ends when the VF has gone (or never came to go).
+        self.leaving.retain(|vf, since| {
+            let present = rep.status.pairs.iter().any(|p| p.vf.as_ref() == Some(vf));
+            if present && now.saturating_sub(*since) >= PLANNED_HOLD {
+                tracing::warn!(
+                    "VF {vf} was announced to go {} s ago and is still here; using it again",
+                    PLANNED_HOLD.as_secs()
+                );
+            }
+            present && now.saturating_sub(*since) < PLANNED_HOLD
+        });
         self.steps += 1;
         self.metrics.steps.inc();
         for l in &rep.log {
