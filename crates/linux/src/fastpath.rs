@@ -33,16 +33,6 @@ impl LinkChange {
             _ => None,
         }
     }
-
-    /// The same, from a message of the link subscription ([`crate::netlink::LinkEvents`]).
-    pub fn from_netlink(
-        msg: &netlink_packet_core::NetlinkMessage<RouteNetlinkMessage>,
-    ) -> Option<LinkChange> {
-        match &msg.payload {
-            netlink_packet_core::NetlinkPayload::InnerMessage(m) => LinkChange::from_message(m),
-            _ => None,
-        }
-    }
 }
 
 /// What the fast path did for one notification.
@@ -148,6 +138,45 @@ impl FastPath {
         }
         done
     }
+}
+
+/// Read link notifications on a thread of its own (a blocking netlink socket in the calling
+/// thread's namespace): each datagram's links go to the fast path, then `after` is called
+/// with what it did (the daemon wakes its reconciler there; returning false ends the
+/// thread). A lost datagram (socket overrun) still calls `after`: the reconciler re-observes.
+pub fn spawn_reader(
+    fast: FastPath,
+    after: impl Fn(Vec<FastAction>) -> bool + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+    let mut s = Socket::new(NETLINK_ROUTE)?;
+    s.bind(&SocketAddr::new(0, rtnetlink::constants::RTMGRP_LINK))?;
+    let _ = s.set_rx_buf_sz(1 << 20);
+    std::thread::Builder::new()
+        .name("link-events".into())
+        .spawn(move || {
+            // Prompt even on a loaded machine; this thread only wakes for link changes.
+            let _ = crate::monitor::set_realtime();
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = match s.recv(&mut &mut buf[..], 0) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        tracing::debug!("link notifications: {e}");
+                        0
+                    }
+                };
+                let done: Vec<FastAction> = crate::monitor::split_messages(&buf[..n])
+                    .iter()
+                    .filter_map(LinkChange::from_message)
+                    .flat_map(|c| fast.on_link(&c))
+                    .collect();
+                if !after(done) {
+                    return;
+                }
+            }
+        })
 }
 
 /// No IPv6 addresses, router advertisements or generated link-local address on a VF: its

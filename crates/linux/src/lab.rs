@@ -131,7 +131,7 @@ pub struct LabReport {
     pub tcp_rounds: u64,
     pub sent: u64,
     pub received: u64,
-    /// Packets the kernel counted through hn0's egress redirect (to the VF) by the end.
+    /// Packets the kernel counted through hn0's egress redirect (to the VF), over the run.
     pub vf_redirected_pkts: u64,
     /// Whether the monitor thread ran with a real-time priority (prompt timestamps).
     pub monitor_realtime: bool,
@@ -219,13 +219,14 @@ impl Topology {
     /// Plug a VF: vf0 in the VM (same MAC as hn0) and its switch port hvf, both up.
     pub fn add_vf(&self) -> Result<(), LabError> {
         let (h, v) = (self.host.as_str(), self.vm.as_str());
+        // Born with the shared MAC, as a real VF is (a later change would make it a new VF).
         ip(
             Some(h),
             &[
-                "link", "add", "hvf", "type", "veth", "peer", "name", "vf0", "netns", v,
+                "link", "add", "hvf", "type", "veth", "peer", "name", "vf0", "address", VM_MAC,
+                "netns", v,
             ],
         )?;
-        ip(Some(v), &["link", "set", "vf0", "address", VM_MAC])?;
         ip(Some(h), &["link", "set", "hvf", "master", "br0", "up"])?;
         ip(Some(v), &["link", "set", "vf0", "up"])?;
         Ok(())
@@ -279,15 +280,16 @@ impl Stream {
         (lost, gap)
     }
 
-    /// Packets sent outside every window that never arrived.
-    fn lost_outside(&self, windows: &[(Instant, Instant)]) -> u64 {
+    /// Send times of the packets sent outside every window that never arrived.
+    fn lost_outside(&self, windows: &[(Instant, Instant)]) -> Vec<Instant> {
         self.sent
             .iter()
             .zip(&self.recv)
-            .filter(|(s, r)| {
-                s.is_some_and(|s| !windows.iter().any(|(a, b)| s >= *a && s <= *b)) && r.is_none()
+            .filter_map(|(s, r)| match (s, r) {
+                (Some(s), None) if !windows.iter().any(|(a, b)| s >= a && s <= b) => Some(*s),
+                _ => None,
             })
-            .count() as u64
+            .collect()
     }
 
     /// Send times of the first and the last packet sent in [from, to] that never arrived.
@@ -382,6 +384,7 @@ fn udp_receiver(
             UdpSocket::bind(("0.0.0.0", port)).map_err(|e| format!("udp bind {port}: {e}"))?;
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .map_err(|e| e.to_string())?;
+        deep_receive_buffer(&sock);
         let mut buf = [0u8; 64];
         while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
             if let Ok(n) = sock.recv(&mut buf) {
@@ -397,6 +400,24 @@ fn udp_receiver(
         }
         Ok(())
     })
+}
+
+/// A receive buffer for about a second of traffic (SO_RCVBUFFORCE, root), so that the
+/// receiving thread being descheduled on a loaded machine is not counted as a lost packet:
+/// the lab measures the network path, not its own scheduling. Best effort.
+fn deep_receive_buffer(sock: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 32 << 20;
+    // SAFETY: setsockopt on a socket we own, with a correctly sized int.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
 
 /// TCP echo in the VM; the peer writes a counter every 5 ms and checks each echo. Both ends
@@ -971,6 +992,9 @@ fn run_in(
 
     // 1. planned: the host announces, the reactor moves traffic to hn0, then the VF goes.
     pause(slice, interrupted)?;
+    // The kernel's count of packets through the redirect to the VF, read before each VF
+    // goes (the counter goes with the filter).
+    let mut vf_redirected_pkts = hn_egress_redirected_pkts(&topo.vm);
     let at = Instant::now();
     reactor.planned_switch(&cfg.tag)?;
     let filter = monitor.wait_for(at, REACTION_TIMEOUT, |x| is_hn_filter(x, hn, false));
@@ -1007,6 +1031,9 @@ fn run_in(
         ("surprise_again", false),
     ] {
         pause(slice, interrupted)?;
+        if !plug {
+            vf_redirected_pkts += hn_egress_redirected_pkts(&topo.vm);
+        }
         let at = Instant::now();
         if plug {
             topo.add_vf()?;
@@ -1074,7 +1101,6 @@ fn run_in(
         }
     }
     std::thread::sleep(Duration::from_millis(200)); // let the last packets land
-    let vf_redirected_pkts = hn_egress_redirected_pkts(&topo.vm);
     for r in receivers {
         if let Err(e) = r
             .join()
@@ -1168,10 +1194,22 @@ fn run_in(
             status: e.status.as_ref().map(|s| s.1.clone()),
         }
     };
-    let quiet_lost = [&*to_vm, &*to_peer]
-        .iter()
-        .map(|st| st.lost_outside(&events.iter().map(window).collect::<Vec<_>>()))
-        .sum();
+    let windows: Vec<_> = events.iter().map(window).collect();
+    let mut quiet_lost = 0;
+    for (dir, st) in [("to_vm", &*to_vm), ("to_peer", &*to_peer)] {
+        for t in st.lost_outside(&windows) {
+            quiet_lost += 1;
+            let (name, at) = events
+                .iter()
+                .map(|e| (e.name, e.at))
+                .min_by_key(|(_, at)| if *at > t { *at - t } else { t - *at })
+                .unwrap_or(("start", t));
+            tracing::debug!(
+                "lost {dir} packet outside the events, {:+.3} ms from {name}",
+                ms(at, t)
+            );
+        }
+    }
     let mut all: Vec<Phase> = events.iter().map(phase).collect();
     let reattach = all.remove(1);
     let sent = (to_vm.sent.iter().flatten().count() + to_peer.sent.iter().flatten().count()) as u64;

@@ -473,9 +473,8 @@ mod linux {
     use std::sync::mpsc::Sender;
 
     use anyhow::anyhow;
-    use futures::StreamExt;
 
-    use hvnet_linux::fastpath::{FastAction, FastPath, LinkChange};
+    use hvnet_linux::fastpath::{FastAction, FastPath};
 
     use super::super::config::Config;
     use super::Wake;
@@ -491,29 +490,20 @@ mod linux {
     /// Hand each rtnetlink link notification to the fast path (a steered VF going closes its
     /// gate at once), then wake the reconciler, which re-observes and does the rest.
     pub fn spawn_link_events(tx: Sender<Wake>, fast: FastPath) -> anyhow::Result<()> {
-        let (_nl, mut events) = hvnet_linux::netlink::subscribe_links()
-            .map_err(|e| anyhow!("rtnetlink subscription: {e}"))?;
-        tokio::spawn(async move {
-            // Keep the handle (and its connection task) alive with the stream.
-            let _nl = _nl;
-            while let Some((msg, _)) = events.next().await {
-                let change = LinkChange::from_netlink(&msg);
-                for done in change.iter().flat_map(|c| fast.on_link(c)) {
-                    match done {
-                        FastAction::GateClosed { synthetic, vf } => tracing::info!(
-                            "{vf} is going: steering gate of {synthetic} closed, traffic on {synthetic}"
-                        ),
-                        FastAction::Guarded { vf } => {
-                            tracing::debug!("{vf}: IPv6 autoconfiguration off")
-                        }
+        hvnet_linux::fastpath::spawn_reader(fast, move |done| {
+            for d in done {
+                match d {
+                    FastAction::GateClosed { synthetic, vf } => tracing::info!(
+                        "{vf} is going: steering gate of {synthetic} closed, traffic on {synthetic}"
+                    ),
+                    FastAction::Guarded { vf } => {
+                        tracing::debug!("{vf}: IPv6 autoconfiguration off")
                     }
                 }
-                if tx.send(Wake::Kick).is_err() {
-                    break;
-                }
             }
-            tracing::warn!("rtnetlink subscription ended; relying on periodic resync");
-        });
+            tx.send(Wake::Kick).is_ok()
+        })
+        .map_err(|e| anyhow!("rtnetlink subscription: {e}"))?;
         Ok(())
     }
 
