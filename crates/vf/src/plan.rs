@@ -536,10 +536,14 @@ pub fn plan(
     }
 }
 
-/// The name of a redirect's target, or `ifindex N` when it is gone.
+/// The name of a redirect's target, or `ifindex N` when it is gone (`a vanished device`
+/// once the kernel has cleared the index too).
 fn redirect_target(r: &EgressRedirect) -> String {
-    r.to.clone()
-        .unwrap_or_else(|| format!("ifindex {}", r.to_index))
+    match (&r.to, r.to_index) {
+        (Some(name), _) => name.clone(),
+        (None, 0) => "a vanished device".into(),
+        (None, i) => format!("ifindex {i}"),
+    }
 }
 
 /// Where the kernel sends `hn`'s outgoing packets in steered mode, from the filters and
@@ -560,9 +564,13 @@ fn steered_path(view: &SystemView, hn: &Interface) -> (DataPath, Option<String>)
         None => (
             DataPath::Dropped,
             Some(format!(
-                "{}'s egress redirects to {}, which no longer exists: outgoing packets are dropped",
+                "{}'s egress redirects to a device that no longer exists{}: outgoing packets \
+                 are dropped",
                 hn.name,
-                redirect_target(r)
+                match r.to_index {
+                    0 => String::new(),
+                    i => format!(" (ifindex {i})"),
+                }
             )),
         ),
     }
