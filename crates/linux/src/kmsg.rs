@@ -19,8 +19,25 @@ use std::time::Duration;
 /// What the record announces: the VF of `synthetic` is being removed by the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VfRemoved {
+    /// The synthetic NIC's device as netvsc names it (its VMBus instance id).
+    pub device: String,
     pub synthetic: String,
     pub slot: u32,
+}
+
+impl VfRemoved {
+    /// Whether the record is about the interface `synthetic` whose parent device under
+    /// `sysfs` is what the record names (an interface without one, as in the lab, is
+    /// matched by name alone).
+    pub fn is_for(&self, sysfs: &std::path::Path, synthetic: &str) -> bool {
+        if self.synthetic != synthetic {
+            return false;
+        }
+        match std::fs::read_link(sysfs.join("class/net").join(synthetic).join("device")) {
+            Ok(d) => d.file_name().is_some_and(|f| f == self.device.as_str()),
+            Err(_) => true,
+        }
+    }
 }
 
 /// Parse one /dev/kmsg record (`PRI,SEQ,TS,FLAGS;TEXT`, then optional `\n KEY=VALUE`
@@ -31,16 +48,19 @@ pub fn parse_record(record: &[u8]) -> Option<VfRemoved> {
     let (_prefix, message) = first.split_once(';')?;
     let (head, tail) = message.split_once(": VF slot ")?;
     let slot = tail.trim_end().strip_suffix(" removed")?.parse().ok()?;
-    let mut words = head.split_whitespace();
-    if words.next()? != "hv_netvsc" {
+    let words: Vec<&str> = head.split_whitespace().collect();
+    let [driver, device, synthetic] = words[..] else {
+        return None;
+    };
+    if driver != "hv_netvsc" {
         return None;
     }
-    let synthetic = words.next_back()?;
     // An interface name: at most 15 bytes, no '/', no whitespace (checked by the split).
     if synthetic.is_empty() || synthetic.len() > 15 || synthetic.contains('/') {
         return None;
     }
     Some(VfRemoved {
+        device: device.to_string(),
         synthetic: synthetic.to_string(),
         slot,
     })
@@ -97,6 +117,7 @@ mod tests {
         assert_eq!(
             parse_record(rec),
             Some(VfRemoved {
+                device: "000d3af5-76bd-000d-3af5-76bd000d3af5".into(),
                 synthetic: "eth0".into(),
                 slot: 1
             })
@@ -108,6 +129,29 @@ mod tests {
     }
 
     #[test]
+    fn a_record_is_for_the_interface_with_its_device() {
+        let dir = std::env::temp_dir().join(format!("hvnet-kmsg-{}", std::process::id()));
+        let net = dir.join("class/net");
+        std::fs::create_dir_all(net.join("eth0")).unwrap();
+        std::fs::create_dir_all(net.join("hn0")).unwrap();
+        std::os::unix::fs::symlink("../../devices/abcd-1234", net.join("eth0/device")).unwrap();
+        let r = |device: &str, name: &str| VfRemoved {
+            device: device.into(),
+            synthetic: name.into(),
+            slot: 1,
+        };
+        assert!(r("abcd-1234", "eth0").is_for(&dir, "eth0"));
+        assert!(
+            !r("ffff-0000", "eth0").is_for(&dir, "eth0"),
+            "another VM's NIC"
+        );
+        assert!(!r("abcd-1234", "eth1").is_for(&dir, "eth0"));
+        // No parent device (a veth in the lab): by name.
+        assert!(r("hvlab-1", "hn0").is_for(&dir, "hn0"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn other_lines_are_ignored() {
         for rec in [
             &b"6,1,2,-;hv_netvsc 000d eth0: VF slot 1 added"[..],
@@ -116,6 +160,7 @@ mod tests {
             b"6,1,2,-;hv_netvsc 000d a/b: VF slot 1 removed",
             b"6,1,2,-;hv_netvsc 000d verylonginterfacename: VF slot 1 removed",
             b"6,1,2,-;hv_netvsc: VF slot x removed",
+            b"6,1,2,-;hv_netvsc eth0: VF slot 1 removed",
             b"hv_netvsc 000d eth0: VF slot 1 removed",
             b"\xff\xfe",
             b"",
@@ -134,7 +179,10 @@ mod tests {
         fn names_round_trip(name in "[a-z][a-z0-9]{0,14}", slot: u32) {
             let line = netvsc_line("dev", &name, slot);
             let rec = format!("6,1,2,-;{}", line.trim_start_matches("<6>"));
-            prop_assert_eq!(parse_record(rec.as_bytes()), Some(VfRemoved { synthetic: name, slot }));
+            prop_assert_eq!(
+                parse_record(rec.as_bytes()),
+                Some(VfRemoved { device: "dev".into(), synthetic: name, slot })
+            );
         }
     }
 }

@@ -568,7 +568,7 @@ enum Running {
 }
 
 impl Running {
-    fn start(cfg: &LabConfig, vm: &str) -> Result<Running, LabError> {
+    fn start(cfg: &LabConfig, vm: &str, interrupted: &AtomicBool) -> Result<Running, LabError> {
         use std::os::unix::process::CommandExt;
         match &cfg.reactor {
             Reactor::Daemon { program } => {
@@ -603,6 +603,9 @@ impl Running {
                 // Ready once its control socket answers.
                 let end = Instant::now() + Duration::from_secs(10);
                 while running.status().is_err() {
+                    if interrupted.load(Ordering::Relaxed) {
+                        return Err(LabError::Interrupted);
+                    }
                     if Instant::now() > end {
                         return Err(LabError::Run(format!(
                             "the daemon did not answer on its control socket: {}",
@@ -920,19 +923,23 @@ fn run_in(
         .map_err(|e| LabError::Run(e.to_string()))?;
     let t = Instant::now();
     topo.add_vf()?;
-    let reactor = Running::start(cfg, &topo.vm)?;
-    monitor
-        .wait_for(t, delay + Duration::from_secs(5), |n| {
-            is_hn_filter(n, hn, true)
-        })
-        .ok_or_else(|| {
-            LabError::Run(format!(
-                "{} reactor did not steer onto vf0 within {} s {}",
-                cfg.reactor.name(),
-                (delay + Duration::from_secs(5)).as_secs(),
-                reactor.log_tail(10)
-            ))
-        })?;
+    let reactor = Running::start(cfg, &topo.vm, interrupted)?;
+    let end = Instant::now() + delay + Duration::from_secs(5);
+    let mut steered = None;
+    while steered.is_none() && Instant::now() < end {
+        if interrupted.load(Ordering::Relaxed) {
+            return Err(LabError::Interrupted);
+        }
+        steered = monitor.wait_for(t, Duration::from_millis(20), |n| is_hn_filter(n, hn, true));
+    }
+    steered.ok_or_else(|| {
+        LabError::Run(format!(
+            "{} reactor did not steer onto vf0 within {} s {}",
+            cfg.reactor.name(),
+            (delay + Duration::from_secs(5)).as_secs(),
+            reactor.log_tail(10)
+        ))
+    })?;
     let steady = Expect {
         path: "vf",
         vf_state: "ready",

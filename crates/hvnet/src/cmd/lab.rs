@@ -28,8 +28,9 @@ returning VF the trigger is the end of its delay), back_ms (trigger -> first VM 
 the outage, or after the redirect onto the VF, arrived at the peer), status_ok (the daemon's
 status showed the expected path and VF state). quiet_lost: packets lost while no event
 happened. The last JSON line is {\"pps\", \"phases\": [...], \"tcp_survived\", ...}; with
---baseline also \"baseline\" and \"ratios\" (shell / hvnet). RUST_LOG=debug prints the
-monitor's timeline per event and the daemon's log.")]
+--baseline also \"baseline\" and \"ratios\" (shell / hvnet). With --runs N: one line per run,
+then the medians and worsts (\"lost\", \"lost_max\", ...) in the same shape, with \"runs\".
+RUST_LOG=debug prints the monitor's timeline per event and the daemon's log.")]
 pub struct LabArgs {
     /// Packets per second in each direction.
     #[arg(long, default_value_t = 10_000)]
@@ -51,6 +52,10 @@ pub struct LabArgs {
     /// (JSON: a "baseline" object and loss/switch ratios).
     #[arg(long)]
     baseline: bool,
+    /// Run the lab this many times (each with its baseline, if asked), then report the
+    /// median and the worst of every figure (JSON: the last line, with "runs").
+    #[arg(long, default_value_t = 1)]
+    runs: u32,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -86,8 +91,8 @@ fn phase_json(p: &Phase) -> serde_json::Value {
 
 pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
     crate::logging::init("warn");
-    if args.pps == 0 || args.duration == 0 {
-        bail!("--pps and --duration must be positive");
+    if args.pps == 0 || args.duration == 0 || args.runs == 0 {
+        bail!("--pps, --duration and --runs must be positive");
     }
     // Ctrl-C / SIGTERM: the lab stops at the next step and tears its namespaces down.
     // SAFETY: the handler only stores to an atomic.
@@ -101,35 +106,153 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
         },
         ReactorArg::Shell => Reactor::Shell,
     };
-    let mut cfg = LabConfig {
+    let cfg = LabConfig {
         pps: args.pps,
         duration: Duration::from_secs(args.duration),
         tag: std::process::id().to_string(),
         reactor,
         vf_delay: Duration::from_secs(args.vf_delay),
     };
-    let report = lab::run(&cfg, &INTERRUPTED).context("hvnet lab")?;
-    let baseline = if args.baseline {
-        cfg.reactor = Reactor::Shell;
-        Some(lab::run(&cfg, &INTERRUPTED).context("hvnet lab (shell baseline)")?)
-    } else {
-        None
-    };
-    if args.json {
-        let mut out = report_json(&report);
-        if let Some(b) = &baseline {
-            out["baseline"] = report_json(b);
-            out["ratios"] = ratios(&report, b);
-        }
-        println!("{out}");
-    } else {
-        print_table(&report);
-        if let Some(b) = &baseline {
+    let (mut reports, mut baselines) = (Vec::new(), Vec::new());
+    for _ in 0..args.runs.max(1) {
+        let report = lab::run(&cfg, &INTERRUPTED).context("hvnet lab")?;
+        let baseline = if args.baseline {
+            let mut b = cfg.clone();
+            b.reactor = Reactor::Shell;
+            Some(lab::run(&b, &INTERRUPTED).context("hvnet lab (shell baseline)")?)
+        } else {
+            None
+        };
+        if args.json {
+            let mut out = report_json(&report);
+            if let Some(b) = &baseline {
+                out["baseline"] = report_json(b);
+                out["ratios"] = ratios(&report, b);
+            }
+            println!("{out}");
+        } else {
+            print_table(&report);
+            if let Some(b) = &baseline {
+                println!();
+                print_table(b);
+            }
             println!();
-            print_table(b);
+        }
+        reports.push(report);
+        baselines.extend(baseline);
+    }
+    if reports.len() > 1 {
+        let mut out = summary_json(&reports);
+        if !baselines.is_empty() {
+            out["baseline"] = summary_json(&baselines);
+        }
+        if args.json {
+            println!("{out}");
+        } else {
+            print_summary(&out);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The median (the mean of the middle two for an even count) and the worst of `v`.
+fn median_max(mut v: Vec<f64>) -> Option<(f64, f64)> {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = match n {
+        0 => return None,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    };
+    Some((round3(median), round3(v[n - 1])))
+}
+
+/// Several runs in the shape of one: each figure is the median over the runs, with its
+/// worst beside it (`*_max`); `status_ok` and `tcp_survived` hold in every run.
+fn summary_json(runs: &[LabReport]) -> serde_json::Value {
+    let figure = |out: &mut serde_json::Value, key: &str, v: Vec<f64>| {
+        let (m, x) = median_max(v).unzip();
+        out[key] = m.into();
+        out[format!("{key}_max")] = x.into();
+    };
+    let phase_names: Vec<&str> = runs[0]
+        .phases
+        .iter()
+        .chain(std::iter::once(&runs[0].reattach))
+        .map(|p| p.name)
+        .collect();
+    let phases: Vec<serde_json::Value> = phase_names
+        .iter()
+        .map(|name| {
+            let ps: Vec<&Phase> = runs
+                .iter()
+                .flat_map(|r| r.phases.iter().chain(std::iter::once(&r.reattach)))
+                .filter(|p| p.name == *name)
+                .collect();
+            let mut out = serde_json::json!({ "name": name });
+            figure(&mut out, "lost", ps.iter().map(|p| p.lost as f64).collect());
+            figure(&mut out, "gap_ms", ps.iter().map(|p| p.gap_ms).collect());
+            figure(
+                &mut out,
+                "switch_ms",
+                ps.iter().filter_map(|p| p.switch_ms).collect(),
+            );
+            figure(
+                &mut out,
+                "back_ms",
+                ps.iter().filter_map(|p| p.back_ms).collect(),
+            );
+            out["lost_per_run"] = ps.iter().map(|p| p.lost).collect::<Vec<_>>().into();
+            out["status_ok"] = ps
+                .iter()
+                .map(|p| p.status_ok)
+                .try_fold(true, |all, ok| ok.map(|ok| all && ok))
+                .into();
+            out
+        })
+        .collect();
+    let mut out = serde_json::json!({
+        "runs": runs.len(),
+        "pps": runs[0].pps,
+        "reactor": runs[0].reactor,
+        "phases": phases,
+        "tcp_survived": runs.iter().all(|r| r.tcp_survived),
+    });
+    figure(
+        &mut out,
+        "quiet_lost",
+        runs.iter().map(|r| r.quiet_lost as f64).collect(),
+    );
+    out
+}
+
+fn print_summary(s: &serde_json::Value) {
+    for r in std::iter::once(s).chain(s.get("baseline")) {
+        println!(
+            "hvnet lab ({} reactor), {} runs: median / worst",
+            r["reactor"].as_str().unwrap_or("?"),
+            r["runs"]
+        );
+        println!(
+            "{:<15} {:>13} {:>17} {:>17}  status",
+            "phase", "lost", "switch_ms", "back_ms"
+        );
+        for p in r["phases"].as_array().into_iter().flatten() {
+            let pair = |k: &str| format!("{} / {}", p[k], p[format!("{k}_max")]);
+            println!(
+                "{:<15} {:>13} {:>17} {:>17}  {}",
+                p["name"].as_str().unwrap_or("?"),
+                pair("lost"),
+                pair("switch_ms"),
+                pair("back_ms"),
+                p["status_ok"]
+            );
+        }
+        println!(
+            "lost while no VF event happened: {} / {}; tcp survived every run: {}",
+            r["quiet_lost"], r["quiet_lost_max"], r["tcp_survived"]
+        );
+    }
 }
 
 fn report_json(r: &LabReport) -> serde_json::Value {

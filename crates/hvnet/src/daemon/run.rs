@@ -208,7 +208,7 @@ async fn serve(
     #[cfg(target_os = "linux")]
     if cfg.backend == BackendKind::Linux {
         linux::spawn_link_events(tx.clone(), fast)?;
-        linux::follow_planned_switches(tx.clone());
+        linux::follow_planned_switches(tx.clone(), cfg.sysfs.clone());
     }
     if cfg.backend == BackendKind::Freebsd {
         devd_events::spawn_devd_reader(cfg.devd_socket.clone(), tx.clone())?;
@@ -509,9 +509,14 @@ mod linux {
 
     /// Planned switches: netvsc's `VF slot N removed` in the kernel log (see
     /// `hvnet_linux::kmsg`). Without access to the log, only surprise removals are seen.
-    pub fn follow_planned_switches(tx: Sender<Wake>) {
+    pub fn follow_planned_switches(tx: Sender<Wake>, sysfs: std::path::PathBuf) {
         let follow = hvnet_linux::kmsg::follow("/dev/kmsg", move |r| {
-            let _ = tx.send(Wake::Leaving(r.synthetic));
+            // The kernel log is shared by every network namespace: only our NIC counts.
+            if r.is_for(&sysfs, &r.synthetic) {
+                let _ = tx.send(Wake::Leaving(r.synthetic));
+            } else {
+                tracing::debug!("kernel log: {r:?} is not about this system's NIC");
+            }
         });
         if let Err(e) = follow {
             tracing::warn!("/dev/kmsg: {e}; announced (planned) VF removals are not seen");
