@@ -192,6 +192,15 @@ impl Backend for LinuxBackend {
     }
 
     fn apply(&mut self, op: &Op) -> Result<(), BackendError> {
+        let started = std::time::Instant::now();
+        let r = self.apply_op(op);
+        tracing::debug!("{op}: {:.3} ms", started.elapsed().as_secs_f64() * 1e3);
+        r
+    }
+}
+
+impl LinuxBackend {
+    fn apply_op(&mut self, op: &Op) -> Result<(), BackendError> {
         let err = |e: NetlinkError| BackendError::apply(op, e.to_string());
         match op {
             Op::SetAdmin { iface, up } => {
