@@ -108,6 +108,9 @@ pub struct Phase {
     /// Lost packets by direction: peer → vm and vm → peer.
     pub lost_to_vm: u64,
     pub lost_to_peer: u64,
+    /// Of `lost`, the packets sent before the trigger (for a VF going: before the kernel's
+    /// first notice, while it was already tearing the VF down): no reactor can save them.
+    pub lost_before_trigger: u64,
     /// The daemon's status showed the expected outcome (`None` for the shell baseline).
     pub status_ok: Option<bool>,
     /// The daemon's status of hn0 as last seen in the phase.
@@ -1188,7 +1191,15 @@ fn run_in(
             Want::Stay => None,
         }
         .and_then(|a| to_peer.first_arrival_sent_after(a));
+        let before = e.trigger.map_or(0, |t| {
+            if t <= from {
+                0
+            } else {
+                to_vm.window(from, t).0 + to_peer.window(from, t).0
+            }
+        });
         Phase {
+            lost_before_trigger: before,
             name: e.name,
             lost: l1 + l2,
             gap_ms: g1.max(g2),

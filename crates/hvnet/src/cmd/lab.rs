@@ -26,8 +26,9 @@ its delay ends); `reattach` (between planned and surprise) is reported apart. Pe
 (trigger -> hn0's redirect filter changed, timed by an independent netlink monitor; for a
 returning VF the trigger is the end of its delay), back_ms (trigger -> first VM packet after
 the outage, or after the redirect onto the VF, arrived at the peer), status_ok (the daemon's
-status showed the expected path and VF state). quiet_lost: packets lost while no event
-happened. The last JSON line is {\"pps\", \"phases\": [...], \"tcp_survived\", ...}; with
+status showed the expected path and VF state), lost_before_trigger (of lost, sent before
+the trigger, e.g. while the kernel tore the VF down before its first notice). quiet_lost:
+packets lost while no event happened. The last JSON line is {\"pps\", \"phases\": [...], \"tcp_survived\", ...}; with
 --baseline also \"baseline\" and \"ratios\" (shell / hvnet). With --runs N: one line per run,
 then the medians and worsts (\"lost\", \"lost_max\", ...) in the same shape, with \"runs\".
 RUST_LOG=debug prints the monitor's timeline per event and the daemon's log.")]
@@ -84,6 +85,7 @@ fn phase_json(p: &Phase) -> serde_json::Value {
         "hn_egress_redirects": p.hn_egress_redirects,
         "lost_to_vm": p.lost_to_vm,
         "lost_to_peer": p.lost_to_peer,
+        "lost_before_trigger": p.lost_before_trigger,
         "status_ok": p.status_ok,
         "status": p.status,
     })
@@ -201,6 +203,11 @@ fn summary_json(runs: &[LabReport]) -> serde_json::Value {
                 &mut out,
                 "back_ms",
                 ps.iter().filter_map(|p| p.back_ms).collect(),
+            );
+            figure(
+                &mut out,
+                "lost_before_trigger",
+                ps.iter().map(|p| p.lost_before_trigger as f64).collect(),
             );
             out["lost_per_run"] = ps.iter().map(|p| p.lost).collect::<Vec<_>>().into();
             out["status_ok"] = ps
