@@ -439,6 +439,65 @@ mod tests {
         }
     }
 
+    /// The planned switch's hold: announced, the VF is left at once and stays unused while
+    /// it is there; once it has gone, a VF that comes (back) is used after its delay.
+    #[test]
+    fn a_planned_switch_holds_the_vf_off_until_it_has_gone() {
+        let shared = SharedReport::default();
+        let mut m = Manager::new(
+            ManagerConfig {
+                mode: hvnet_vf::ModeSetting::Steered,
+                ..Default::default()
+            },
+            Box::new(NetConfig::default()),
+            None,
+            Metrics::default(),
+            shared.clone(),
+        );
+        let mac = "00:15:5d:00:00:01".parse().unwrap();
+        let vf = iface(
+            "vf0",
+            mac,
+            IfKind::Vf {
+                driver: "mlx5_core".into(),
+            },
+        );
+        let mut b = MemoryBackend::default();
+        b.view.interfaces.push(iface("hn0", mac, IfKind::Synthetic));
+        b.view.interfaces.push(vf.clone());
+        let at = |ms: u64| Duration::from_millis(ms);
+        for t in (0..=2200).step_by(100) {
+            m.step(at(t), &mut b);
+        }
+        let pair = |shared: &SharedReport| {
+            let r = lock(shared);
+            (r.pairs[0].path.clone(), r.pairs[0].vf_state.clone())
+        };
+        assert_eq!(pair(&shared), ("vf".into(), "ready".into()));
+        m.leave("hn0", at(2300));
+        m.step(at(2300), &mut b);
+        assert!(b.view.egress_redirects.is_empty(), "left at once");
+        for t in (2400..=5000).step_by(100) {
+            m.step(at(t), &mut b);
+        }
+        assert_eq!(pair(&shared), ("hn".into(), "leaving".into()));
+        assert!(
+            b.view.egress_redirects.is_empty(),
+            "held off while it is there"
+        );
+        // It goes; one comes back and is used after its delay.
+        b.view.interfaces.retain(|i| i.name != "vf0");
+        m.step(at(5100), &mut b);
+        b.view.interfaces.push(vf);
+        for t in (5200..=7400).step_by(100) {
+            m.step(at(t), &mut b);
+        }
+        assert_eq!(pair(&shared), ("vf".into(), "ready".into()));
+        // An announcement for a NIC without a VF changes nothing.
+        m.leave("hn9", at(7500));
+        assert!(m.leaving.is_empty());
+    }
+
     #[test]
     fn overrides_are_found_by_file_name() {
         let dir = tempfile::tempdir().unwrap();
