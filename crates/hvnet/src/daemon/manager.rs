@@ -38,6 +38,9 @@ fn path_name(p: DataPath) -> &'static str {
 #[derive(Debug, Clone)]
 struct PairTrack {
     path: DataPath,
+    /// The last path that carried traffic (hn or vf): a failover is a change of it, a
+    /// passing `dropped` is not one.
+    carrying: DataPath,
     since: Duration,
     failovers: u64,
     without_vf: Duration,
@@ -278,6 +281,7 @@ impl Manager {
                 .entry(p.synthetic.clone())
                 .or_insert_with(|| PairTrack {
                     path: p.path,
+                    carrying: p.path,
                     since: now,
                     failovers: 0,
                     without_vf: Duration::ZERO,
@@ -302,8 +306,11 @@ impl Manager {
                 );
                 t.path = p.path;
                 t.since = now;
-                t.failovers += 1;
-                self.metrics.failovers.get_or_create(&labels).inc();
+                if p.path != DataPath::Dropped && p.path != t.carrying {
+                    t.carrying = p.path;
+                    t.failovers += 1;
+                    self.metrics.failovers.get_or_create(&labels).inc();
+                }
             }
             self.metrics
                 .on_vf

@@ -58,7 +58,7 @@ pub struct PairReport {
     pub path_since_ms: u64,
     /// The same as wall-clock time (Unix ms); `null` with the simulator's virtual clock.
     pub path_since_unix_ms: Option<u64>,
-    /// Changes of path seen by the daemon.
+    /// Changes between `hn` and `vf` seen by the daemon (a passing `dropped` is not one).
     pub failovers: u64,
     /// Time the pair's traffic was not on a VF (ms).
     pub without_vf_ms: u64,
