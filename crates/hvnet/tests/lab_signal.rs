@@ -60,6 +60,10 @@ fn stop_mid_run(reactor: &str, signal: libc::c_int, after: Duration) {
     let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
     let ps = String::from_utf8_lossy(&ps.stdout);
     assert!(!ps.contains("hvnet-lab-shell"), "shell reactor left: {ps}");
+    assert!(
+        !ps.contains(&format!("hvnet-lab-{pid}")),
+        "daemon reactor left: {ps}"
+    );
 }
 
 #[test]

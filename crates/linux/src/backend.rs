@@ -5,16 +5,19 @@
 //! Linux (the kernel pairs or hvnet steers; DHCP belongs to the distribution's network
 //! manager), so those ops report `unsupported`.
 
+use crate::fastpath::FastPath;
 use crate::gate::Gate;
-use crate::netlink::{Hook, Link, Netlink, NetlinkError, Route4};
+use crate::netlink::{Hook, Link, Netlink, NetlinkError, Route4, STEER_PRIORITY};
 use crate::roles::{driver_of, role, Role, RolePatterns};
 use hvnet_vf::backend::{Backend, BackendError};
 use hvnet_vf::model::{
-    IfKind, Interface, IpNet, Ipv4Net, Ipv6Net, Mac, Op, Route, SteerPair, SystemView,
+    EgressRedirect, GateState, IfKind, Interface, IpNet, Ipv4Net, Ipv6Net, Mac, Op, Route,
+    SteerPair, SystemView,
 };
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The Linux backend, bound to the calling thread's network namespace.
 pub struct LinuxBackend {
@@ -23,14 +26,29 @@ pub struct LinuxBackend {
     patterns: RolePatterns,
     sysfs: PathBuf,
     /// The steering gate of each synthetic NIC (see [`crate::gate`]), made on first use.
-    gates: BTreeMap<String, Gate>,
+    gates: BTreeMap<String, Arc<Gate>>,
+    /// The synthetic NICs (by name) whose egress holds this backend's gate, with the
+    /// ifindex it was attached to: only those gates can be read back.
+    attached: BTreeMap<String, u32>,
     /// Set once BPF turned out to be unavailable: steer with the filters alone.
     no_gates: bool,
+    fast: FastPath,
 }
 
 impl LinuxBackend {
     /// Connect in the current network namespace. `sysfs` is normally `/sys`.
     pub fn new(patterns: RolePatterns, sysfs: PathBuf) -> Result<Self, NetlinkError> {
+        let fast = FastPath::new(patterns.clone(), sysfs.clone());
+        Self::with_fast_path(patterns, sysfs, fast)
+    }
+
+    /// Like [`LinuxBackend::new`], sharing `fast` with the caller's netlink reader (which
+    /// closes a gate as soon as its VF goes; see [`crate::fastpath`]).
+    pub fn with_fast_path(
+        patterns: RolePatterns,
+        sysfs: PathBuf,
+        fast: FastPath,
+    ) -> Result<Self, NetlinkError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -42,8 +60,39 @@ impl LinuxBackend {
             patterns,
             sysfs,
             gates: BTreeMap::new(),
+            attached: BTreeMap::new(),
             no_gates: false,
+            fast,
         })
+    }
+
+    /// The state of the gate on `link`'s egress, as far as this backend can read it.
+    fn gate_state(&self, link: &Link) -> GateState {
+        let ours = self.attached.get(&link.name) == Some(&link.index);
+        match self
+            .gates
+            .get(&link.name)
+            .filter(|_| ours)
+            .map(|g| g.is_open())
+        {
+            Some(Ok(true)) => GateState::Open,
+            Some(Ok(false)) => GateState::Closed,
+            Some(Err(_)) | None => GateState::Unknown,
+        }
+    }
+
+    /// A gratuitous ARP from `out` for `hn`'s MAC and first IPv4 address, so that learning
+    /// switches move the shared MAC to the port now in use. Best effort.
+    fn announce(&self, hn: &Link, out: u32) {
+        let ip = self.rt.block_on(self.nl.addresses(hn)).ok().and_then(|a| {
+            a.into_iter().find_map(|(ip, _)| match ip {
+                IpAddr::V4(v4) => Some(v4),
+                IpAddr::V6(_) => None,
+            })
+        });
+        if let Err(e) = crate::steer::announce(out, hn.mac, ip) {
+            tracing::warn!(iface = %hn.name, "gratuitous ARP failed: {e}");
+        }
     }
 
     fn link(&self, op: &Op, name: &str) -> Result<Link, BackendError> {
@@ -105,19 +154,31 @@ impl LinuxBackend {
                     iface: r.oif.and_then(name_of),
                 });
             }
-            for l in links.iter().filter(|l| {
-                role(&l.name, None, &self.patterns) == Role::Synthetic
-                    || driver_of(&self.sysfs, &l.name)
-                        .is_some_and(|d| crate::roles::SYNTHETIC_DRIVERS.contains(&d.as_str()))
-            }) {
-                for r in self.nl.redirects(l, Hook::Egress).await? {
-                    if let Some(vf) = name_of(r.to) {
-                        view.steering.insert(SteerPair {
-                            synthetic: l.name.clone(),
-                            vf,
-                        });
-                    }
+            // Steering as the kernel holds it: on a synthetic NIC any egress redirect, on
+            // any other link hvnet's (by priority); targets that are gone included.
+            for l in &links {
+                let synthetic = view.interface(&l.name).is_some_and(Interface::is_synthetic);
+                let f = self.nl.filters(l, Hook::Egress).await?;
+                let Some(r) = f
+                    .redirects
+                    .iter()
+                    .find(|r| synthetic || r.priority == STEER_PRIORITY)
+                else {
+                    continue;
+                };
+                let to = name_of(r.to);
+                if let (true, Some(vf)) = (synthetic, &to) {
+                    view.steering.insert(SteerPair {
+                        synthetic: l.name.clone(),
+                        vf: vf.clone(),
+                    });
                 }
+                view.egress_redirects.push(EgressRedirect {
+                    iface: l.name.clone(),
+                    to_index: r.to,
+                    to,
+                    gate: f.gate.then(|| self.gate_state(l)),
+                });
             }
             Ok(view)
         })
@@ -131,6 +192,15 @@ impl Backend for LinuxBackend {
     }
 
     fn apply(&mut self, op: &Op) -> Result<(), BackendError> {
+        let started = std::time::Instant::now();
+        let r = self.apply_op(op);
+        tracing::debug!("{op}: {:.3} ms", started.elapsed().as_secs_f64() * 1e3);
+        r
+    }
+}
+
+impl LinuxBackend {
+    fn apply_op(&mut self, op: &Op) -> Result<(), BackendError> {
         let err = |e: NetlinkError| BackendError::apply(op, e.to_string());
         match op {
             Op::SetAdmin { iface, up } => {
@@ -191,7 +261,7 @@ impl Backend for LinuxBackend {
                 if !self.no_gates && !self.gates.contains_key(synthetic) {
                     match Gate::new() {
                         Ok(g) => {
-                            self.gates.insert(synthetic.clone(), g);
+                            self.gates.insert(synthetic.clone(), Arc::new(g));
                         }
                         Err(e) => {
                             tracing::warn!(
@@ -202,25 +272,36 @@ impl Backend for LinuxBackend {
                         }
                     }
                 }
-                let gate = self.gates.get(synthetic);
+                let gate = self.gates.get(synthetic).cloned();
                 self.rt
                     .block_on(async {
                         crate::steer::guard_vf(&self.nl, &v, &hn).await;
-                        crate::steer::steer_on(&self.nl, &hn, &v, gate).await
+                        crate::steer::steer_on(&self.nl, &hn, &v, gate.as_deref()).await
                     })
-                    .map(drop)
-                    .map_err(err)
+                    .map_err(err)?;
+                if gate.is_some() {
+                    self.attached.insert(synthetic.clone(), hn.index);
+                }
+                self.fast.steered(synthetic, &v, gate);
+                self.announce(&hn, v.index);
+                Ok(())
             }
             Op::SteerOff { synthetic, .. } => {
                 let hn = self.link(op, synthetic)?;
+                // Whatever happens below, the fast path must not act for this pair again.
+                self.fast.unsteered(synthetic);
+                let gate = self
+                    .gates
+                    .get(synthetic)
+                    .filter(|_| self.attached.get(synthetic) == Some(&hn.index));
                 self.rt
-                    .block_on(crate::steer::steer_off(
-                        &self.nl,
-                        &hn,
-                        self.gates.get(synthetic),
-                    ))
-                    .map(drop)
-                    .map_err(err)
+                    .block_on(crate::steer::steer_off(&self.nl, &hn, gate.map(|g| &**g)))
+                    .map_err(err)?;
+                self.attached.remove(synthetic);
+                if hn.admin_up {
+                    self.announce(&hn, hn.index);
+                }
+                Ok(())
             }
             _ => Err(BackendError::unsupported(op)),
         }

@@ -1,8 +1,15 @@
 //! The real-kernel lab: three network namespaces, a bridge as the virtual switch, a VM with
-//! `hn0` and `vf0` sharing one MAC, a reactor in the VM namespace (hvnet's steerer, or a
-//! shell pipeline on `ip monitor` as the baseline), numbered UDP streams both ways and a TCP
-//! connection, through a planned switch, a surprise removal and a return of the VF.
-//! Everything it builds is torn down before [`run`] returns, also on error, panic or Ctrl-C.
+//! `hn0` and `vf0` sharing one MAC, a reactor in the VM namespace, numbered UDP streams
+//! both ways and a TCP connection, through a planned switch, surprise removals, returns of
+//! the VF and a VF that goes before its delay ends. Everything it builds is torn down
+//! before [`run`] returns, also on error, panic or Ctrl-C.
+//!
+//! The reactor is, by default, hvnet's daemon as users run it: `hvnet run` with a generated
+//! configuration (`backend = "linux"`, `mode = "steered"`), a child process in the VM
+//! namespace; the lab asks its control socket for the status after every event. The
+//! baseline is a shell pipeline on `ip monitor`. The planned switch reaches the daemon the
+//! way it does in a Hyper-V guest: netvsc's `VF slot N removed` line in the kernel log
+//! (see [`crate::kmsg`]), which the lab writes to /dev/kmsg.
 //!
 //! Timings come from an independent [`Monitor`] of the kernel's notifications (not from
 //! the reactor): the kernel's notice of the VF going or becoming usable, and the redirect
@@ -19,10 +26,10 @@
 use crate::monitor::{Monitor, Notification};
 use crate::netlink::Hook;
 use crate::netns::{self, ip, Namespaces, NetnsError};
-use crate::roles::RolePatterns;
-use crate::steer::{Direction, Journal, Request, SteerConfig, Steerer, SwitchRecord};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,21 +46,23 @@ const UDP_TO_PEER: u16 = 5002;
 const TCP_PORT: u16 = 5003;
 /// How long the lab waits for any one kernel notification or reaction.
 const REACTION_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the lab waits for the daemon's status to show an event's outcome.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What reacts to the VF's comings and goings in the VM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reactor {
-    /// hvnet's steerer: rtnetlink subscription, filters changed over netlink.
-    Hvnet,
+    /// hvnet's daemon, `PROGRAM run -c FILE` with the Linux backend in steered mode.
+    Daemon { program: PathBuf },
     /// The baseline: `ip monitor link | while read ...` running `tc` commands, as a
     /// shell-script solution would (the planned switch runs `tc filter del`).
     Shell,
 }
 
 impl Reactor {
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
-            Reactor::Hvnet => "hvnet",
+            Reactor::Daemon { .. } => "hvnet",
             Reactor::Shell => "shell",
         }
     }
@@ -64,57 +73,68 @@ impl Reactor {
 pub struct LabConfig {
     /// Packets per second in each direction.
     pub pps: u32,
-    /// Total traffic time; the events are spread over it.
+    /// Quiet traffic time, spread between the events (the VF delays come on top).
     pub duration: Duration,
     /// Suffix that makes namespace names unique (e.g. the pid).
     pub tag: String,
     pub reactor: Reactor,
+    /// The daemon's `vf_delay` (at least 2 s, as hvnet enforces).
+    pub vf_delay: Duration,
 }
 
-/// Loss and timing of one phase.
+/// Loss, timing and status of one phase.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Phase {
     pub name: &'static str,
-    /// Packets (both directions) sent around the event that never arrived.
+    /// Packets (both directions) sent during the phase's window that never arrived. The
+    /// window runs from 50 ms before the lab acted to 300 ms after the outcome was seen.
     pub lost: u64,
-    /// The longest time without an arriving packet, in either direction, around the event.
+    /// The longest time without an arriving packet, in either direction, in the window.
     pub gap_ms: f64,
-    /// From the trigger (the kernel's notice that the VF went or became usable, i.e. its
-    /// operational state up; for the planned switch, the announcement) to the kernel's
-    /// notice that hn0's egress redirect was removed or installed, both as seen by the
-    /// independent monitor. Negative when the reactor acted before the kernel's notice.
-    /// With hvnet's steering gate, moving off the VF happens before this (the gate closes;
-    /// the filter removal that follows waits for RTNL): see `back_ms` and `reactor_ms`.
+    /// From the trigger to the kernel's notice that hn0's egress redirect was removed or
+    /// installed, as seen by the independent monitor. The trigger: for `planned` the
+    /// announcement; for a VF going, the kernel's first notice that it is not usable; for
+    /// a VF arriving, the moment its delay allowed its use (the kernel's notice that it is
+    /// usable, plus the reactor's delay). Negative when the reactor acted earlier. Moving
+    /// off the VF, hvnet's gate closes before this (the filter removal waits for the
+    /// kernel's RTNL lock): see `back_ms`.
     pub switch_ms: Option<f64>,
     /// From the trigger to traffic flowing on the new path, on the data path: the arrival
     /// at the peer of the first VM packet sent after the redirect was installed (onto the
     /// VF), or after the outage, i.e. after the last lost VM packet (onto hn0).
     pub back_ms: Option<f64>,
-    /// hvnet's own measure (netlink event or announcement received to data path switched:
-    /// steering gate closed, or redirect confirmed); only with the hvnet reactor.
-    pub reactor_ms: Option<f64>,
     /// What the kernel showed after the phase (redirect filters on hn0 egress).
     pub hn_egress_redirects: usize,
     /// Lost packets by direction: peer → vm and vm → peer.
     pub lost_to_vm: u64,
     pub lost_to_peer: u64,
+    /// Of `lost`, the packets sent before the trigger (for a VF going: before the kernel's
+    /// first notice, while it was already tearing the VF down): no reactor can save them.
+    pub lost_before_trigger: u64,
+    /// The daemon's status showed the expected outcome (`None` for the shell baseline).
+    pub status_ok: Option<bool>,
+    /// The daemon's status of hn0 as last seen in the phase.
+    pub status: Option<String>,
 }
 
 /// The lab's result.
 #[derive(Debug, Clone)]
 pub struct LabReport {
     pub pps: u32,
-    pub reactor: Reactor,
+    pub reactor: &'static str,
+    pub vf_delay: Duration,
     pub phases: Vec<Phase>,
     /// The VF re-attach between the planned and the surprise phase (not a named phase).
     pub reattach: Phase,
+    /// Packets lost outside every event's window (steady traffic, nothing happening).
+    pub quiet_lost: u64,
     pub tcp_survived: bool,
     /// Why the TCP connection broke, if it did.
     pub tcp_error: Option<String>,
     pub tcp_rounds: u64,
     pub sent: u64,
     pub received: u64,
-    /// Packets the kernel counted through hn0's egress redirect (to the VF) by the end.
+    /// Packets the kernel counted through hn0's egress redirect (to the VF), over the run.
     pub vf_redirected_pkts: u64,
     /// Whether the monitor thread ran with a real-time priority (prompt timestamps).
     pub monitor_realtime: bool,
@@ -202,13 +222,14 @@ impl Topology {
     /// Plug a VF: vf0 in the VM (same MAC as hn0) and its switch port hvf, both up.
     pub fn add_vf(&self) -> Result<(), LabError> {
         let (h, v) = (self.host.as_str(), self.vm.as_str());
+        // Born with the shared MAC, as a real VF is (a later change would make it a new VF).
         ip(
             Some(h),
             &[
-                "link", "add", "hvf", "type", "veth", "peer", "name", "vf0", "netns", v,
+                "link", "add", "hvf", "type", "veth", "peer", "name", "vf0", "address", VM_MAC,
+                "netns", v,
             ],
         )?;
-        ip(Some(v), &["link", "set", "vf0", "address", VM_MAC])?;
         ip(Some(h), &["link", "set", "hvf", "master", "br0", "up"])?;
         ip(Some(v), &["link", "set", "vf0", "up"])?;
         Ok(())
@@ -260,6 +281,18 @@ impl Stream {
             .map(|w| w[1].duration_since(w[0]).as_secs_f64() * 1e3)
             .fold(0.0, f64::max);
         (lost, gap)
+    }
+
+    /// Send times of the packets sent outside every window that never arrived.
+    fn lost_outside(&self, windows: &[(Instant, Instant)]) -> Vec<Instant> {
+        self.sent
+            .iter()
+            .zip(&self.recv)
+            .filter_map(|(s, r)| match (s, r) {
+                (Some(s), None) if !windows.iter().any(|(a, b)| s >= a && s <= b) => Some(*s),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Send times of the first and the last packet sent in [from, to] that never arrived.
@@ -354,6 +387,7 @@ fn udp_receiver(
             UdpSocket::bind(("0.0.0.0", port)).map_err(|e| format!("udp bind {port}: {e}"))?;
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .map_err(|e| e.to_string())?;
+        deep_receive_buffer(&sock);
         let mut buf = [0u8; 64];
         while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
             if let Ok(n) = sock.recv(&mut buf) {
@@ -369,6 +403,24 @@ fn udp_receiver(
         }
         Ok(())
     })
+}
+
+/// A receive buffer for about a second of traffic (SO_RCVBUFFORCE, root), so that the
+/// receiving thread being descheduled on a loaded machine is not counted as a lost packet:
+/// the lab measures the network path, not its own scheduling. Best effort.
+fn deep_receive_buffer(sock: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 32 << 20;
+    // SAFETY: setsockopt on a socket we own, with a correctly sized int.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
 
 /// TCP echo in the VM; the peer writes a counter every 5 ms and checks each echo. Both ends
@@ -472,12 +524,45 @@ ip monitor link | while IFS= read -r line; do
 done
 "#;
 
+/// A scratch directory for the daemon's configuration, socket and log; removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Result<Scratch, LabError> {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = std::env::temp_dir().join(format!("hvnet-lab-{tag}"));
+        // A fresh directory of our own (never one someone planted): create fails if it exists.
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| LabError::Run(format!("creating {}: {e}", dir.display())))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The daemon's configuration: the issue's, with the lab's names and paths.
+fn daemon_config(socket: &Path, vf_delay: Duration) -> String {
+    format!(
+        "backend = \"linux\"\nmode = \"steered\"\ncontrol_socket = \"{}\"\nvf_delay = {}\n\
+         [linux]\nsynthetic = [\"hn*\"]\nvf = [\"vf*\"]\n",
+        socket.display(),
+        vf_delay.as_secs_f64()
+    )
+}
+
 /// A running reactor in the VM namespace; stopped on drop.
 enum Running {
-    Hvnet {
-        requests: tokio::sync::mpsc::UnboundedSender<Request>,
-        journal: Journal,
-        thread: Option<Worker<()>>,
+    Daemon {
+        child: Child,
+        socket: PathBuf,
+        log: PathBuf,
+        _scratch: Scratch,
     },
     Shell {
         child: Child,
@@ -486,32 +571,55 @@ enum Running {
 }
 
 impl Running {
-    fn start(reactor: Reactor, vm: &str) -> Result<Running, LabError> {
-        match reactor {
-            Reactor::Hvnet => {
-                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                let journal: Journal = Arc::default();
-                let j = journal.clone();
-                let thread = spawn_in(vm, move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|e| e.to_string())?;
-                    let cfg = SteerConfig {
-                        patterns: RolePatterns::default(),
-                        return_delay: Duration::ZERO,
-                    };
-                    rt.block_on(Steerer::run(cfg, rx, j))
-                        .map_err(|e| e.to_string())
-                });
-                Ok(Running::Hvnet {
-                    requests: tx,
-                    journal,
-                    thread: Some(thread),
-                })
+    fn start(cfg: &LabConfig, vm: &str, interrupted: &AtomicBool) -> Result<Running, LabError> {
+        use std::os::unix::process::CommandExt;
+        match &cfg.reactor {
+            Reactor::Daemon { program } => {
+                let scratch = Scratch::new(&cfg.tag)?;
+                let (conf, socket, log) = (
+                    scratch.0.join("hvnet.conf"),
+                    scratch.0.join("hvnet.sock"),
+                    scratch.0.join("daemon.log"),
+                );
+                std::fs::write(&conf, daemon_config(&socket, cfg.vf_delay))
+                    .map_err(|e| LabError::Run(format!("writing {}: {e}", conf.display())))?;
+                let stderr = std::fs::File::create(&log)
+                    .map_err(|e| LabError::Run(format!("creating {}: {e}", log.display())))?;
+                let child = Command::new("ip")
+                    .args(["netns", "exec", vm])
+                    .arg(program)
+                    .arg("run")
+                    .arg("-c")
+                    .arg(&conf)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(stderr)
+                    .process_group(0)
+                    .spawn()
+                    .map_err(|e| LabError::Run(format!("starting {}: {e}", program.display())))?;
+                let running = Running::Daemon {
+                    child,
+                    socket,
+                    log,
+                    _scratch: scratch,
+                };
+                // Ready once its control socket answers.
+                let end = Instant::now() + Duration::from_secs(10);
+                while running.status().is_err() {
+                    if interrupted.load(Ordering::Relaxed) {
+                        return Err(LabError::Interrupted);
+                    }
+                    if Instant::now() > end {
+                        return Err(LabError::Run(format!(
+                            "the daemon did not answer on its control socket: {}",
+                            running.log_tail(10)
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok(running)
             }
             Reactor::Shell => {
-                use std::os::unix::process::CommandExt;
                 let child = Command::new("ip")
                     .args([
                         "netns",
@@ -538,17 +646,17 @@ impl Running {
         }
     }
 
-    /// The host announced the VF's departure: move traffic to hn0 now.
-    fn planned_switch(&self) -> Result<(), LabError> {
+    /// The host announces that the VF goes: for the daemon, netvsc's kernel log line
+    /// (what a Hyper-V guest sees); the shell baseline is told by removing its filter.
+    fn planned_switch(&self, tag: &str) -> Result<(), LabError> {
         match self {
-            Running::Hvnet { requests, .. } => {
-                let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
-                requests
-                    .send(Request::PlannedSwitch(ack_tx))
-                    .map_err(|_| LabError::Run("steerer stopped".into()))?;
-                ack_rx
-                    .blocking_recv()
-                    .map_err(|_| LabError::Run("steerer stopped".into()))
+            Running::Daemon { .. } => {
+                let line = crate::kmsg::netvsc_line(&format!("hvlab-{tag}"), "hn0", 1);
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/kmsg")
+                    .and_then(|mut f| f.write_all(line.as_bytes()))
+                    .map_err(|e| LabError::Run(format!("writing /dev/kmsg: {e}")))
             }
             Running::Shell { vm, .. } => {
                 netns::run("tc", &["-n", vm, "filter", "del", "dev", "hn0", "egress"])?;
@@ -557,33 +665,116 @@ impl Running {
         }
     }
 
-    fn journal(&self) -> Vec<SwitchRecord> {
+    /// The daemon's report from its control socket (`status` request, one JSON line).
+    fn status(&self) -> Result<serde_json::Value, String> {
+        let Running::Daemon { socket, .. } = self else {
+            return Err("no daemon".into());
+        };
+        let mut s = UnixStream::connect(socket).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))
+            .map_err(|e| e.to_string())?;
+        s.write_all(b"status\n").map_err(|e| e.to_string())?;
+        let mut line = String::new();
+        BufReader::new(s)
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        serde_json::from_str(&line).map_err(|e| format!("{e}: {line}"))
+    }
+
+    /// Wait (bounded) for the daemon's status of hn0 to match `want`; the last status seen,
+    /// and whether it matched. `None` for the shell baseline.
+    fn expect(&self, want: &Expect) -> Option<(bool, String)> {
+        let Running::Daemon { .. } = self else {
+            return None;
+        };
+        let end = Instant::now() + STATUS_TIMEOUT;
+        loop {
+            let (ok, seen) = match self.status() {
+                Ok(r) => {
+                    let seen = summary(&r);
+                    (want.matches(&r), seen)
+                }
+                Err(e) => (false, format!("no status: {e}")),
+            };
+            if ok || Instant::now() > end {
+                return Some((ok, seen));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The last `n` lines of the daemon's log.
+    fn log_tail(&self, n: usize) -> String {
         match self {
-            Running::Hvnet { journal, .. } => journal.lock().unwrap().clone(),
-            Running::Shell { .. } => Vec::new(),
+            Running::Daemon { log, .. } => {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                lines[lines.len().saturating_sub(n)..].join("\n")
+            }
+            Running::Shell { .. } => String::new(),
         }
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        match self {
-            Running::Hvnet {
-                requests, thread, ..
-            } => {
-                let _ = requests.send(Request::Stop);
-                if let Some(t) = thread.take() {
-                    let _ = t.join();
-                }
-            }
-            Running::Shell { child, .. } => {
-                // SAFETY: signalling the process group of a child we spawned (pgid = its pid).
-                unsafe {
-                    libc::kill(-(child.id() as i32), libc::SIGTERM);
-                }
-                let _ = child.wait();
-            }
+        let (Running::Daemon { child, .. } | Running::Shell { child, .. }) = self;
+        // SAFETY: signalling the process group of a child we spawned (pgid = its pid).
+        unsafe {
+            libc::kill(-(child.id() as i32), libc::SIGTERM);
         }
+        let end = Instant::now() + Duration::from_secs(5);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// What the daemon's status must say about hn0 after an event.
+#[derive(Debug, Clone, Copy)]
+struct Expect {
+    /// `hn` or `vf`.
+    path: &'static str,
+    /// `absent`, `ready`, `leaving`, ...
+    vf_state: &'static str,
+    /// The step after the event found nothing to do.
+    converged: bool,
+}
+
+impl Expect {
+    fn matches(&self, r: &serde_json::Value) -> bool {
+        let Some(p) = hn0(r) else {
+            return false;
+        };
+        p["path"] == self.path
+            && p["vf_state"] == self.vf_state
+            && p["problems"].as_array().is_some_and(|a| a.is_empty())
+            && (!self.converged || r["converged"] == true)
+            && r["errors"].as_array().is_some_and(|a| a.is_empty())
+    }
+}
+
+fn hn0(r: &serde_json::Value) -> Option<&serde_json::Value> {
+    r["pairs"]
+        .as_array()?
+        .iter()
+        .find(|p| p["synthetic"] == "hn0")
+}
+
+/// `path=hn vf=vf0 vf_state=ready converged problems=[..]` for the report.
+fn summary(r: &serde_json::Value) -> String {
+    match hn0(r) {
+        Some(p) => format!(
+            "path={} vf={} vf_state={} converged={} problems={}",
+            p["path"].as_str().unwrap_or("?"),
+            p["vf"].as_str().unwrap_or("-"),
+            p["vf_state"].as_str().unwrap_or("?"),
+            r["converged"],
+            p["problems"]
+        ),
+        None => "no pair hn0".into(),
     }
 }
 
@@ -671,18 +862,29 @@ pub fn run(cfg: &LabConfig, interrupted: &AtomicBool) -> Result<LabReport, LabEr
     r
 }
 
+/// Where an event should move hn0's outgoing traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Hn,
+    Vf,
+    /// Nowhere: the VF goes before it was ever used.
+    Stay,
+}
+
 /// The kernel-side moments of one event, as the monitor saw them.
 struct Event {
     name: &'static str,
+    want: Want,
     /// When the lab acted (announced, plugged or pulled the VF).
     at: Instant,
-    /// The kernel's notice the reaction should follow (for `planned`: the announcement).
+    /// When the lab had seen the outcome (filters, status).
+    end: Instant,
+    /// What the reaction should follow (see [`Phase::switch_ms`]).
     trigger: Option<Instant>,
     /// The kernel's notice of hn0's egress redirect changing.
     filter: Option<Instant>,
     redirects: usize,
-    /// The reactor's journal length before the event.
-    journal_len: usize,
+    status: Option<(bool, String)>,
 }
 
 fn is_vf(n: &Notification, usable: bool) -> bool {
@@ -693,6 +895,10 @@ fn is_vf(n: &Notification, usable: bool) -> bool {
         Notification::LinkGone { name, .. } => name == "vf0" && !usable,
         Notification::Filter { .. } => false,
     }
+}
+
+fn vf_appeared(n: &Notification) -> bool {
+    matches!(n, Notification::Link { name, .. } if name == "vf0")
 }
 
 fn is_hn_filter(n: &Notification, hn: u32, added: bool) -> bool {
@@ -706,28 +912,52 @@ fn run_in(
     interrupted: &AtomicBool,
 ) -> Result<LabReport, LabError> {
     let pps = cfg.pps.max(1);
-    let slice = cfg.duration.max(Duration::from_secs(2)) / 5;
-    // Hard bound on every worker: the planned traffic time, plus generous slack.
-    let deadline = Instant::now() + slice * 5 + Duration::from_secs(20);
+    let slice = (cfg.duration / 7).max(Duration::from_millis(500));
+    let delay = match cfg.reactor {
+        Reactor::Daemon { .. } => cfg.vf_delay.max(Duration::from_secs(2)),
+        Reactor::Shell => Duration::ZERO,
+    };
+    // The traffic time the events take at most; streams are sized for it, and every worker
+    // stops at a hard deadline beyond it.
+    let budget = slice * 7 + (delay + REACTION_TIMEOUT + STATUS_TIMEOUT) * 4;
+    let deadline = Instant::now() + budget + delay + Duration::from_secs(20);
     let hn = ifindex(&topo.vm, "hn0")?;
-    let monitor = Monitor::start(&topo.vm, slice * 5 + Duration::from_secs(30))
+    let monitor = Monitor::start(&topo.vm, budget + delay + Duration::from_secs(40))
         .map_err(|e| LabError::Run(e.to_string()))?;
     let t = Instant::now();
     topo.add_vf()?;
-    let reactor = Running::start(cfg.reactor, &topo.vm)?;
-    monitor
-        .wait_for(t, Duration::from_secs(5), |n| is_hn_filter(n, hn, true))
-        .ok_or_else(|| {
-            LabError::Run(format!(
-                "{} reactor did not steer onto vf0 within 5 s",
-                cfg.reactor.name()
-            ))
-        })?;
+    let reactor = Running::start(cfg, &topo.vm, interrupted)?;
+    let end = Instant::now() + delay + Duration::from_secs(5);
+    let mut steered = None;
+    while steered.is_none() && Instant::now() < end {
+        if interrupted.load(Ordering::Relaxed) {
+            return Err(LabError::Interrupted);
+        }
+        steered = monitor.wait_for(t, Duration::from_millis(20), |n| is_hn_filter(n, hn, true));
+    }
+    steered.ok_or_else(|| {
+        LabError::Run(format!(
+            "{} reactor did not steer onto vf0 within {} s {}",
+            cfg.reactor.name(),
+            (delay + Duration::from_secs(5)).as_secs(),
+            reactor.log_tail(10)
+        ))
+    })?;
+    let steady = Expect {
+        path: "vf",
+        vf_state: "ready",
+        converged: true,
+    };
+    if let Some((false, seen)) = reactor.expect(&steady) {
+        return Err(LabError::Run(format!(
+            "the daemon's status after steering onto vf0: {seen}"
+        )));
+    }
 
     warm_up(topo)?;
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_guard = StopOnDrop(stop.clone());
-    let count = (pps as f64 * slice.as_secs_f64() * 5.0) as usize;
+    let count = (pps as f64 * budget.as_secs_f64()) as usize;
     let to_vm = Stream::new(count);
     let to_peer = Stream::new(count);
     let receivers = [
@@ -764,30 +994,57 @@ fn run_in(
     ];
 
     let mut events: Vec<Event> = Vec::new();
-    let journal_len = || reactor.journal().len();
+    let gone = Expect {
+        path: "hn",
+        vf_state: "absent",
+        converged: true,
+    };
 
     // 1. planned: the host announces, the reactor moves traffic to hn0, then the VF goes.
     pause(slice, interrupted)?;
-    let (n, at) = (journal_len(), Instant::now());
-    reactor.planned_switch()?;
+    // The kernel's count of packets through the redirect to the VF, read before each VF
+    // goes (the counter goes with the filter).
+    let mut vf_redirected_pkts = hn_egress_redirected_pkts(&topo.vm);
+    let at = Instant::now();
+    reactor.planned_switch(&cfg.tag)?;
     let filter = monitor.wait_for(at, REACTION_TIMEOUT, |x| is_hn_filter(x, hn, false));
+    let status = reactor.expect(&Expect {
+        path: "hn",
+        vf_state: "leaving",
+        converged: true,
+    });
     let redirects = hn_egress_redirects(&topo.vm);
     std::thread::sleep(Duration::from_millis(20));
     topo.remove_vf()?;
+    monitor.wait_for(
+        at,
+        REACTION_TIMEOUT,
+        |x| matches!(x, Notification::LinkGone { name, .. } if name == "vf0"),
+    );
     events.push(Event {
         name: "planned",
+        want: Want::Hn,
         at,
+        end: Instant::now(),
         trigger: Some(at),
         filter,
         redirects,
-        journal_len: n,
+        status,
     });
 
-    // The VF comes back (so that the surprise has a VF to lose), then goes without warning,
-    // then returns.
-    for (name, plug) in [("reattach", true), ("surprise", false), ("return", true)] {
+    // The VF comes back (so that the surprise has a VF to lose), goes without warning,
+    // returns, and goes again.
+    for (name, plug) in [
+        ("reattach", true),
+        ("surprise", false),
+        ("return", true),
+        ("surprise_again", false),
+    ] {
         pause(slice, interrupted)?;
-        let (n, at) = (journal_len(), Instant::now());
+        if !plug {
+            vf_redirected_pkts += hn_egress_redirected_pkts(&topo.vm);
+        }
+        let at = Instant::now();
         if plug {
             topo.add_vf()?;
         } else {
@@ -796,18 +1053,53 @@ fn run_in(
         // The filter change is looked for from the lab's action on, not from the kernel's
         // notice: a reactor that acts on an earlier sign (the shell on link flags, before
         // the kernel reports the VF's operational state up) shows a negative switch time.
-        let trigger = monitor.wait_for(at, REACTION_TIMEOUT, |x| is_vf(x, plug));
-        let filter = monitor.wait_for(at, REACTION_TIMEOUT, |x| is_hn_filter(x, hn, plug));
+        let trigger = if plug && !delay.is_zero() {
+            // The daemon's delay runs from the VF's first appearance.
+            monitor
+                .wait_for(at, REACTION_TIMEOUT, vf_appeared)
+                .map(|t| t + delay)
+        } else {
+            monitor.wait_for(at, REACTION_TIMEOUT, |x| is_vf(x, plug))
+        };
+        let filter = monitor.wait_for(at, delay + REACTION_TIMEOUT, |x| is_hn_filter(x, hn, plug));
+        let status = reactor.expect(if plug { &steady } else { &gone });
         events.push(Event {
             name,
+            want: if plug { Want::Vf } else { Want::Hn },
             at,
+            end: Instant::now(),
             trigger,
             filter,
             redirects: hn_egress_redirects(&topo.vm),
-            journal_len: n,
+            status,
         });
     }
 
+    // A VF that goes before its delay ends is never used: nothing moves, nothing is lost.
+    pause(slice, interrupted)?;
+    let at = Instant::now();
+    topo.add_vf()?;
+    pause((delay / 2).max(Duration::from_millis(200)), interrupted)?;
+    topo.remove_vf()?;
+    monitor.wait_for(
+        at,
+        REACTION_TIMEOUT,
+        |x| matches!(x, Notification::LinkGone { name, .. } if name == "vf0"),
+    );
+    let status = reactor.expect(&gone);
+    events.push(Event {
+        name: "early_removal",
+        want: Want::Stay,
+        at,
+        end: Instant::now(),
+        trigger: None,
+        filter: monitor.wait_for(at, Duration::ZERO, |x| is_hn_filter(x, hn, true)),
+        redirects: hn_egress_redirects(&topo.vm),
+        status,
+    });
+    pause(slice, interrupted)?;
+
+    stop.store(true, Ordering::Relaxed);
     let mut errors = Vec::new();
     for s in senders {
         if let Err(e) = s
@@ -819,8 +1111,6 @@ fn run_in(
         }
     }
     std::thread::sleep(Duration::from_millis(200)); // let the last packets land
-    let vf_redirected_pkts = hn_egress_redirected_pkts(&topo.vm);
-    stop.store(true, Ordering::Relaxed);
     for r in receivers {
         if let Err(e) = r
             .join()
@@ -835,7 +1125,9 @@ fn run_in(
         .map_err(|_| "tcp client panicked".to_string())
         .and_then(|r| r);
     let _ = tcp_server.join();
-    let journal = reactor.journal();
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!("daemon log:\n{}", reactor.log_tail(200));
+    }
     drop(reactor);
     if !errors.is_empty() {
         return Err(LabError::Run(errors.join("; ")));
@@ -850,7 +1142,7 @@ fn run_in(
         for e in &events {
             for (t, n) in seen
                 .iter()
-                .filter(|(t, _)| *t >= e.at && *t < e.at + Duration::from_millis(100))
+                .filter(|(t, _)| *t >= e.at && *t < e.at + delay + Duration::from_millis(100))
             {
                 let rel = t.duration_since(e.at).as_secs_f64() * 1e3;
                 tracing::debug!(event = e.name, "+{rel:.3} ms {n:?}");
@@ -866,9 +1158,14 @@ fn run_in(
             -(a.duration_since(b).as_secs_f64() * 1e3)
         }
     };
+    let window = |e: &Event| {
+        (
+            e.at - Duration::from_millis(50),
+            e.end + Duration::from_millis(300),
+        )
+    };
     let phase = |e: &Event| -> Phase {
-        // The window covers the event and its aftermath, not the next event.
-        let (from, to) = (e.at - Duration::from_millis(100), e.at + slice / 2);
+        let (from, to) = window(e);
         let (l1, g1) = to_vm.window(from, to);
         let (l2, g2) = to_peer.window(from, to);
         for (dir, st) in [("to_vm", &*to_vm), ("to_peer", &*to_peer)] {
@@ -881,40 +1178,56 @@ fn run_in(
                 );
             }
         }
-        let want = if e.name == "planned" || e.name == "surprise" {
-            Direction::ToSynthetic
-        } else {
-            Direction::ToVf
-        };
-        let reactor_ms = journal[e.journal_len.min(journal.len())..]
-            .iter()
-            .find(|r: &&SwitchRecord| r.direction == want)
-            .map(SwitchRecord::switch_ms);
         // Back on the new path: onto the VF, the first VM packet sent after the redirect was
         // installed; onto hn0, the first VM packet sent after the outage (after the last
         // lost one), whatever moved it (a filter change, or hvnet's gate, which the kernel
         // does not announce).
-        let back = if want == Direction::ToVf {
-            e.filter
-        } else {
-            match (e.trigger, to_peer.lost_span(from, to)) {
+        let back = match e.want {
+            Want::Vf => e.filter,
+            Want::Hn => match (e.trigger, to_peer.lost_span(from, to)) {
                 (Some(t), Some((_, last))) => Some(last.max(t)),
                 (t, _) => t,
-            }
+            },
+            Want::Stay => None,
         }
         .and_then(|a| to_peer.first_arrival_sent_after(a));
+        let before = e.trigger.map_or(0, |t| {
+            if t <= from {
+                0
+            } else {
+                to_vm.window(from, t).0 + to_peer.window(from, t).0
+            }
+        });
         Phase {
+            lost_before_trigger: before,
             name: e.name,
             lost: l1 + l2,
             gap_ms: g1.max(g2),
             switch_ms: e.trigger.zip(e.filter).map(|(t, f)| ms(t, f)),
             back_ms: e.trigger.zip(back).map(|(t, b)| ms(t, b)),
-            reactor_ms,
             hn_egress_redirects: e.redirects,
             lost_to_vm: l1,
             lost_to_peer: l2,
+            status_ok: e.status.as_ref().map(|s| s.0),
+            status: e.status.as_ref().map(|s| s.1.clone()),
         }
     };
+    let windows: Vec<_> = events.iter().map(window).collect();
+    let mut quiet_lost = 0;
+    for (dir, st) in [("to_vm", &*to_vm), ("to_peer", &*to_peer)] {
+        for t in st.lost_outside(&windows) {
+            quiet_lost += 1;
+            let (name, at) = events
+                .iter()
+                .map(|e| (e.name, e.at))
+                .min_by_key(|(_, at)| if *at > t { *at - t } else { t - *at })
+                .unwrap_or(("start", t));
+            tracing::debug!(
+                "lost {dir} packet outside the events, {:+.3} ms from {name}",
+                ms(at, t)
+            );
+        }
+    }
     let mut all: Vec<Phase> = events.iter().map(phase).collect();
     let reattach = all.remove(1);
     let sent = (to_vm.sent.iter().flatten().count() + to_peer.sent.iter().flatten().count()) as u64;
@@ -922,9 +1235,11 @@ fn run_in(
         (to_vm.recv.iter().flatten().count() + to_peer.recv.iter().flatten().count()) as u64;
     Ok(LabReport {
         pps,
-        reactor: cfg.reactor,
+        reactor: cfg.reactor.name(),
+        vf_delay: delay,
         phases: all,
         reattach,
+        quiet_lost,
         tcp_survived: tcp_result.is_ok(),
         tcp_rounds: *tcp_result.as_ref().unwrap_or(&0),
         tcp_error: tcp_result.err(),

@@ -11,7 +11,11 @@ pub mod roles;
 #[cfg(target_os = "linux")]
 pub mod backend;
 #[cfg(target_os = "linux")]
+pub mod fastpath;
+#[cfg(target_os = "linux")]
 pub mod gate;
+#[cfg(target_os = "linux")]
+pub mod kmsg;
 #[cfg(target_os = "linux")]
 pub mod lab;
 #[cfg(target_os = "linux")]

@@ -41,6 +41,15 @@ const NLMSG_HDRLEN: usize = 16;
 /// Split one netlink datagram into messages and keep the link and tc-filter notifications.
 /// Malformed or truncated input ends the walk; it never panics.
 pub fn parse_notifications(buf: &[u8]) -> Vec<Notification> {
+    split_messages(buf)
+        .iter()
+        .filter_map(notification)
+        .collect()
+}
+
+/// Split one netlink datagram into its route messages. Malformed or truncated input ends
+/// the walk; it never panics.
+pub fn split_messages(buf: &[u8]) -> Vec<RouteNetlinkMessage> {
     let mut out = Vec::new();
     let mut off = 0usize;
     while buf.len().saturating_sub(off) >= NLMSG_HDRLEN {
@@ -50,7 +59,7 @@ pub fn parse_notifications(buf: &[u8]) -> Vec<Notification> {
         }
         if let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..off + len]) {
             if let NetlinkPayload::InnerMessage(inner) = msg.payload {
-                out.extend(notification(&inner));
+                out.push(inner);
             }
         }
         // NLMSG_ALIGN; a final unaligned message simply ends the datagram.
@@ -233,7 +242,7 @@ fn subscribe(ns: &str) -> Result<rtnetlink::sys::Socket, String> {
 
 /// Give the calling thread a modest real-time priority (SCHED_FIFO 10), so it wakes as soon
 /// as a notification arrives. Best effort: false if not permitted.
-fn set_realtime() -> bool {
+pub fn set_realtime() -> bool {
     let param = libc::sched_param { sched_priority: 10 };
     // SAFETY: sched_setscheduler on the calling thread (tid 0) with a valid param.
     unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 }

@@ -159,6 +159,16 @@ pub struct Redirect {
     pub to: u32,
     /// Redirected into the target's ingress (true) or out of its egress (false).
     pub to_ingress: bool,
+    /// The filter's priority ([`STEER_PRIORITY`] for hvnet's).
+    pub priority: u16,
+}
+
+/// The steering filters on one hook of a link, as the kernel reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HookFilters {
+    pub redirects: Vec<Redirect>,
+    /// A BPF classifier at [`GATE_PRIORITY`] (hvnet's steering gate) is attached.
+    pub gate: bool,
 }
 
 /// The priority hvnet's steering filters use, so they can be told apart.
@@ -494,6 +504,11 @@ impl Netlink {
 
     /// The redirect filters on `hook` of the link, as the kernel reports them.
     pub async fn redirects(&self, link: &Link, hook: Hook) -> Result<Vec<Redirect>, NetlinkError> {
+        Ok(self.filters(link, hook).await?.redirects)
+    }
+
+    /// The redirects and the steering gate on `hook` of the link (one dump).
+    pub async fn filters(&self, link: &Link, hook: Hook) -> Result<HookFilters, NetlinkError> {
         let mut msg = TcMessage::with_index(link.index as i32);
         msg.header.parent = hook.parent();
         let replies = match self
@@ -505,14 +520,32 @@ impl Netlink {
         {
             Ok(r) => r,
             Err(e) => match NetlinkError::from_rt("dump filters", &link.name, e) {
-                e if e.errno() == Some(libc::EINVAL) || e.errno() == Some(libc::ENOENT) => {
+                e if matches!(
+                    e.errno(),
+                    Some(libc::EINVAL) | Some(libc::ENOENT) | Some(libc::ENODEV)
+                ) =>
+                {
                     Vec::new()
                 }
                 e => return Err(e),
             },
         };
-        Ok(replies.iter().flat_map(redirects_in).collect())
+        Ok(HookFilters {
+            redirects: replies.iter().flat_map(redirects_in).collect(),
+            gate: replies.iter().any(is_gate),
+        })
     }
+}
+
+/// Whether a tc filter message (a dump reply) is a BPF classifier at the gate's priority.
+pub fn is_gate(reply: &RouteNetlinkMessage) -> bool {
+    let RouteNetlinkMessage::NewTrafficFilter(m) = reply else {
+        return false;
+    };
+    (m.header.info >> 16) as u16 == GATE_PRIORITY
+        && m.attributes
+            .iter()
+            .any(|a| matches!(a, TcAttribute::Kind(k) if k == "bpf"))
 }
 
 /// The mirred redirects of one tc filter message (a dump reply); anything else has none.
@@ -520,6 +553,7 @@ pub fn redirects_in(reply: &RouteNetlinkMessage) -> Vec<Redirect> {
     let RouteNetlinkMessage::NewTrafficFilter(m) = reply else {
         return Vec::new();
     };
+    let priority = (m.header.info >> 16) as u16;
     let mut out = Vec::new();
     for a in &m.attributes {
         let TcAttribute::Options(opts) = a else {
@@ -537,6 +571,7 @@ pub fn redirects_in(reply: &RouteNetlinkMessage) -> Vec<Redirect> {
                     for ao in aopts {
                         if let TcActionOption::Mirror(TcActionMirrorOption::Parms(p)) = ao {
                             out.push(Redirect {
+                                priority,
                                 to: p.ifindex,
                                 to_ingress: matches!(
                                     p.eaction,

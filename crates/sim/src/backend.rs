@@ -111,6 +111,7 @@ pub fn observe_world(w: &World) -> SystemView {
             .collect(),
         devices: w.devices.clone(),
         steering: Default::default(),
+        egress_redirects: Vec::new(),
     }
 }
 

@@ -13,8 +13,9 @@ pub use backend::{Backend, BackendError};
 pub use config::{Backoff, FlapDamping, ManagerConfig, Mode, ModeSetting, ReadinessGate};
 pub use memory::MemoryBackend;
 pub use model::{
-    AggregateProto, AggregateState, Daemon, DaemonProc, DhcpClient, IfKind, Interface, IpNet,
-    Ipv4Net, Ipv6Net, Mac, Op, ParseModelError, Platform, Route, SteerPair, SystemView,
+    AggregateProto, AggregateState, Daemon, DaemonProc, DhcpClient, EgressRedirect, GateState,
+    IfKind, Interface, IpNet, Ipv4Net, Ipv6Net, Mac, Op, ParseModelError, Platform, Route,
+    SteerPair, SystemView,
 };
 pub use netconf::{IfConfig, NetConfig, NetConfigSource};
 pub use plan::{plan, DataPath, PairPlan, Plan, PlanInput, Unit};

@@ -6,7 +6,8 @@
 
 use crate::backend::{Backend, BackendError};
 use crate::model::{
-    AggregateState, DaemonProc, DhcpClient, IfKind, Interface, Mac, Op, SteerPair, SystemView,
+    AggregateState, DaemonProc, DhcpClient, EgressRedirect, IfKind, Interface, Mac, Op, SteerPair,
+    SystemView,
 };
 
 /// A backend whose whole state is a [`SystemView`].
@@ -283,16 +284,25 @@ pub fn apply_to_view(view: &mut SystemView, op: &Op, next_pid: &mut u32) -> Resu
         }
         Op::StopDaemon { pid, .. } => view.daemons.retain(|d| d.pid != *pid),
         Op::SteerOn { synthetic, vf } => {
+            need(view, synthetic)?;
+            let to_index = need(view, vf)?.index;
+            view.steering.retain(|s| s.synthetic != *synthetic);
             view.steering.insert(SteerPair {
                 synthetic: synthetic.clone(),
                 vf: vf.clone(),
             });
-        }
-        Op::SteerOff { synthetic, vf } => {
-            view.steering.remove(&SteerPair {
-                synthetic: synthetic.clone(),
-                vf: vf.clone(),
+            view.egress_redirects.retain(|r| r.iface != *synthetic);
+            view.egress_redirects.push(EgressRedirect {
+                iface: synthetic.clone(),
+                to_index,
+                to: Some(vf.clone()),
+                gate: None,
             });
+        }
+        Op::SteerOff { synthetic, .. } => {
+            // Like the kernel's: every steering filter on the synthetic NIC's egress goes.
+            view.steering.retain(|s| s.synthetic != *synthetic);
+            view.egress_redirects.retain(|r| r.iface != *synthetic);
         }
         Op::RunHook { .. } => {}
     }

@@ -414,6 +414,41 @@ pub struct SteerPair {
     pub vf: String,
 }
 
+/// The steering gate in front of a redirect (Linux: a BPF classifier reading one map value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateState {
+    /// Packets go on to the redirect.
+    Open,
+    /// Packets leave through the interface itself; the redirect is bypassed.
+    Closed,
+    /// A gate this backend did not make (e.g. left by an earlier run): its state cannot be
+    /// read, so it counts as open.
+    Unknown,
+}
+
+/// A steering redirect the kernel holds on an interface's egress, as observed, whatever
+/// made it and wherever it points (Linux steered mode).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EgressRedirect {
+    /// The interface whose outgoing packets are redirected.
+    pub iface: String,
+    /// The target's interface index, as the filter holds it.
+    pub to_index: u32,
+    /// The target's name; `None` when no interface has that index any more (a stale
+    /// redirect: every packet it takes is dropped).
+    pub to: Option<String>,
+    /// The gate in front of it; `None`: no gate, every packet takes the redirect.
+    pub gate: Option<GateState>,
+}
+
+impl EgressRedirect {
+    /// Packets take the redirect (no gate, or a gate that is open or unreadable).
+    pub fn passes(&self) -> bool {
+        self.gate != Some(GateState::Closed)
+    }
+}
+
 /// Facts about the platform that decide the mode and the pairing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Platform {
@@ -440,6 +475,9 @@ pub struct SystemView {
     pub devices: BTreeSet<String>,
     /// Pairs that currently have steering filters installed (Linux steered).
     pub steering: BTreeSet<SteerPair>,
+    /// Every steering redirect on an egress hook, including ones whose target is gone or
+    /// that sit on an interface that is not a synthetic NIC (backends that steer fill it).
+    pub egress_redirects: Vec<EgressRedirect>,
 }
 
 impl SystemView {
@@ -466,6 +504,11 @@ impl SystemView {
         self.interfaces
             .iter()
             .find(|i| i.is_synthetic() && i.mac == v.mac)
+    }
+
+    /// The steering redirect on `iface`'s egress, if the kernel holds one.
+    pub fn egress_redirect(&self, iface: &str) -> Option<&EgressRedirect> {
+        self.egress_redirects.iter().find(|r| r.iface == iface)
     }
 
     /// DHCP clients running for `iface`.

@@ -26,7 +26,10 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::config::{ManagerConfig, Mode};
-use crate::model::{AggregateProto, Daemon, Interface, IpNet, Op, Route, SteerPair, SystemView};
+use crate::model::{
+    AggregateProto, Daemon, EgressRedirect, GateState, Interface, IpNet, Op, Route, SteerPair,
+    SystemView,
+};
 use crate::netconf::{eui64, IfConfig, NetConfigSource};
 
 /// Decisions the planner does not make itself (they need time or I/O).
@@ -58,6 +61,9 @@ pub struct Unit {
 pub enum DataPath {
     Synthetic,
     Vf,
+    /// The kernel sends the pair's outgoing packets somewhere they cannot leave (a steering
+    /// redirect to a VF that is gone or down): they are dropped.
+    Dropped,
 }
 
 /// What the planner concluded about one synthetic NIC.
@@ -479,20 +485,40 @@ pub fn plan(
     let mut units = Vec::new();
     let mut pairs = Vec::new();
 
-    // Stale steering first: it must go before anything else moves.
-    if mode == Mode::Steered || !view.steering.is_empty() {
-        let mut ops = Vec::new();
-        for s in &view.steering {
-            let keep = mode == Mode::Steered
-                && pairs_map
-                    .get(&s.synthetic)
-                    .and_then(|v| v.first())
-                    .is_some_and(|vf| *vf == s.vf);
-            if !keep {
-                ops.push(Op::SteerOff {
-                    synthetic: s.synthetic.clone(),
-                    vf: s.vf.clone(),
-                });
+    // Stale steering first: it must go before anything else moves. A redirect stays only
+    // in steered mode, on a synthetic NIC, towards that NIC's VF; anything else the kernel
+    // holds (a target that is gone, a filter on another interface) is removed.
+    if mode == Mode::Steered || !view.steering.is_empty() || !view.egress_redirects.is_empty() {
+        let wanted = |synthetic: &str, vf: Option<&str>| {
+            mode == Mode::Steered
+                && view
+                    .interface(synthetic)
+                    .is_some_and(Interface::is_synthetic)
+                && vf.is_some_and(|vf| {
+                    pairs_map
+                        .get(synthetic)
+                        .and_then(|v| v.first())
+                        .is_some_and(|p| p == vf)
+                })
+        };
+        let mut ops: Vec<Op> = Vec::new();
+        let stale = view
+            .steering
+            .iter()
+            .filter(|s| !wanted(&s.synthetic, Some(&s.vf)))
+            .map(|s| (s.synthetic.clone(), s.vf.clone()))
+            .chain(
+                view.egress_redirects
+                    .iter()
+                    .filter(|r| !wanted(&r.iface, r.to.as_deref()))
+                    .map(|r| (r.iface.clone(), redirect_target(r))),
+            );
+        for (synthetic, vf) in stale {
+            if !ops
+                .iter()
+                .any(|o| o.interface() == Some(synthetic.as_str()))
+            {
+                ops.push(Op::SteerOff { synthetic, vf });
             }
         }
         if !ops.is_empty() {
@@ -542,6 +568,46 @@ pub fn plan(
         units,
         pairs,
         unpaired_vfs: unpaired,
+    }
+}
+
+/// The name of a redirect's target, or `ifindex N` when it is gone (`a vanished device`
+/// once the kernel has cleared the index too).
+fn redirect_target(r: &EgressRedirect) -> String {
+    match (&r.to, r.to_index) {
+        (Some(name), _) => name.clone(),
+        (None, 0) => "a vanished device".into(),
+        (None, i) => format!("ifindex {i}"),
+    }
+}
+
+/// Where the kernel sends `hn`'s outgoing packets in steered mode, from the filters and
+/// the gate it holds (never from what was intended), and why, when that is wrong.
+fn steered_path(view: &SystemView, hn: &Interface) -> (DataPath, Option<String>) {
+    let Some(r) = view.egress_redirect(&hn.name).filter(|r| r.passes()) else {
+        return (DataPath::Synthetic, None);
+    };
+    match r.to.as_deref().and_then(|t| view.interface(t)) {
+        Some(t) if t.admin_up && t.link_up => (DataPath::Vf, None),
+        Some(t) => (
+            DataPath::Dropped,
+            Some(format!(
+                "{}'s egress redirects to {}, which is down: outgoing packets are dropped",
+                hn.name, t.name
+            )),
+        ),
+        None => (
+            DataPath::Dropped,
+            Some(format!(
+                "{}'s egress redirects to a device that no longer exists{}: outgoing packets \
+                 are dropped",
+                hn.name,
+                match r.to_index {
+                    0 => String::new(),
+                    i => format!(" (ifindex {i})"),
+                }
+            )),
+        ),
     }
 }
 
@@ -812,7 +878,11 @@ fn plan_pair(
                         synthetic: hn.name.clone(),
                         vf: v.name.clone(),
                     };
-                    let steered = view.steering.contains(&pair);
+                    // A gate this backend cannot read is re-made by steering again.
+                    let steered = view.steering.contains(&pair)
+                        && view
+                            .egress_redirect(&hn.name)
+                            .is_none_or(|r| r.gate != Some(GateState::Unknown));
                     let usable = eligible && v.admin_up && v.link_up && v.mtu == hn_mtu;
                     if usable && !steered {
                         ops.push(Op::SteerOn {
@@ -829,10 +899,12 @@ fn plan_pair(
                             },
                         );
                     }
-                    if usable {
-                        pp.path = DataPath::Vf;
-                    }
                 }
+            }
+            if mode == Mode::Steered {
+                let (path, problem) = steered_path(view, hn);
+                pp.path = path;
+                problems.extend(problem);
             }
         }
     }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use hvnet_rcconf::RcConf;
 use hvnet_vf::model::{AggregateProto, AggregateState, Daemon, Mac};
 use hvnet_vf::{
-    plan, Backend, BackendError, DaemonProc, DataPath, DhcpClient, IfKind, Inputs, Interface,
-    IpNet, ManagerConfig, MemoryBackend, ModeSetting, NetConfigSource, Op, PlanInput,
-    ReadinessGate, Reconciler, Route, SystemView, VfState,
+    plan, Backend, BackendError, DaemonProc, DataPath, DhcpClient, EgressRedirect, GateState,
+    IfKind, Inputs, Interface, IpNet, ManagerConfig, MemoryBackend, ModeSetting, NetConfigSource,
+    Op, PlanInput, ReadinessGate, Reconciler, Route, SystemView, VfState,
 };
 use proptest::prelude::*;
 
@@ -756,4 +756,122 @@ proptest! {
         let third = plan(&b.view, &cfg, &conf, &input);
         prop_assert!(third.is_empty(), "third plan not empty: {:?}", third.units);
     }
+}
+
+fn steered() -> (RcConf, Reconciler, MemoryBackend) {
+    let conf = rc("ifconfig_hn0=\"inet 10.0.0.4/24\"\n");
+    let cfg = ManagerConfig {
+        mode: ModeSetting::Steered,
+        ..ManagerConfig::from_rcconf(&conf)
+    };
+    let mut b = MemoryBackend::new(boot_static());
+    b.view.interfaces.push(vf("eth1", MAC));
+    let mut r = Reconciler::new(cfg);
+    r.step(&mut b, &conf, &at(0));
+    settle(&mut r, &mut b, &conf, &at(2000));
+    assert_eq!(
+        r.status().unwrap().pairs[0].path,
+        DataPath::Vf,
+        "{:?} {:?}",
+        r.status(),
+        b.view
+    );
+    (conf, r, b)
+}
+
+/// The blackhole: the VF vanished and hn0's egress still redirects to its old
+/// index. The status says so, and the planner removes the redirect.
+#[test]
+fn a_redirect_to_a_vanished_vf_is_reported_and_removed() {
+    let (conf, mut r, mut b) = steered();
+    b.view.interfaces.retain(|i| i.name != "eth1");
+    b.view.steering.clear();
+    b.view.egress_redirects[0].to = None;
+    let plan = r.plan_for(&b.view.clone(), &conf, &at(3000));
+    let p = &plan.pairs[0];
+    assert_eq!(p.path, DataPath::Dropped, "{p:?}");
+    assert!(
+        p.problems.iter().any(|m| m.contains("no longer exists")),
+        "{p:?}"
+    );
+    assert!(plan.ops().any(
+        |o| matches!(o, Op::SteerOff { synthetic, vf } if synthetic == "hn0" && vf == "ifindex 11")
+    ));
+    b.log.clear();
+    let rep = r.step(&mut b, &conf, &at(3000));
+    assert!(
+        matches!(b.log.first(), Some(Op::SteerOff { .. })),
+        "{:?}",
+        b.log
+    );
+    assert!(b.view.egress_redirects.is_empty());
+    let rep2 = r.step(&mut b, &conf, &at(3200));
+    assert_eq!(rep2.status.pairs[0].path, DataPath::Synthetic);
+    assert!(
+        rep2.status.converged,
+        "{:?} then {:?}",
+        rep.status, rep2.status
+    );
+}
+
+/// A redirect to a VF that is down drops packets just the same.
+#[test]
+fn a_redirect_to_a_vf_that_is_down_is_a_dropped_path() {
+    let (conf, mut r, mut b) = steered();
+    b.view.interface_mut("eth1").unwrap().link_up = false;
+    let plan = r.plan_for(&b.view.clone(), &conf, &at(3000));
+    assert_eq!(plan.pairs[0].path, DataPath::Dropped);
+    r.step(&mut b, &conf, &at(3000));
+    assert!(b.view.egress_redirects.is_empty());
+    let st = r.step(&mut b, &conf, &at(3100)).status;
+    assert_eq!(st.pairs[0].path, DataPath::Synthetic);
+}
+
+/// A closed gate bypasses the redirect: the kernel sends on hn0, whatever filters remain.
+#[test]
+fn a_closed_gate_means_the_synthetic_path() {
+    let (conf, mut r, mut b) = steered();
+    b.view.egress_redirects[0].gate = Some(GateState::Closed);
+    b.view.interface_mut("eth1").unwrap().link_up = false;
+    let plan = r.plan_for(&b.view.clone(), &conf, &at(3000));
+    assert_eq!(plan.pairs[0].path, DataPath::Synthetic);
+    assert!(plan.pairs[0].problems.is_empty());
+}
+
+/// Steering filters where they do not belong go: on an interface that is not a synthetic
+/// NIC, and on any interface once the mode is not steered.
+#[test]
+fn redirects_that_do_not_belong_are_removed() {
+    let (conf, mut r, mut b) = steered();
+    b.view.egress_redirects.push(EgressRedirect {
+        iface: "eth1".into(),
+        to_index: 2,
+        to: Some("hn0".into()),
+        gate: None,
+    });
+    r.step(&mut b, &conf, &at(3000));
+    assert_eq!(b.view.egress_redirects.len(), 1);
+    assert_eq!(b.view.egress_redirects[0].iface, "hn0");
+    // Another mode: nothing of steering stays.
+    let mut r = Reconciler::new(ManagerConfig {
+        mode: ModeSetting::Transparent,
+        ..ManagerConfig::from_rcconf(&conf)
+    });
+    r.step(&mut b, &conf, &at(4000));
+    assert!(b.view.egress_redirects.is_empty() && b.view.steering.is_empty());
+}
+
+/// A gate the backend cannot read (left by an earlier run) is made again by steering anew.
+#[test]
+fn an_unreadable_gate_is_steered_again() {
+    let (conf, mut r, mut b) = steered();
+    b.view.egress_redirects[0].gate = Some(GateState::Unknown);
+    b.log.clear();
+    r.step(&mut b, &conf, &at(3000));
+    assert!(
+        matches!(b.log.as_slice(), [Op::SteerOn { .. }]),
+        "{:?}",
+        b.log
+    );
+    assert_eq!(b.view.egress_redirects[0].gate, None);
 }

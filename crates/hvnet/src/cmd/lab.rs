@@ -13,33 +13,50 @@ Needs root (CAP_NET_ADMIN) and iproute2. Builds three network namespaces named
 hvlab-{host,peer,vm}-PID (addresses from 198.18.0.0/15 only inside them) and always deletes
 them, also on error, Ctrl-C or SIGTERM.
 
-Phases: planned (announced switch, then the VF goes), surprise (the VF vanishes), return
-(a VF comes back). Per phase: lost (packets of both streams that never arrived), gap_ms
-(longest arrival gap), switch_ms (kernel's notice -> hn0's redirect filter changed, timed
-by an independent netlink monitor), back_ms (notice -> first VM packet after the outage,
-or after the redirect onto the VF, arrived at the peer), reactor_ms (hvnet's own: notice ->
-data path switched; moving off the VF that is its BPF gate closing, before the filter
-removal, which waits for the kernel's RTNL lock). The last JSON line is
-{\"pps\", \"phases\": [...], \"tcp_survived\", ...}; with --baseline also \"baseline\" and
-\"ratios\" (shell / hvnet). RUST_LOG=debug prints the monitor's timeline per event.")]
+The reactor is hvnet's daemon as users run it: `hvnet run` (this program) with a generated
+configuration (backend linux, mode steered, the given --vf-delay), a child process in the VM
+namespace; after each event the lab asks its control socket for the status. The planned
+switch reaches it as in a Hyper-V guest: netvsc's `VF slot N removed` line in the kernel log,
+written to /dev/kmsg. `--reactor shell` (or --baseline) runs the shell baseline instead.
+
+Phases: planned (announced switch, then the VF goes), surprise (the VF vanishes), return (a
+VF comes back and is used after its delay), surprise_again, early_removal (a VF goes before
+its delay ends); `reattach` (between planned and surprise) is reported apart. Per phase: lost
+(packets of both streams that never arrived), gap_ms (longest arrival gap), switch_ms
+(trigger -> hn0's redirect filter changed, timed by an independent netlink monitor; for a
+returning VF the trigger is the end of its delay), back_ms (trigger -> first VM packet after
+the outage, or after the redirect onto the VF, arrived at the peer), status_ok (the daemon's
+status showed the expected path and VF state), lost_before_trigger (of lost, sent before
+the trigger, e.g. while the kernel tore the VF down before its first notice). quiet_lost:
+packets lost while no event happened. The last JSON line is {\"pps\", \"phases\": [...], \"tcp_survived\", ...}; with
+--baseline also \"baseline\" and \"ratios\" (shell / hvnet). With --runs N: one line per run,
+then the medians and worsts (\"lost\", \"lost_max\", ...) in the same shape, with \"runs\".
+RUST_LOG=debug prints the monitor's timeline per event and the daemon's log.")]
 pub struct LabArgs {
     /// Packets per second in each direction.
     #[arg(long, default_value_t = 10_000)]
     pps: u32,
-    /// Seconds of traffic (the three events are spread over it).
-    #[arg(long, default_value_t = 5)]
+    /// Seconds of quiet traffic, spread between the events (the VF delays come on top).
+    #[arg(long, default_value_t = 7)]
     duration: u64,
+    /// The daemon's `vf_delay` in seconds (hvnet never uses a VF sooner than 2 s).
+    #[arg(long, default_value_t = 2)]
+    vf_delay: u64,
     /// Print the report as JSON (the last line is the summary object).
     #[arg(long)]
     json: bool,
-    /// What reacts to the VF in the VM: `hvnet` (the steerer, over rtnetlink) or `shell`
-    /// (the baseline: `ip monitor link | while read ...` running `tc`).
+    /// What reacts to the VF in the VM: `hvnet` (the daemon, `hvnet run`) or `shell` (the
+    /// baseline: `ip monitor link | while read ...` running `tc`).
     #[arg(long, value_enum, default_value_t = ReactorArg::Hvnet)]
     reactor: ReactorArg,
     /// After the run, run the same lab again with the shell baseline and report it beside
     /// (JSON: a "baseline" object and loss/switch ratios).
     #[arg(long)]
     baseline: bool,
+    /// Run the lab this many times (each with its baseline, if asked), then report the
+    /// median and the worst of every figure (JSON: the last line, with "runs").
+    #[arg(long, default_value_t = 1)]
+    runs: u32,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -65,17 +82,19 @@ fn phase_json(p: &Phase) -> serde_json::Value {
         "gap_ms": round3(p.gap_ms),
         "switch_ms": p.switch_ms.map(round3),
         "back_ms": p.back_ms.map(round3),
-        "reactor_ms": p.reactor_ms.map(round3),
         "hn_egress_redirects": p.hn_egress_redirects,
         "lost_to_vm": p.lost_to_vm,
         "lost_to_peer": p.lost_to_peer,
+        "lost_before_trigger": p.lost_before_trigger,
+        "status_ok": p.status_ok,
+        "status": p.status,
     })
 }
 
 pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
     crate::logging::init("warn");
-    if args.pps == 0 || args.duration == 0 {
-        bail!("--pps and --duration must be positive");
+    if args.pps == 0 || args.duration == 0 || args.runs == 0 {
+        bail!("--pps, --duration and --runs must be positive");
     }
     // Ctrl-C / SIGTERM: the lab stops at the next step and tears its namespaces down.
     // SAFETY: the handler only stores to an atomic.
@@ -84,37 +103,163 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
     let reactor = match args.reactor {
-        ReactorArg::Hvnet => Reactor::Hvnet,
+        ReactorArg::Hvnet => Reactor::Daemon {
+            program: std::env::current_exe().context("finding this program for the daemon")?,
+        },
         ReactorArg::Shell => Reactor::Shell,
     };
-    let mut cfg = LabConfig {
+    let cfg = LabConfig {
         pps: args.pps,
         duration: Duration::from_secs(args.duration),
         tag: std::process::id().to_string(),
         reactor,
+        vf_delay: Duration::from_secs(args.vf_delay),
     };
-    let report = lab::run(&cfg, &INTERRUPTED).context("hvnet lab")?;
-    let baseline = if args.baseline {
-        cfg.reactor = Reactor::Shell;
-        Some(lab::run(&cfg, &INTERRUPTED).context("hvnet lab (shell baseline)")?)
-    } else {
-        None
-    };
-    if args.json {
-        let mut out = report_json(&report);
-        if let Some(b) = &baseline {
-            out["baseline"] = report_json(b);
-            out["ratios"] = ratios(&report, b);
-        }
-        println!("{out}");
-    } else {
-        print_table(&report);
-        if let Some(b) = &baseline {
+    let (mut reports, mut baselines) = (Vec::new(), Vec::new());
+    for _ in 0..args.runs.max(1) {
+        let report = lab::run(&cfg, &INTERRUPTED).context("hvnet lab")?;
+        let baseline = if args.baseline {
+            let mut b = cfg.clone();
+            b.reactor = Reactor::Shell;
+            Some(lab::run(&b, &INTERRUPTED).context("hvnet lab (shell baseline)")?)
+        } else {
+            None
+        };
+        if args.json {
+            let mut out = report_json(&report);
+            if let Some(b) = &baseline {
+                out["baseline"] = report_json(b);
+                out["ratios"] = ratios(&report, b);
+            }
+            println!("{out}");
+        } else {
+            print_table(&report);
+            if let Some(b) = &baseline {
+                println!();
+                print_table(b);
+            }
             println!();
-            print_table(b);
+        }
+        reports.push(report);
+        baselines.extend(baseline);
+    }
+    if reports.len() > 1 {
+        let mut out = summary_json(&reports);
+        if !baselines.is_empty() {
+            out["baseline"] = summary_json(&baselines);
+        }
+        if args.json {
+            println!("{out}");
+        } else {
+            print_summary(&out);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The median (the mean of the middle two for an even count) and the worst of `v`.
+fn median_max(mut v: Vec<f64>) -> Option<(f64, f64)> {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = match n {
+        0 => return None,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    };
+    Some((round3(median), round3(v[n - 1])))
+}
+
+/// Several runs in the shape of one: each figure is the median over the runs, with its
+/// worst beside it (`*_max`); `status_ok` and `tcp_survived` hold in every run.
+fn summary_json(runs: &[LabReport]) -> serde_json::Value {
+    let figure = |out: &mut serde_json::Value, key: &str, v: Vec<f64>| {
+        let (m, x) = median_max(v).unzip();
+        out[key] = m.into();
+        out[format!("{key}_max")] = x.into();
+    };
+    let phase_names: Vec<&str> = runs[0]
+        .phases
+        .iter()
+        .chain(std::iter::once(&runs[0].reattach))
+        .map(|p| p.name)
+        .collect();
+    let phases: Vec<serde_json::Value> = phase_names
+        .iter()
+        .map(|name| {
+            let ps: Vec<&Phase> = runs
+                .iter()
+                .flat_map(|r| r.phases.iter().chain(std::iter::once(&r.reattach)))
+                .filter(|p| p.name == *name)
+                .collect();
+            let mut out = serde_json::json!({ "name": name });
+            figure(&mut out, "lost", ps.iter().map(|p| p.lost as f64).collect());
+            figure(&mut out, "gap_ms", ps.iter().map(|p| p.gap_ms).collect());
+            figure(
+                &mut out,
+                "switch_ms",
+                ps.iter().filter_map(|p| p.switch_ms).collect(),
+            );
+            figure(
+                &mut out,
+                "back_ms",
+                ps.iter().filter_map(|p| p.back_ms).collect(),
+            );
+            figure(
+                &mut out,
+                "lost_before_trigger",
+                ps.iter().map(|p| p.lost_before_trigger as f64).collect(),
+            );
+            out["lost_per_run"] = ps.iter().map(|p| p.lost).collect::<Vec<_>>().into();
+            out["status_ok"] = ps
+                .iter()
+                .map(|p| p.status_ok)
+                .try_fold(true, |all, ok| ok.map(|ok| all && ok))
+                .into();
+            out
+        })
+        .collect();
+    let mut out = serde_json::json!({
+        "runs": runs.len(),
+        "pps": runs[0].pps,
+        "reactor": runs[0].reactor,
+        "phases": phases,
+        "tcp_survived": runs.iter().all(|r| r.tcp_survived),
+    });
+    figure(
+        &mut out,
+        "quiet_lost",
+        runs.iter().map(|r| r.quiet_lost as f64).collect(),
+    );
+    out
+}
+
+fn print_summary(s: &serde_json::Value) {
+    for r in std::iter::once(s).chain(s.get("baseline")) {
+        println!(
+            "hvnet lab ({} reactor), {} runs: median / worst",
+            r["reactor"].as_str().unwrap_or("?"),
+            r["runs"]
+        );
+        println!(
+            "{:<15} {:>13} {:>17} {:>17}  status",
+            "phase", "lost", "switch_ms", "back_ms"
+        );
+        for p in r["phases"].as_array().into_iter().flatten() {
+            let pair = |k: &str| format!("{} / {}", p[k], p[format!("{k}_max")]);
+            println!(
+                "{:<15} {:>13} {:>17} {:>17}  {}",
+                p["name"].as_str().unwrap_or("?"),
+                pair("lost"),
+                pair("switch_ms"),
+                pair("back_ms"),
+                p["status_ok"]
+            );
+        }
+        println!(
+            "lost while no VF event happened: {} / {}; tcp survived every run: {}",
+            r["quiet_lost"], r["quiet_lost_max"], r["tcp_survived"]
+        );
+    }
 }
 
 fn report_json(r: &LabReport) -> serde_json::Value {
@@ -122,8 +267,10 @@ fn report_json(r: &LabReport) -> serde_json::Value {
     reattach["name"] = "reattach".into();
     serde_json::json!({
         "pps": r.pps,
-        "reactor": r.reactor.name(),
+        "reactor": r.reactor,
+        "vf_delay_ms": r.vf_delay.as_millis() as u64,
         "phases": r.phases.iter().map(phase_json).collect::<Vec<_>>(),
+        "quiet_lost": r.quiet_lost,
         "tcp_survived": r.tcp_survived,
         "tcp_error": r.tcp_error,
         "tcp_rounds": r.tcp_rounds,
@@ -156,18 +303,20 @@ fn print_table(r: &LabReport) {
     let ms = |m: Option<f64>| m.map(|m| format!("{m:.3}")).unwrap_or_else(|| "-".into());
     println!(
         "hvnet lab ({} reactor): {} pps each way, {} packets sent, {} received",
-        r.reactor.name(),
-        r.pps,
-        r.sent,
-        r.received
+        r.reactor, r.pps, r.sent, r.received
     );
     println!(
-        "{:<10} {:>6} {:>10} {:>10} {:>10}",
+        "{:<15} {:>6} {:>10} {:>10} {:>10}  status",
         "phase", "lost", "gap_ms", "switch_ms", "back_ms"
     );
     for p in r.phases.iter().chain(std::iter::once(&r.reattach)) {
+        let status = match (p.status_ok, &p.status) {
+            (Some(true), _) => "ok".to_string(),
+            (Some(false), s) => format!("WRONG: {}", s.as_deref().unwrap_or("-")),
+            (None, _) => "-".to_string(),
+        };
         println!(
-            "{:<10} {:>6} {:>10.3} {:>10} {:>10}",
+            "{:<15} {:>6} {:>10.3} {:>10} {:>10}  {status}",
             p.name,
             p.lost,
             p.gap_ms,
@@ -175,6 +324,7 @@ fn print_table(r: &LabReport) {
             ms(p.back_ms)
         );
     }
+    println!("lost while no VF event happened: {}", r.quiet_lost);
     match &r.tcp_error {
         None => println!("tcp connection survived ({} echoes)", r.tcp_rounds),
         Some(e) => println!("tcp connection broke: {e}"),

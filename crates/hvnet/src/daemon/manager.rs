@@ -20,6 +20,9 @@ use super::report::{ActionRecord, DaemonReport, ErrorReport, PairReport, Report,
 /// How many actions the report keeps.
 const RECENT_ACTIONS: usize = 32;
 
+/// How long a planned switch holds a VF off when the announced removal never comes.
+pub const PLANNED_HOLD: Duration = Duration::from_secs(30);
+
 fn ms(d: Duration) -> u64 {
     d.as_millis().min(u128::from(u64::MAX)) as u64
 }
@@ -28,12 +31,16 @@ fn path_name(p: DataPath) -> &'static str {
     match p {
         DataPath::Synthetic => "hn",
         DataPath::Vf => "vf",
+        DataPath::Dropped => "dropped",
     }
 }
 
 #[derive(Debug, Clone)]
 struct PairTrack {
     path: DataPath,
+    /// The last path that carried traffic (hn or vf): a failover is a change of it, a
+    /// passing `dropped` is not one.
+    carrying: DataPath,
     since: Duration,
     failovers: u64,
     without_vf: Duration,
@@ -65,6 +72,9 @@ pub struct Manager {
     metrics: Metrics,
     shared: SharedReport,
     sim: Option<SimReport>,
+    /// VFs the host announced to take away (planned switch), since when: kept off until
+    /// they have gone, or for [`PLANNED_HOLD`].
+    leaving: BTreeMap<String, Duration>,
 }
 
 impl Manager {
@@ -89,6 +99,30 @@ impl Manager {
             metrics,
             shared,
             sim: None,
+            leaving: BTreeMap::new(),
+        }
+    }
+
+    /// The host announced that `synthetic`'s VF goes (planned switch): move its traffic to
+    /// the synthetic NIC at the next step and keep it there until that VF has gone.
+    pub fn leave(&mut self, synthetic: &str, now: Duration) {
+        let vf = self
+            .rec
+            .status()
+            .and_then(|s| s.pairs.iter().find(|p| p.synthetic == synthetic))
+            .and_then(|p| p.vf.clone());
+        match vf {
+            Some(vf) => {
+                tracing::info!(
+                    at_ms = ms(now),
+                    "{synthetic}: the host announced that VF {vf} goes; moving traffic to {synthetic}"
+                );
+                self.leaving.insert(vf, now);
+            }
+            None => tracing::info!(
+                at_ms = ms(now),
+                "{synthetic}: the host announced a VF removal, but {synthetic} has no VF"
+            ),
         }
     }
 
@@ -182,9 +216,20 @@ impl Manager {
             now,
             gate_open: self.gate_open(),
             overrides: self.overrides(),
-            ..Default::default()
+            leaving: self.leaving.keys().cloned().collect(),
         };
         let rep = self.rec.step(backend, self.net.as_ref(), &inputs);
+        // The hold ends when the VF has gone (or never came to go).
+        self.leaving.retain(|vf, since| {
+            let present = rep.status.pairs.iter().any(|p| p.vf.as_ref() == Some(vf));
+            if present && now.saturating_sub(*since) >= PLANNED_HOLD {
+                tracing::warn!(
+                    "VF {vf} was announced to go {} s ago and is still here; using it again",
+                    PLANNED_HOLD.as_secs()
+                );
+            }
+            present && now.saturating_sub(*since) < PLANNED_HOLD
+        });
         self.steps += 1;
         self.metrics.steps.inc();
         for l in &rep.log {
@@ -236,13 +281,14 @@ impl Manager {
                 .entry(p.synthetic.clone())
                 .or_insert_with(|| PairTrack {
                     path: p.path,
+                    carrying: p.path,
                     since: now,
                     failovers: 0,
                     without_vf: Duration::ZERO,
                     updated: now,
                 });
             let elapsed = now.saturating_sub(t.updated);
-            if t.path == DataPath::Synthetic {
+            if t.path != DataPath::Vf {
                 t.without_vf += elapsed;
                 self.metrics
                     .without_vf
@@ -260,8 +306,11 @@ impl Manager {
                 );
                 t.path = p.path;
                 t.since = now;
-                t.failovers += 1;
-                self.metrics.failovers.get_or_create(&labels).inc();
+                if p.path != DataPath::Dropped && p.path != t.carrying {
+                    t.carrying = p.path;
+                    t.failovers += 1;
+                    self.metrics.failovers.get_or_create(&labels).inc();
+                }
             }
             self.metrics
                 .on_vf
@@ -395,6 +444,65 @@ mod tests {
             mtu: 1500,
             ..Default::default()
         }
+    }
+
+    /// The planned switch's hold: announced, the VF is left at once and stays unused while
+    /// it is there; once it has gone, a VF that comes (back) is used after its delay.
+    #[test]
+    fn a_planned_switch_holds_the_vf_off_until_it_has_gone() {
+        let shared = SharedReport::default();
+        let mut m = Manager::new(
+            ManagerConfig {
+                mode: hvnet_vf::ModeSetting::Steered,
+                ..Default::default()
+            },
+            Box::new(NetConfig::default()),
+            None,
+            Metrics::default(),
+            shared.clone(),
+        );
+        let mac = "00:15:5d:00:00:01".parse().unwrap();
+        let vf = iface(
+            "vf0",
+            mac,
+            IfKind::Vf {
+                driver: "mlx5_core".into(),
+            },
+        );
+        let mut b = MemoryBackend::default();
+        b.view.interfaces.push(iface("hn0", mac, IfKind::Synthetic));
+        b.view.interfaces.push(vf.clone());
+        let at = |ms: u64| Duration::from_millis(ms);
+        for t in (0..=2200).step_by(100) {
+            m.step(at(t), &mut b);
+        }
+        let pair = |shared: &SharedReport| {
+            let r = lock(shared);
+            (r.pairs[0].path.clone(), r.pairs[0].vf_state.clone())
+        };
+        assert_eq!(pair(&shared), ("vf".into(), "ready".into()));
+        m.leave("hn0", at(2300));
+        m.step(at(2300), &mut b);
+        assert!(b.view.egress_redirects.is_empty(), "left at once");
+        for t in (2400..=5000).step_by(100) {
+            m.step(at(t), &mut b);
+        }
+        assert_eq!(pair(&shared), ("hn".into(), "leaving".into()));
+        assert!(
+            b.view.egress_redirects.is_empty(),
+            "held off while it is there"
+        );
+        // It goes; one comes back and is used after its delay.
+        b.view.interfaces.retain(|i| i.name != "vf0");
+        m.step(at(5100), &mut b);
+        b.view.interfaces.push(vf);
+        for t in (5200..=7400).step_by(100) {
+            m.step(at(t), &mut b);
+        }
+        assert_eq!(pair(&shared), ("vf".into(), "ready".into()));
+        // An announcement for a NIC without a VF changes nothing.
+        m.leave("hn9", at(7500));
+        assert!(m.leaving.is_empty());
     }
 
     #[test]

@@ -51,13 +51,14 @@ pub struct PairReport {
     pub aggregate: Option<String>,
     /// Interface holding the IP configuration.
     pub holder: String,
-    /// Which path carries traffic: `hn` or `vf`.
+    /// Where the kernel sends the pair's traffic: `hn`, `vf`, or `dropped` (steered mode: a
+    /// redirect to a VF that is gone or down; `problems` says which).
     pub path: String,
     /// Since when (daemon clock, ms) `path` carries the traffic.
     pub path_since_ms: u64,
     /// The same as wall-clock time (Unix ms); `null` with the simulator's virtual clock.
     pub path_since_unix_ms: Option<u64>,
-    /// Changes of path seen by the daemon.
+    /// Changes between `hn` and `vf` seen by the daemon (a passing `dropped` is not one).
     pub failovers: u64,
     /// Time the pair's traffic was not on a VF (ms).
     pub without_vf_ms: u64,

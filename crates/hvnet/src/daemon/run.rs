@@ -41,6 +41,10 @@ pub enum Wake {
     Kick,
     /// SIGHUP: re-read rc.conf and the hosted rules.
     Reload,
+    /// The host announced that this synthetic NIC's VF goes (a planned switch; Linux: the
+    /// kernel log, see `hvnet_linux::kmsg`).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    Leaving(String),
     Shutdown,
 }
 
@@ -139,11 +143,27 @@ pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
     })?;
     let (tx, rx) = channel::<Wake>();
     let (ready_tx, ready_rx) = channel::<anyhow::Result<()>>();
+    // Shared by the Linux backend (what it steered) and the netlink reader (which closes a
+    // gate the moment its VF goes).
+    #[cfg(target_os = "linux")]
+    let fast = hvnet_linux::fastpath::FastPath::new(linux::patterns(&cfg), cfg.sysfs.clone());
     let engine = {
         let (cfg, metrics, shared) = (cfg.clone(), metrics.clone(), shared.clone());
+        #[cfg(target_os = "linux")]
+        let fast = fast.clone();
         std::thread::Builder::new()
             .name("engine".into())
-            .spawn(move || engine(cfg, metrics, shared, rx, ready_tx))
+            .spawn(move || {
+                engine(
+                    cfg,
+                    metrics,
+                    shared,
+                    rx,
+                    ready_tx,
+                    #[cfg(target_os = "linux")]
+                    fast,
+                )
+            })
             .context("starting the engine thread")?
     };
     match ready_rx.recv() {
@@ -158,6 +178,8 @@ pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
         metrics,
         shared,
         tx.clone(),
+        #[cfg(target_os = "linux")]
+        fast,
     ));
     let _ = tx.send(Wake::Shutdown);
     if engine.join().is_err() {
@@ -175,6 +197,7 @@ async fn serve(
     metrics: Metrics,
     shared: SharedReport,
     tx: Sender<Wake>,
+    #[cfg(target_os = "linux")] fast: hvnet_linux::fastpath::FastPath,
 ) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -185,7 +208,8 @@ async fn serve(
     }
     #[cfg(target_os = "linux")]
     if cfg.backend == BackendKind::Linux {
-        linux::spawn_link_events(tx.clone())?;
+        linux::spawn_link_events(tx.clone(), fast)?;
+        linux::follow_planned_switches(tx.clone(), cfg.sysfs.clone());
     }
     if cfg.backend == BackendKind::Freebsd {
         devd_events::spawn_devd_reader(cfg.devd_socket.clone(), tx.clone())?;
@@ -219,6 +243,7 @@ fn engine(
     shared: SharedReport,
     rx: Receiver<Wake>,
     ready: Sender<anyhow::Result<()>>,
+    #[cfg(target_os = "linux")] fast: hvnet_linux::fastpath::FastPath,
 ) {
     let hosted = match hosted(&cfg, &metrics) {
         Ok(h) => h,
@@ -231,12 +256,10 @@ fn engine(
         BackendKind::Sim => sim_engine(&cfg, hosted, metrics, shared, rx, ready),
         #[cfg(target_os = "linux")]
         BackendKind::Linux => {
-            let backend = match hvnet_linux::backend::LinuxBackend::new(
-                hvnet_linux::roles::RolePatterns {
-                    synthetic: cfg.linux_synthetic.clone(),
-                    vf: cfg.linux_vf.clone(),
-                },
+            let backend = match hvnet_linux::backend::LinuxBackend::with_fast_path(
+                linux::patterns(&cfg),
                 cfg.sysfs.clone(),
+                fast,
             ) {
                 Ok(b) => b,
                 Err(e) => {
@@ -314,6 +337,7 @@ fn real_engine(cfg: &Config, mut backend: Box<dyn Backend>, mut mgr: Manager, rx
                 Wake::Event(line) => mgr.event(&line),
                 Wake::Kick => {}
                 Wake::Reload => mgr.reload(Some(real_settings(cfg))),
+                Wake::Leaving(synthetic) => mgr.leave(&synthetic, start.elapsed()),
                 Wake::Shutdown => return,
             }
         }
@@ -420,7 +444,8 @@ fn sim_engine(
         match rx.recv_timeout(SIM_TICK) {
             Ok(Wake::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
             Ok(Wake::Reload) => mgr.borrow_mut().reload(None),
-            Ok(Wake::Event(_) | Wake::Kick) | Err(RecvTimeoutError::Timeout) => {}
+            Ok(Wake::Event(_) | Wake::Kick | Wake::Leaving(_)) | Err(RecvTimeoutError::Timeout) => {
+            }
         }
         if !finished {
             let target = start.elapsed().mul_f64(cfg.sim_speed).min(end);
@@ -449,25 +474,54 @@ mod linux {
     use std::sync::mpsc::Sender;
 
     use anyhow::anyhow;
-    use futures::StreamExt;
 
+    use hvnet_linux::fastpath::{FastAction, FastPath};
+
+    use super::super::config::Config;
     use super::Wake;
 
-    /// Forward rtnetlink link notifications as wake-ups (the reconciler re-observes).
-    pub fn spawn_link_events(tx: Sender<Wake>) -> anyhow::Result<()> {
-        let (_nl, mut events) = hvnet_linux::netlink::subscribe_links()
-            .map_err(|e| anyhow!("rtnetlink subscription: {e}"))?;
-        tokio::spawn(async move {
-            // Keep the handle (and its connection task) alive with the stream.
-            let _nl = _nl;
-            while events.next().await.is_some() {
-                if tx.send(Wake::Kick).is_err() {
-                    break;
+    /// The configured role patterns.
+    pub fn patterns(cfg: &Config) -> hvnet_linux::roles::RolePatterns {
+        hvnet_linux::roles::RolePatterns {
+            synthetic: cfg.linux_synthetic.clone(),
+            vf: cfg.linux_vf.clone(),
+        }
+    }
+
+    /// Hand each rtnetlink link notification to the fast path (a steered VF going closes its
+    /// gate at once), then wake the reconciler, which re-observes and does the rest.
+    pub fn spawn_link_events(tx: Sender<Wake>, fast: FastPath) -> anyhow::Result<()> {
+        hvnet_linux::fastpath::spawn_reader(fast, move |done| {
+            for d in done {
+                match d {
+                    FastAction::GateClosed { synthetic, vf } => tracing::info!(
+                        "{vf} is going: steering gate of {synthetic} closed, traffic on {synthetic}"
+                    ),
+                    FastAction::Guarded { vf } => {
+                        tracing::debug!("{vf}: IPv6 autoconfiguration off")
+                    }
                 }
             }
-            tracing::warn!("rtnetlink subscription ended; relying on periodic resync");
-        });
+            tx.send(Wake::Kick).is_ok()
+        })
+        .map_err(|e| anyhow!("rtnetlink subscription: {e}"))?;
         Ok(())
+    }
+
+    /// Planned switches: netvsc's `VF slot N removed` in the kernel log (see
+    /// `hvnet_linux::kmsg`). Without access to the log, only surprise removals are seen.
+    pub fn follow_planned_switches(tx: Sender<Wake>, sysfs: std::path::PathBuf) {
+        let follow = hvnet_linux::kmsg::follow("/dev/kmsg", move |r| {
+            // The kernel log is shared by every network namespace: only our NIC counts.
+            if r.is_for(&sysfs, &r.synthetic) {
+                let _ = tx.send(Wake::Leaving(r.synthetic));
+            } else {
+                tracing::debug!("kernel log: {r:?} is not about this system's NIC");
+            }
+        });
+        if let Err(e) = follow {
+            tracing::warn!("/dev/kmsg: {e}; announced (planned) VF removals are not seen");
+        }
     }
 }
 
