@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use hvnet_vf::{
-    AggregateProto, AggregateState, Backend, BackendError, DaemonProc, DhcpClient, IfKind,
-    Interface, Op, Platform, SystemView,
+    AggregateState, Backend, BackendError, DaemonProc, DhcpClient, IfKind, Interface, Op, Platform,
+    SystemView,
 };
 
 use crate::faults::Faults;
@@ -67,7 +67,7 @@ pub fn observe_world(w: &World) -> SystemView {
             ipv4: i.ipv4.clone(),
             ipv6: i.ipv6.clone(),
             aggregate: i.lagg.as_ref().map(|l| AggregateState {
-                proto: proto_of(&l.proto),
+                proto: l.proto.clone(),
                 ports: l.ports.clone(),
                 active: w.lagg_active_port(&i.name),
                 primary: l.primary.clone(),
@@ -114,30 +114,6 @@ pub fn observe_world(w: &World) -> SystemView {
     }
 }
 
-fn proto_of(s: &str) -> AggregateProto {
-    match s {
-        "failover" => AggregateProto::Failover,
-        "lacp" => AggregateProto::Lacp,
-        "loadbalance" => AggregateProto::LoadBalance,
-        "roundrobin" => AggregateProto::RoundRobin,
-        "broadcast" => AggregateProto::Broadcast,
-        "none" => AggregateProto::None,
-        o => AggregateProto::Other(o.to_string()),
-    }
-}
-
-fn proto_name(p: &AggregateProto) -> String {
-    match p {
-        AggregateProto::Failover => "failover".into(),
-        AggregateProto::Lacp => "lacp".into(),
-        AggregateProto::LoadBalance => "loadbalance".into(),
-        AggregateProto::RoundRobin => "roundrobin".into(),
-        AggregateProto::Broadcast => "broadcast".into(),
-        AggregateProto::None => "none".into(),
-        AggregateProto::Other(o) => o.clone(),
-    }
-}
-
 /// Apply one op to the kernel (no fault injection).
 pub fn apply_op(w: &mut World, now: Duration, op: &Op) -> Result<(), BackendError> {
     let err = |e: crate::world::KernelError| BackendError::apply(op, e.to_string());
@@ -155,7 +131,7 @@ pub fn apply_op(w: &mut World, now: Duration, op: &Op) -> Result<(), BackendErro
             w.destroy_lagg(now, name).map_err(err)
         }
         Op::SetAggregateProto { aggregate, proto } => {
-            w.set_laggproto(aggregate, &proto_name(proto)).map_err(err)
+            w.set_laggproto(aggregate, proto).map_err(err)
         }
         Op::AddPort { aggregate, port } => {
             if w.ifnet(port).and_then(|p| p.member_of.as_deref()) == Some(aggregate.as_str()) {

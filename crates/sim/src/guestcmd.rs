@@ -479,8 +479,11 @@ fn ifconfig(w: &mut World, now: Duration, args: &[String]) -> CmdOutput {
             }
             "laggproto" => {
                 i += 1;
-                w.set_laggproto(name, next.unwrap_or(""))
-                    .map_err(|e| format!("SIOCSLAGG: {e}"))
+                w.set_laggproto(
+                    name,
+                    &hvnet_vf::AggregateProto::from_name(next.unwrap_or("")),
+                )
+                .map_err(|e| format!("SIOCSLAGG: {e}"))
             }
             "laggport" => {
                 i += 1;
