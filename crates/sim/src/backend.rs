@@ -11,6 +11,8 @@ use hvnet_vf::{
     SystemView,
 };
 
+use hvnet_freebsd::{Output, RunError};
+
 use crate::faults::Faults;
 use crate::world::{IfClass, ProcKind, World};
 
@@ -205,6 +207,38 @@ pub fn apply_op(w: &mut World, now: Duration, op: &Op) -> Result<(), BackendErro
             Ok(())
         }
         _ => Err(BackendError::unsupported(op)),
+    }
+}
+
+/// The guest's commands, as a program in the guest runs them: [`crate::guestcmd`] at the
+/// callback's time, each that changes the guest taking [`crate::Timing::command`] as an op does.
+/// The program keeps its own transcript (commands are not journaled here); injected faults
+/// are the backend's (ops and observes), not the commands'.
+impl hvnet_freebsd::CommandRunner for SimBackend<'_> {
+    fn run(&mut self, c: &hvnet_freebsd::Command) -> Result<Output, RunError> {
+        let argv: Vec<String> = c.argv().into_iter().map(String::from).collect();
+        let before = self
+            .probe
+            .map(|a| (self.world.path_state(a), observe_world(self.world)));
+        let out = crate::guestcmd::run(self.world, self.now, &argv);
+        if let Some((state, view)) = before {
+            if observe_world(self.world) != view {
+                self.changes.push(state);
+            }
+        }
+        Ok(Output {
+            status: out.status,
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    fn exists(&mut self, path: &str) -> bool {
+        crate::guestcmd::files(self.world).contains_key(path)
+    }
+
+    fn read_file(&mut self, path: &str) -> Result<Option<String>, RunError> {
+        Ok(crate::guestcmd::files(self.world).remove(path))
     }
 }
 

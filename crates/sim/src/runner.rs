@@ -301,8 +301,8 @@ impl Sim {
         }
     }
 
-    /// Run a guest command (ifconfig, sysctl, dhclient, kill, pkill -x)
-    /// now, as a script in the guest would.
+    /// Run a guest command ([`crate::guestcmd`]) now, as a script in the
+    /// guest would.
     pub fn command(&mut self, argv: &[String]) -> crate::guestcmd::CmdOutput {
         let out = self.command_in_step(argv);
         self.after_instant();
@@ -320,11 +320,7 @@ impl Sim {
             .acct
             .addr
             .map(|a| (self.world.path_state(a), observe_world(&self.world)));
-        let out = if argv.first().map(String::as_str) == Some("pkill") {
-            self.pkill(argv)
-        } else {
-            crate::guestcmd::run(&mut self.world, self.now, argv)
-        };
+        let out = crate::guestcmd::run(&mut self.world, self.now, argv);
         self.log("guest", format!("$ {}", argv.join(" ")));
         if let Some((state, view)) = before {
             if observe_world(&self.world) != view {
@@ -380,29 +376,6 @@ impl Sim {
     /// once, on the state the step left.
     pub fn end_step(&mut self) {
         self.after_instant();
-    }
-
-    /// `pkill -x NAME`: the simulated daemons and dhclients by name.
-    fn pkill(&mut self, argv: &[String]) -> crate::guestcmd::CmdOutput {
-        let name = argv.iter().skip(1).find(|a| !a.starts_with('-'));
-        let pids: Vec<u32> = self
-            .world
-            .procs
-            .values()
-            .filter(|p| match (&p.kind, name) {
-                (crate::world::ProcKind::Daemon(d), Some(n)) => d.process_name() == n,
-                (crate::world::ProcKind::Dhclient { .. }, Some(n)) => n == "dhclient",
-                _ => false,
-            })
-            .map(|p| p.pid)
-            .collect();
-        for pid in &pids {
-            let _ = self.world.kill(*pid);
-        }
-        crate::guestcmd::CmdOutput {
-            status: i32::from(pids.is_empty()),
-            ..Default::default()
-        }
     }
 
     /// Finish the run now: end-of-run checks and the summary.
@@ -493,7 +466,7 @@ impl Sim {
                 self.wake_at = None;
                 self.call_agents(|a, now, be| {
                     if a.next_wakeup().is_some_and(|w| w <= now) {
-                        a.on_timer(now, be);
+                        a.on_timer_guest(now, be);
                     }
                 });
             }
@@ -697,11 +670,11 @@ impl Sim {
         let mut be = SimBackend::new(&mut self.world, now, &mut self.faults);
         be.probe = self.acct.addr;
         if let Some(a) = self.agent.as_mut() {
-            a.on_start(now, &mut be);
+            a.on_start_guest(now, &mut be);
         }
         if first {
             for h in &mut self.hooks {
-                h.on_start(now, &mut be);
+                h.on_start_guest(now, &mut be);
             }
         }
         let journal = std::mem::take(&mut be.journal);
@@ -756,7 +729,7 @@ impl Sim {
     fn deliver(&mut self, lines: Vec<String>) {
         let lines = self.faults.mangle_devctl(lines);
         for l in lines {
-            self.call_agents(|a, now, be| a.on_devctl(now, &l, be));
+            self.call_agents(|a, now, be| a.on_devctl_guest(now, &l, be));
         }
     }
 
