@@ -142,6 +142,17 @@ pub fn action_words(action: &str) -> Result<Vec<String>, String> {
     hvnet_rcconf::netsubr::eval_words(&RcConf::new(), action)
 }
 
+/// Something to run now: an action devd starts, a program daemon(8) starts, a program whose
+/// sleep is over.
+enum Job {
+    /// `by` is `devd` or `daemon`, for the transcript.
+    Start {
+        by: &'static str,
+        argv: Vec<String>,
+    },
+    Wake(Sleeper),
+}
+
 /// A sleeping program: what it is, and what it does when it wakes.
 #[derive(Debug, Clone)]
 struct Sleeper {
@@ -194,10 +205,7 @@ impl Userland {
                 .map_err(|why| why.to_string())
                 .and_then(|a| action_words(&a).map_err(|e| format!("{a}: {e}")));
             match words {
-                Ok(argv) if !argv.is_empty() => {
-                    self.log.push(format!("devd: {}", label(&argv)));
-                    self.start(now, argv, r);
-                }
+                Ok(argv) if !argv.is_empty() => self.run(now, Job::Start { by: "devd", argv }, r),
                 Ok(_) => {}
                 Err(why) => self.log.push(format!("devd: action not run: {why}")),
             }
@@ -210,16 +218,8 @@ impl Userland {
             if entry.key().0 > now {
                 break;
             }
-            let s = entry.remove();
-            let mut launcher = Launcher::new(r);
-            let step = s.then.run(&mut launcher);
-            let started = launcher.started;
-            self.log.append(&mut launcher.log);
-            self.settle(now, s.label, step);
-            for argv in started {
-                self.log.push(format!("daemon: {}", label(&argv)));
-                self.start(now, argv, r);
-            }
+            let sleeper = entry.remove();
+            self.run(now, Job::Wake(sleeper), r);
         }
     }
 
@@ -234,19 +234,23 @@ impl Userland {
         std::mem::take(&mut self.log)
     }
 
-    /// Run `argv` and every program it starts through daemon(8), each to its end or sleep.
-    fn start<R: CommandRunner + ?Sized>(&mut self, now: Duration, argv: Vec<String>, r: &mut R) {
-        let mut queue = VecDeque::from([argv]);
-        let mut first = true;
-        while let Some(argv) = queue.pop_front() {
-            if !std::mem::take(&mut first) {
-                self.log.push(format!("daemon: {}", label(&argv)));
-            }
+    /// Run `job` and every program it starts through daemon(8), each to its end or sleep.
+    fn run<R: CommandRunner + ?Sized>(&mut self, now: Duration, job: Job, r: &mut R) {
+        let mut queue = VecDeque::from([job]);
+        while let Some(job) = queue.pop_front() {
             let mut launcher = Launcher::new(r);
-            let step = self.program(&argv, &mut launcher);
-            queue.extend(launcher.started.drain(..));
+            let (label, step) = match job {
+                Job::Start { by, argv } => {
+                    let label = label(&argv);
+                    self.log.push(format!("{by}: {label}"));
+                    (label, self.program(&argv, &mut launcher))
+                }
+                Job::Wake(s) => (s.label, s.then.run(&mut launcher)),
+            };
+            let started = launcher.started.drain(..);
+            queue.extend(started.map(|argv| Job::Start { by: "daemon", argv }));
             self.log.append(&mut launcher.log);
-            self.settle(now, label(&argv), step);
+            self.settle(now, label, step);
         }
     }
 
