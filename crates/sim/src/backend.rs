@@ -210,22 +210,31 @@ pub fn apply_op(w: &mut World, now: Duration, op: &Op) -> Result<(), BackendErro
     }
 }
 
-/// The guest's commands, as a program in the guest runs them: [`crate::guestcmd`] at the
-/// callback's time, each that changes the guest taking [`crate::Timing::command`] as an op does.
-/// The program keeps its own transcript (commands are not journaled here); injected faults
-/// are the backend's (ops and observes), not the commands'.
-impl hvnet_freebsd::CommandRunner for SimBackend<'_> {
-    fn run(&mut self, c: &hvnet_freebsd::Command) -> Result<Output, RunError> {
-        let argv: Vec<String> = c.argv().into_iter().map(String::from).collect();
+impl SimBackend<'_> {
+    /// Run a guest command ([`crate::guestcmd`]) at the callback's time; one that changes the
+    /// guest records the state it found in `changes` (it takes [`crate::Timing::command`], as
+    /// an op does).
+    pub fn command(&mut self, argv: &[String]) -> crate::guestcmd::CmdOutput {
         let before = self
             .probe
             .map(|a| (self.world.path_state(a), observe_world(self.world)));
-        let out = crate::guestcmd::run(self.world, self.now, &argv);
+        let out = crate::guestcmd::run(self.world, self.now, argv);
         if let Some((state, view)) = before {
             if observe_world(self.world) != view {
                 self.changes.push(state);
             }
         }
+        out
+    }
+}
+
+/// The guest's commands for a program in the guest ([`SimBackend::command`]). The program
+/// keeps its own transcript (commands are not journaled here); injected faults are the
+/// backend's (ops and observes), not the commands'.
+impl hvnet_freebsd::CommandRunner for SimBackend<'_> {
+    fn run(&mut self, c: &hvnet_freebsd::Command) -> Result<Output, RunError> {
+        let argv: Vec<String> = c.argv().into_iter().map(String::from).collect();
+        let out = self.command(&argv);
         Ok(Output {
             status: out.status,
             stdout: out.stdout,

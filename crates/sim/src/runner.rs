@@ -11,7 +11,7 @@ use hvnet_vf::{IpNet, Ipv6Net};
 
 use crate::account::{Accounting, Bucket};
 use crate::agent::{AgentContext, AgentFactory, GuestAgent};
-use crate::backend::{observe_world, SimBackend};
+use crate::backend::SimBackend;
 use crate::faults::{FaultConfig, Faults};
 use crate::host::VfOffer;
 use crate::invariants;
@@ -316,17 +316,12 @@ impl Sim {
     /// traffic meets every state between its commands, as with ops: a command
     /// that changes the guest takes [`crate::Timing::command`].
     pub fn command_in_step(&mut self, argv: &[String]) -> crate::guestcmd::CmdOutput {
-        let before = self
-            .acct
-            .addr
-            .map(|a| (self.world.path_state(a), observe_world(&self.world)));
-        let out = crate::guestcmd::run(&mut self.world, self.now, argv);
+        let mut guest = SimBackend::new(&mut self.world, self.now, &mut self.faults);
+        guest.probe = self.acct.addr;
+        let out = guest.command(argv);
+        let changes = std::mem::take(&mut guest.changes);
         self.log("guest", format!("$ {}", argv.join(" ")));
-        if let Some((state, view)) = before {
-            if observe_world(&self.world) != view {
-                self.commands_ran(vec![state]);
-            }
-        }
+        self.commands_ran(changes);
         self.settle();
         out
     }
