@@ -838,6 +838,31 @@ mod tests {
         assert_eq!((ps.status, ps.stdout.as_str()), (1, ""));
         assert_eq!(sh(&mut w, "pgrep").status, 2);
         assert_eq!(sh(&mut w, "nosuchcommand").status, 127);
+        // pkill -x: by name, exit 1 when nothing matched.
+        assert_eq!(sh(&mut w, "hv_kvp_daemon").status, 0);
+        assert_eq!(sh(&mut w, "pkill -x hv_kvp_daemon").status, 0);
+        assert_eq!(sh(&mut w, "pgrep -x hv_kvp_daemon").status, 1);
+        assert_eq!(sh(&mut w, "pkill -x hv_kvp_daemon").status, 1);
+    }
+
+    #[test]
+    fn files_and_media_are_the_guests() {
+        use hvnet_devd::{MediaProbe, MediaType};
+        let mut w = guest();
+        w.create_device("hv_kvp_dev");
+        assert_eq!(sh(&mut w, "dhclient -b hn0").status, 0);
+        let pid = *w.dhclients.keys().next().unwrap();
+        let f = files(&w);
+        assert_eq!(
+            f.get("/var/run/dhclient/dhclient.hn0.pid"),
+            Some(&format!("{pid}\n"))
+        );
+        assert_eq!(f.get("/dev/hv_kvp_dev").map(String::as_str), Some(""));
+        assert_eq!(f.len(), 2);
+        let m = media(&w);
+        assert_eq!(m.media("hn0"), Some(MediaType::Ethernet));
+        assert_eq!(m.media("lo0"), None);
+        assert_eq!(m.media("mce9"), None);
     }
 
     #[test]
