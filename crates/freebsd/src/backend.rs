@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use hvnet_vf::model::{
-    AggregateProto, AggregateState, DaemonProc, DhcpClient, IfKind, Interface, IpNet, Ipv4Net,
-    Ipv6Net, Mac, Op, Platform, Route, SystemView,
+    AggregateState, DaemonProc, DhcpClient, IfKind, Interface, IpNet, Ipv4Net, Ipv6Net, Mac, Op,
+    Platform, Route, SystemView,
 };
 use hvnet_vf::{Backend, BackendError, Daemon};
 
@@ -201,8 +201,7 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
                 }
             }
             Op::SetAggregateProto { aggregate, proto } => {
-                let name = proto_name(proto);
-                self.run_op(op, &cmd::lagg_setup(aggregate, &name, &[]))?;
+                self.run_op(op, &cmd::lagg_setup(aggregate, proto.name(), &[]))?;
             }
             Op::AddPort { aggregate, port } => {
                 let cur = self.require(op, aggregate)?;
@@ -366,30 +365,6 @@ fn failure(c: &Command, out: &Output) -> String {
         out.status,
         out.stderr.trim()
     )
-}
-
-fn proto_name(p: &AggregateProto) -> String {
-    match p {
-        AggregateProto::Failover => "failover".into(),
-        AggregateProto::Lacp => "lacp".into(),
-        AggregateProto::LoadBalance => "loadbalance".into(),
-        AggregateProto::RoundRobin => "roundrobin".into(),
-        AggregateProto::Broadcast => "broadcast".into(),
-        AggregateProto::None => "none".into(),
-        AggregateProto::Other(s) => s.clone(),
-    }
-}
-
-fn proto_from(s: &str) -> AggregateProto {
-    match s {
-        "failover" => AggregateProto::Failover,
-        "lacp" => AggregateProto::Lacp,
-        "loadbalance" => AggregateProto::LoadBalance,
-        "roundrobin" => AggregateProto::RoundRobin,
-        "broadcast" => AggregateProto::Broadcast,
-        "none" => AggregateProto::None,
-        other => AggregateProto::Other(other.to_string()),
-    }
 }
 
 fn has_port(i: &parse::Interface, port: &str) -> bool {
@@ -561,7 +536,7 @@ fn build_interfaces(
                 IfKind::Other
             };
             let aggregate = i.lagg.as_ref().map(|l| AggregateState {
-                proto: proto_from(&l.proto),
+                proto: l.proto.clone(),
                 ports: l.ports.iter().map(|p| p.name.clone()).collect(),
                 active: l
                     .ports

@@ -248,6 +248,22 @@ pub fn daemon(program: &str, args: &[String]) -> Command {
     Command::new(prog::DAEMON, v)
 }
 
+/// The command a daemon(8) command line `daemon [options] command ...` runs: the words past
+/// the options (and the arguments of those that take one); `None` when nothing is left.
+pub fn daemon_command(argv: &[String]) -> Option<&[String]> {
+    let mut i = 1;
+    while i < argv.len() && argv[i].starts_with('-') {
+        if matches!(
+            argv[i].as_str(),
+            "-p" | "-P" | "-o" | "-t" | "-u" | "-l" | "-m" | "-s" | "-T" | "-R"
+        ) {
+            i += 1;
+        }
+        i += 1;
+    }
+    argv.get(i..).filter(|c| !c.is_empty())
+}
+
 /// `kill -SIGNAL PID`.
 pub fn kill(signal: &str, pid: u32) -> Command {
     Command::new(prog::KILL, [format!("-{signal}"), pid.to_string()])
@@ -287,6 +303,21 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn daemon_command_skips_daemons_options_and_their_arguments() {
+        let c = |v: &[&str]| daemon_command(&s(v)).map(<[String]>::to_vec);
+        assert_eq!(
+            c(&["daemon", "-f", "/x/hyperv_vfattach", "mce0", "2"]),
+            Some(s(&["/x/hyperv_vfattach", "mce0", "2"]))
+        );
+        assert_eq!(
+            c(&["daemon", "-f", "-p", "/run/x.pid", "-t", "title", "prog"]),
+            Some(s(&["prog"]))
+        );
+        assert_eq!(c(&["daemon", "-f"]), None);
+        assert_eq!(c(&["daemon", "-p", "/run/x.pid"]), None);
     }
 
     #[test]

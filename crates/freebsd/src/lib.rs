@@ -13,6 +13,8 @@
 //! * [`system`]: observation helpers over a runner.
 //! * [`backend`]: [`FreeBsdBackend`], the `hvnet_vf::Backend` impl.
 //! * [`scripts`]: `hyperv_vfattach` / `hyperv_vfup` (faithful or improved).
+//! * [`userland`]: FreeBSD's own devd rules and scripts as one model over a
+//!   runner (the baseline hvnet is compared with).
 //!
 //! FreeBSD only (`cfg(target_os = "freebsd")`): `sys` — sysctlbyname(3).
 //! Any Unix: `devd_socket` — the client of devd's seqpacket socket.
@@ -23,6 +25,7 @@ pub mod parse;
 pub mod runner;
 pub mod scripts;
 pub mod system;
+pub mod userland;
 
 #[cfg(unix)]
 pub mod devd_socket;

@@ -145,7 +145,7 @@ impl LaggPort {
 /// lagg(4) details of an interface.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LaggInfo {
-    pub proto: String,
+    pub proto: hvnet_vf::AggregateProto,
     pub hash: Option<String>,
     pub ports: Vec<LaggPort>,
 }
@@ -491,7 +491,7 @@ pub fn parse_ifconfig(command: &str, text: &str) -> Result<Vec<Interface>, Parse
                     )
                 })?;
                 let lagg = iface.lagg.get_or_insert_with(LaggInfo::default);
-                lagg.proto = proto.to_string();
+                lagg.proto = hvnet_vf::AggregateProto::from_name(proto);
                 if let Some(i) = words.iter().position(|w| *w == "lagghash") {
                     lagg.hash = words.get(i + 1).map(|s| s.to_string());
                 }

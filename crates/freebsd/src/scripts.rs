@@ -1,7 +1,8 @@
 //! The two Hyper-V scripts, `hyperv_vfattach` and `hyperv_vfup`, as
 //! library functions over a [`CommandRunner`] (spec hn.md §3.2, §3.3).
 //!
-//! [`VfupMode::Faithful`] does exactly what the shipped script does,
+//! [`vfattach`] returns a [`Step`]: its detached run sleeps, and the
+//! caller owns time. [`VfupMode::Faithful`] does exactly what the shipped script does,
 //! command for command, including its known defects (pre-12 dhclient pid
 //! file, IPv4 only, no aliases or routes, `grep` substring test for the
 //! port). [`VfupMode::Improved`] fixes those (§3.5, §7). Both are
@@ -52,12 +53,61 @@ fn test_int(s: &str) -> Option<i64> {
     w.parse().ok()
 }
 
+/// Where a script run is: ended, or asleep. Time is the caller's: `hvnet vfattach` sleeps,
+/// the simulator's userland wakes the script at a virtual time ([`crate::userland`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Exit(ScriptResult),
+    /// `sleep SECS`, then [`Resume::run`].
+    Sleep {
+        secs: u64,
+        then: Resume,
+    },
+}
+
+/// What a sleeping script does when it wakes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// hyperv_vfattach's detached run: `ifconfig IFACE up`, exit with its status.
+    BringUp { iface: String },
+}
+
+impl Resume {
+    pub fn run<R: CommandRunner + ?Sized>(self, r: &mut R) -> Step {
+        match self {
+            Resume::BringUp { iface } => {
+                let (st, _) = status(r.run(&cmd::ifconfig_up(&iface)));
+                Step::Exit(ScriptResult::exit(st))
+            }
+        }
+    }
+}
+
+impl Step {
+    /// Run the script to its end, calling `sleep` (seconds) where it sleeps.
+    pub fn finish<R: CommandRunner + ?Sized>(
+        mut self,
+        r: &mut R,
+        sleep: &mut dyn FnMut(u64),
+    ) -> ScriptResult {
+        loop {
+            match self {
+                Step::Exit(res) => return res,
+                Step::Sleep { secs, then } => {
+                    sleep(secs);
+                    self = then.run(r);
+                }
+            }
+        }
+    }
+}
+
 /// `hyperv_vfattach IFACE DELAY`.
 ///
 /// * transparent kernel (`hw.hn.vf_transparent` readable and non-zero):
 ///   nothing, exit 0;
-/// * `DELAY` > 0 (the detached second run): sleep, `ifconfig IFACE up`,
-///   exit with its status;
+/// * `DELAY` > 0 (the detached second run): sleep, then `ifconfig IFACE up`
+///   ([`Resume::BringUp`]), exit with its status;
 /// * otherwise, if IFACE is listed in `hw.hn.vflist`: run `daemon -f
 ///   REEXEC... IFACE D` where D is rc.conf's `hyperv_vf_delay` (at least
 ///   2), and exit 0. `rc_conf` is called only in this case (the script
@@ -66,34 +116,31 @@ fn test_int(s: &str) -> Option<i64> {
 /// `reexec` is the program (and leading arguments) the daemonized copy
 /// runs, e.g. `["/usr/libexec/hyperv/hyperv_vfattach"]` or
 /// `["/usr/local/sbin/hvnet", "vfattach"]`.
-pub fn vfattach<R, F>(
-    r: &mut R,
-    iface: &str,
-    delay: &str,
-    reexec: &[String],
-    rc_conf: F,
-    sleep: &mut dyn FnMut(u64),
-) -> ScriptResult
+pub fn vfattach<R, F>(r: &mut R, iface: &str, delay: &str, reexec: &[String], rc_conf: F) -> Step
 where
     R: CommandRunner + ?Sized,
     F: FnOnce() -> RcConf,
 {
+    let exit = |code| Step::Exit(ScriptResult::exit(code));
     let (st, out) = status(r.run(&cmd::sysctl_read("hw.hn.vf_transparent")));
     // Old kernel (no sysctl) means non-transparent; a value test(1)
     // cannot compare is not "non-zero" either.
     let transparent = st == 0 && test_int(&out.stdout).is_some_and(|v| v != 0);
     if transparent {
-        return ScriptResult::exit(0);
+        return exit(0);
     }
     if let Some(d) = test_int(delay).filter(|d| *d > 0) {
-        sleep(d as u64);
-        let (st, _) = status(r.run(&cmd::ifconfig_up(iface)));
-        return ScriptResult::exit(st);
+        return Step::Sleep {
+            secs: d.unsigned_abs(),
+            then: Resume::BringUp {
+                iface: iface.to_string(),
+            },
+        };
     }
     let conf = rc_conf();
     let (st, out) = status(r.run(&cmd::sysctl_read("hw.hn.vflist")));
     if st != 0 {
-        return ScriptResult::exit(0);
+        return exit(0);
     }
     if !iface.is_empty() && out.stdout.split_whitespace().any(|vf| vf == iface) {
         // The script passes the variable on as written when test(1)
@@ -105,7 +152,7 @@ where
             conf.hyperv_vf_delay().to_string()
         };
         let Some((prog, lead)) = reexec.split_first() else {
-            return ScriptResult::exit(0);
+            return exit(0);
         };
         let mut args: Vec<String> = lead.to_vec();
         args.push(iface.to_string());
@@ -113,7 +160,7 @@ where
         // The script ignores daemon's status (`break` follows).
         let _ = r.run(&cmd::daemon(prog, &args));
     }
-    ScriptResult::exit(0)
+    exit(0)
 }
 
 /// Which `hyperv_vfup` to be.

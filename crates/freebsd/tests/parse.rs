@@ -73,7 +73,7 @@ fn ifconfig_a_sample() {
     assert!(mce0.link_up());
     let lagg = &v[2];
     let l = lagg.lagg.as_ref().unwrap();
-    assert_eq!(l.proto, "failover");
+    assert_eq!(l.proto, hvnet_vf::AggregateProto::Failover);
     assert_eq!(l.hash.as_deref(), Some("l2,l3,l4"));
     assert_eq!(l.ports.len(), 2);
     assert!(l.ports[0].is_primary() && !l.ports[0].is_active());

@@ -1,7 +1,7 @@
 //! hyperv_vfattach / hyperv_vfup as library functions: exact command
 //! sequences and exit codes, against a scripted runner.
 
-use hvnet_freebsd::scripts::{vfattach, vfup, VfupMode, VfupOptions};
+use hvnet_freebsd::scripts::{vfattach, vfup, Resume, Step, VfupMode, VfupOptions};
 use hvnet_freebsd::{Output, ScriptedRunner};
 use hvnet_rcconf::RcConf;
 
@@ -18,14 +18,10 @@ fn vfattach_transparent_does_nothing() {
     let mut r = ScriptedRunner::new();
     r.answer("sysctl -n hw.hn.vf_transparent", Output::ok("1\n"));
     let mut slept = Vec::new();
-    let res = vfattach(
-        &mut r,
-        "mce0",
-        "0",
-        &reexec(),
-        || panic!("rc.conf not read"),
-        &mut |s| slept.push(s),
-    );
+    let res = vfattach(&mut r, "mce0", "0", &reexec(), || {
+        panic!("rc.conf not read")
+    })
+    .finish(&mut r, &mut |s| slept.push(s));
     assert_eq!(res.exit_code, 0);
     assert_eq!(r.labels(), ["sysctl -n hw.hn.vf_transparent"]);
     assert!(slept.is_empty());
@@ -39,15 +35,22 @@ fn vfattach_delayed_run_sleeps_then_brings_up() {
         Output::failed(1, "unknown oid"),
     );
     r.answer("ifconfig mce0 up", Output::failed(1, "no such interface"));
-    let mut slept = Vec::new();
-    let res = vfattach(
-        &mut r,
-        "mce0",
-        "120",
-        &reexec(),
-        || panic!("rc.conf not read"),
-        &mut |s| slept.push(s),
+    // It sleeps before anything else: the caller decides how long that takes.
+    let step = vfattach(&mut r, "mce0", "120", &reexec(), || {
+        panic!("rc.conf not read")
+    });
+    assert_eq!(
+        step,
+        Step::Sleep {
+            secs: 120,
+            then: Resume::BringUp {
+                iface: "mce0".into()
+            }
+        }
     );
+    assert_eq!(r.labels(), ["sysctl -n hw.hn.vf_transparent"]);
+    let mut slept = Vec::new();
+    let res = step.finish(&mut r, &mut |s| slept.push(s));
     assert_eq!(slept, [120]);
     assert_eq!(res.exit_code, 1, "exit status of ifconfig up");
     assert_eq!(
@@ -61,14 +64,10 @@ fn vfattach_devd_run_daemonizes_for_a_listed_vf() {
     let mut r = ScriptedRunner::new();
     r.answer("sysctl -n hw.hn.vf_transparent", Output::ok("0\n"));
     r.answer("sysctl -n hw.hn.vflist", Output::ok("mce0 mce1\n"));
-    let res = vfattach(
-        &mut r,
-        "mce1",
-        "0",
-        &reexec(),
-        || rc("hyperv_vf_delay=\"120\"\n"),
-        &mut |_| panic!("no sleep"),
-    );
+    let res = vfattach(&mut r, "mce1", "0", &reexec(), || {
+        rc("hyperv_vf_delay=\"120\"\n")
+    })
+    .finish(&mut r, &mut |_| panic!("no sleep"));
     assert_eq!(res.exit_code, 0);
     assert_eq!(
         r.labels().last().unwrap(),
@@ -78,14 +77,7 @@ fn vfattach_devd_run_daemonizes_for_a_listed_vf() {
     let mut r2 = ScriptedRunner::new();
     r2.answer("sysctl -n hw.hn.vflist", Output::ok("mce0\n"));
     let me = vec!["/usr/local/sbin/hvnet".to_string(), "vfattach".to_string()];
-    vfattach(
-        &mut r2,
-        "mce0",
-        "",
-        &me,
-        || rc("hyperv_vf_delay=1\n"),
-        &mut |_| {},
-    );
+    vfattach(&mut r2, "mce0", "", &me, || rc("hyperv_vf_delay=1\n")).finish(&mut r2, &mut |_| {});
     assert_eq!(
         r2.labels().last().unwrap(),
         "daemon -f /usr/local/sbin/hvnet vfattach mce0 2"
@@ -96,7 +88,7 @@ fn vfattach_devd_run_daemonizes_for_a_listed_vf() {
 fn vfattach_ignores_non_vfs_and_old_kernels() {
     let mut r = ScriptedRunner::new();
     r.answer("sysctl -n hw.hn.vflist", Output::ok("mce0\n"));
-    let res = vfattach(&mut r, "mce00", "0", &reexec(), || rc(""), &mut |_| {});
+    let res = vfattach(&mut r, "mce00", "0", &reexec(), || rc("")).finish(&mut r, &mut |_| {});
     assert_eq!(res.exit_code, 0);
     assert!(
         !r.labels().iter().any(|l| l.starts_with("daemon")),
@@ -104,7 +96,7 @@ fn vfattach_ignores_non_vfs_and_old_kernels() {
     );
     let mut old = ScriptedRunner::new();
     old.strict = true;
-    let res = vfattach(&mut old, "mce0", "0", &reexec(), || rc(""), &mut |_| {});
+    let res = vfattach(&mut old, "mce0", "0", &reexec(), || rc("")).finish(&mut old, &mut |_| {});
     assert_eq!(res.exit_code, 0);
     assert_eq!(
         old.labels(),
@@ -335,14 +327,10 @@ fn vfup_improved_dhcp_never_blocks_and_uses_flags() {
 fn vfattach_passes_the_delay_word_as_written() {
     let mut r = ScriptedRunner::new();
     r.answer("sysctl -n hw.hn.vflist", Output::ok("mce0\n"));
-    vfattach(
-        &mut r,
-        "mce0",
-        "0",
-        &reexec(),
-        || rc("hyperv_vf_delay=\"007\"\n"),
-        &mut |_| {},
-    );
+    vfattach(&mut r, "mce0", "0", &reexec(), || {
+        rc("hyperv_vf_delay=\"007\"\n")
+    })
+    .finish(&mut r, &mut |_| {});
     assert_eq!(
         r.labels().last().unwrap(),
         "daemon -f /usr/libexec/hyperv/hyperv_vfattach mce0 007"

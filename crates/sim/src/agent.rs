@@ -1,11 +1,13 @@
 //! Guest agents: programs that run in the guest at full speed, woken by
-//! devctl lines and timers, acting on the kernel only through
-//! [`hvnet_vf::Backend`]. The VF manager, the original devd rules and
-//! scripts, or nothing at all.
+//! devctl lines and timers, acting on the kernel through
+//! [`hvnet_vf::Backend`] (the VF manager) or through the guest's own
+//! commands (the original devd rules and scripts), or nothing at all.
 
 use std::time::Duration;
 
 use hvnet_vf::Backend;
+
+use crate::backend::SimBackend;
 
 /// What an agent is told when it (re)starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,10 +64,31 @@ pub trait GuestAgent {
     }
 
     /// A devctl line (`!system=... subsystem=... type=...`, no newline).
-    fn on_devctl(&mut self, now: Duration, line: &str, backend: &mut dyn Backend);
+    fn on_devctl(&mut self, now: Duration, line: &str, backend: &mut dyn Backend) {
+        let _ = (now, line, backend);
+    }
 
     /// Virtual time reached `next_wakeup()`.
-    fn on_timer(&mut self, now: Duration, backend: &mut dyn Backend);
+    fn on_timer(&mut self, now: Duration, backend: &mut dyn Backend) {
+        let _ = (now, backend);
+    }
+
+    /// What the simulator calls: `guest` is the kernel as a [`Backend`] and the
+    /// guest's commands as a [`hvnet_freebsd::CommandRunner`] (ifconfig,
+    /// sysctl, dhclient, ... as [`crate::guestcmd`] answers them). An agent
+    /// that runs programs (the original scripts) implements the `_guest`
+    /// callbacks; by default they are the backend-only ones above.
+    fn on_start_guest(&mut self, now: Duration, guest: &mut SimBackend<'_>) {
+        self.on_start(now, guest);
+    }
+
+    fn on_devctl_guest(&mut self, now: Duration, line: &str, guest: &mut SimBackend<'_>) {
+        self.on_devctl(now, line, guest);
+    }
+
+    fn on_timer_guest(&mut self, now: Duration, guest: &mut SimBackend<'_>) {
+        self.on_timer(now, guest);
+    }
 
     /// When the agent wants `on_timer` next (`None`: only on events).
     fn next_wakeup(&self) -> Option<Duration>;

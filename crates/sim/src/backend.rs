@@ -7,9 +7,11 @@
 use std::time::Duration;
 
 use hvnet_vf::{
-    AggregateProto, AggregateState, Backend, BackendError, DaemonProc, DhcpClient, IfKind,
-    Interface, Op, Platform, SystemView,
+    AggregateState, Backend, BackendError, DaemonProc, DhcpClient, IfKind, Interface, Op, Platform,
+    SystemView,
 };
+
+use hvnet_freebsd::{Output, RunError};
 
 use crate::faults::Faults;
 use crate::world::{IfClass, ProcKind, World};
@@ -67,7 +69,7 @@ pub fn observe_world(w: &World) -> SystemView {
             ipv4: i.ipv4.clone(),
             ipv6: i.ipv6.clone(),
             aggregate: i.lagg.as_ref().map(|l| AggregateState {
-                proto: proto_of(&l.proto),
+                proto: l.proto.clone(),
                 ports: l.ports.clone(),
                 active: w.lagg_active_port(&i.name),
                 primary: l.primary.clone(),
@@ -115,30 +117,6 @@ pub fn observe_world(w: &World) -> SystemView {
     }
 }
 
-fn proto_of(s: &str) -> AggregateProto {
-    match s {
-        "failover" => AggregateProto::Failover,
-        "lacp" => AggregateProto::Lacp,
-        "loadbalance" => AggregateProto::LoadBalance,
-        "roundrobin" => AggregateProto::RoundRobin,
-        "broadcast" => AggregateProto::Broadcast,
-        "none" => AggregateProto::None,
-        o => AggregateProto::Other(o.to_string()),
-    }
-}
-
-fn proto_name(p: &AggregateProto) -> String {
-    match p {
-        AggregateProto::Failover => "failover".into(),
-        AggregateProto::Lacp => "lacp".into(),
-        AggregateProto::LoadBalance => "loadbalance".into(),
-        AggregateProto::RoundRobin => "roundrobin".into(),
-        AggregateProto::Broadcast => "broadcast".into(),
-        AggregateProto::None => "none".into(),
-        AggregateProto::Other(o) => o.clone(),
-    }
-}
-
 /// Apply one op to the kernel (no fault injection).
 pub fn apply_op(w: &mut World, now: Duration, op: &Op) -> Result<(), BackendError> {
     let err = |e: crate::world::KernelError| BackendError::apply(op, e.to_string());
@@ -156,7 +134,7 @@ pub fn apply_op(w: &mut World, now: Duration, op: &Op) -> Result<(), BackendErro
             w.destroy_lagg(now, name).map_err(err)
         }
         Op::SetAggregateProto { aggregate, proto } => {
-            w.set_laggproto(aggregate, &proto_name(proto)).map_err(err)
+            w.set_laggproto(aggregate, proto).map_err(err)
         }
         Op::AddPort { aggregate, port } => {
             if w.ifnet(port).and_then(|p| p.member_of.as_deref()) == Some(aggregate.as_str()) {
@@ -230,6 +208,47 @@ pub fn apply_op(w: &mut World, now: Duration, op: &Op) -> Result<(), BackendErro
             Ok(())
         }
         _ => Err(BackendError::unsupported(op)),
+    }
+}
+
+impl SimBackend<'_> {
+    /// Run a guest command ([`crate::guestcmd`]) at the callback's time; one that changes the
+    /// guest records the state it found in `changes` (it takes [`crate::Timing::command`], as
+    /// an op does).
+    pub fn command(&mut self, argv: &[String]) -> crate::guestcmd::CmdOutput {
+        let before = self
+            .probe
+            .map(|a| (self.world.path_state(a), observe_world(self.world)));
+        let out = crate::guestcmd::run(self.world, self.now, argv);
+        if let Some((state, view)) = before {
+            if observe_world(self.world) != view {
+                self.changes.push(state);
+            }
+        }
+        out
+    }
+}
+
+/// The guest's commands for a program in the guest ([`SimBackend::command`]). The program
+/// keeps its own transcript (commands are not journaled here); injected faults are the
+/// backend's (ops and observes), not the commands'.
+impl hvnet_freebsd::CommandRunner for SimBackend<'_> {
+    fn run(&mut self, c: &hvnet_freebsd::Command) -> Result<Output, RunError> {
+        let argv: Vec<String> = c.argv().into_iter().map(String::from).collect();
+        let out = self.command(&argv);
+        Ok(Output {
+            status: out.status,
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    fn exists(&mut self, path: &str) -> bool {
+        crate::guestcmd::files(self.world).contains_key(path)
+    }
+
+    fn read_file(&mut self, path: &str) -> Result<Option<String>, RunError> {
+        Ok(crate::guestcmd::files(self.world).remove(path))
     }
 }
 

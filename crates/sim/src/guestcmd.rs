@@ -1,9 +1,10 @@
 //! A subset of FreeBSD's userland over the model: `ifconfig`, `sysctl`,
 //! `dhclient`, `kill`, `route`, `netstat -rn`, `ps -p PID -o comm=`,
-//! `pgrep -x`, and the Hyper-V helper daemons, with their output formats
+//! `pgrep -x`, `pkill -x`, and the Hyper-V helper daemons, with their output formats
 //! where scripts and hvnet's FreeBSD backend parse them (`laggport:` lines,
 //! `sysctl -n`, netstat's route table).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -77,6 +78,7 @@ fn run_one(w: &mut World, now: Duration, base: &str, args: &[String]) -> CmdOutp
         "netstat" => netstat(w, args),
         "ps" => ps(w, args),
         "pgrep" => pgrep(w, args),
+        "pkill" => pkill(w, args),
         other => match Daemon::ALL.into_iter().find(|d| d.process_name() == other) {
             // The helper daemons detach at once; they fail without their device.
             Some(d) if w.devices.contains(d.device()) => {
@@ -94,6 +96,32 @@ fn run_one(w: &mut World, now: Duration, base: &str, args: &[String]) -> CmdOutp
             },
         },
     }
+}
+
+/// The guest's files a program may read, by absolute path: dhclient's pid files (FreeBSD 12+
+/// location, what dhclient writes) and the device nodes under /dev (empty).
+pub fn files(w: &World) -> BTreeMap<String, String> {
+    w.dhclients
+        .iter()
+        .map(|(pid, c)| (World::dhclient_pidfile(&c.iface), format!("{pid}\n")))
+        .chain(
+            w.devices
+                .iter()
+                .map(|d| (format!("/dev/{d}"), String::new())),
+        )
+        .collect()
+}
+
+/// What SIOCGIFMEDIA tells devd's `media-type` about every interface: Ethernet, except
+/// loopback (no media); an interface that is gone has none.
+pub fn media(w: &World) -> hvnet_devd::StaticMedia {
+    let mut m = hvnet_devd::StaticMedia::new();
+    for i in w.ifnets.values() {
+        if i.class != crate::world::IfClass::Loopback {
+            m.insert(i.name.clone(), hvnet_devd::MediaType::Ethernet);
+        }
+    }
+    m
 }
 
 /// The command name `ps -o comm=` shows for a process.
@@ -118,6 +146,24 @@ fn ps(w: &World, args: &[String]) -> CmdOutput {
             status: 1,
             ..Default::default()
         },
+    }
+}
+
+/// `pkill -x NAME`: the daemons and dhclients by name; exit 1 when nothing matched.
+fn pkill(w: &mut World, args: &[String]) -> CmdOutput {
+    let name = args.iter().find(|a| !a.starts_with('-'));
+    let pids: Vec<u32> = w
+        .procs
+        .values()
+        .filter(|p| name.is_some_and(|n| proc_name(&p.kind) == n))
+        .map(|p| p.pid)
+        .collect();
+    for pid in &pids {
+        let _ = w.kill(*pid);
+    }
+    CmdOutput {
+        status: i32::from(pids.is_empty()),
+        ..Default::default()
     }
 }
 
@@ -479,8 +525,11 @@ fn ifconfig(w: &mut World, now: Duration, args: &[String]) -> CmdOutput {
             }
             "laggproto" => {
                 i += 1;
-                w.set_laggproto(name, next.unwrap_or(""))
-                    .map_err(|e| format!("SIOCSLAGG: {e}"))
+                w.set_laggproto(
+                    name,
+                    &hvnet_vf::AggregateProto::from_name(next.unwrap_or("")),
+                )
+                .map_err(|e| format!("SIOCSLAGG: {e}"))
             }
             "laggport" => {
                 i += 1;
@@ -789,6 +838,31 @@ mod tests {
         assert_eq!((ps.status, ps.stdout.as_str()), (1, ""));
         assert_eq!(sh(&mut w, "pgrep").status, 2);
         assert_eq!(sh(&mut w, "nosuchcommand").status, 127);
+        // pkill -x: by name, exit 1 when nothing matched.
+        assert_eq!(sh(&mut w, "hv_kvp_daemon").status, 0);
+        assert_eq!(sh(&mut w, "pkill -x hv_kvp_daemon").status, 0);
+        assert_eq!(sh(&mut w, "pgrep -x hv_kvp_daemon").status, 1);
+        assert_eq!(sh(&mut w, "pkill -x hv_kvp_daemon").status, 1);
+    }
+
+    #[test]
+    fn files_and_media_are_the_guests() {
+        use hvnet_devd::{MediaProbe, MediaType};
+        let mut w = guest();
+        w.create_device("hv_kvp_dev");
+        assert_eq!(sh(&mut w, "dhclient -b hn0").status, 0);
+        let pid = *w.dhclients.keys().next().unwrap();
+        let f = files(&w);
+        assert_eq!(
+            f.get("/var/run/dhclient/dhclient.hn0.pid"),
+            Some(&format!("{pid}\n"))
+        );
+        assert_eq!(f.get("/dev/hv_kvp_dev").map(String::as_str), Some(""));
+        assert_eq!(f.len(), 2);
+        let m = media(&w);
+        assert_eq!(m.media("hn0"), Some(MediaType::Ethernet));
+        assert_eq!(m.media("lo0"), None);
+        assert_eq!(m.media("mce9"), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hvnet_vf::Mac;
+use hvnet_vf::{AggregateProto, Mac};
 
 use crate::world::{IfClass, Ifnet, KernelError, LaggState, World};
 
@@ -25,10 +25,7 @@ impl World {
         }
         let index = self.alloc_index();
         let mut ifp = Ifnet::new(name, "lagg", index, IfClass::Lagg, Mac::ZERO);
-        ifp.lagg = Some(LaggState {
-            proto: "failover".into(),
-            ..Default::default()
-        });
+        ifp.lagg = Some(LaggState::default());
         self.ether_ifattach(ifp);
         let _ = now;
         Ok(())
@@ -46,17 +43,9 @@ impl World {
         self.detach_ifnet(now, name)
     }
 
-    /// `ifconfig laggN laggproto P`.
-    pub fn set_laggproto(&mut self, name: &str, proto: &str) -> Result<(), KernelError> {
-        const PROTOS: [&str; 6] = [
-            "failover",
-            "lacp",
-            "loadbalance",
-            "roundrobin",
-            "broadcast",
-            "none",
-        ];
-        if !PROTOS.contains(&proto) {
+    /// `ifconfig laggN laggproto P`: a protocol lagg(4) does not have is refused.
+    pub fn set_laggproto(&mut self, name: &str, proto: &AggregateProto) -> Result<(), KernelError> {
+        if !proto.is_known() {
             return Err(KernelError::Invalid(proto.to_string()));
         }
         let l = self
@@ -64,7 +53,7 @@ impl World {
             .lagg
             .as_mut()
             .ok_or_else(|| KernelError::Invalid(name.to_string()))?;
-        l.proto = proto.to_string();
+        l.proto = proto.clone();
         Ok(())
     }
 
@@ -121,8 +110,7 @@ impl World {
         }
         self.ifnets.get_mut(port).expect("port").member_of = Some(lagg.to_string());
         let mut ports = l.ports.clone();
-        ports.push(port.to_string());
-        ports.sort_by_key(|n| self.ifnets[n].index);
+        hvnet_vf::lagg::insert_port(&mut ports, port, |n| self.ifnets[n].index);
         let st = self
             .ifnets
             .get_mut(lagg)
@@ -200,24 +188,12 @@ impl World {
         self.set_link(now, lagg, up);
     }
 
-    /// `lagg_link_active` for failover: a port is usable iff link UP and
-    /// IFF_UP; the primary if usable, else the port after it if usable,
-    /// else the first usable port in list order.
+    /// `lagg_link_active` for failover ([`hvnet_vf::lagg::failover_active`]): a port is
+    /// usable iff link UP and IFF_UP.
     pub fn lagg_active_port(&self, lagg: &str) -> Option<String> {
         let l = self.ifnets.get(lagg)?.lagg.as_ref()?;
         let usable = |p: &str| self.ifnets.get(p).is_some_and(|i| i.link && i.up);
-        let primary = l.primary.as_deref()?;
-        if usable(primary) {
-            return Some(primary.to_string());
-        }
-        if let Some(pos) = l.ports.iter().position(|p| p == primary) {
-            if let Some(next) = l.ports.get(pos + 1) {
-                if usable(next) {
-                    return Some(next.clone());
-                }
-            }
-        }
-        l.ports.iter().find(|p| usable(p)).cloned()
+        hvnet_vf::lagg::failover_active(&l.ports, l.primary.as_deref(), usable).map(str::to_string)
     }
 
     /// `lagg_fail_input`: does the lagg accept a frame received on `port`?
@@ -225,7 +201,7 @@ impl World {
         let Some(l) = self.ifnets.get(lagg).and_then(|i| i.lagg.as_ref()) else {
             return false;
         };
-        if l.proto != "failover" {
+        if l.proto != AggregateProto::Failover {
             return true;
         }
         if l.primary.as_deref() == Some(port) || self.failover_rx_all {

@@ -5,8 +5,8 @@
 //!
 //! Entry points:
 //! - [`scenario::parse`] / [`builtin::get`] give a [`Scenario`];
-//! - [`runner::Sim`] runs it with a [`GuestAgent`] (the VF manager, devd
-//!   rules, or [`NoAgent`]) and returns a [`RunResult`] with the
+//! - [`runner::Sim`] runs it with a [`GuestAgent`] (the VF manager, the
+//!   original devd rules and scripts, or [`NoAgent`]) and returns a [`RunResult`] with the
 //!   [`Summary`], the timeline and plot series;
 //! - [`World`] is the model itself (kernel, host, network), usable
 //!   directly in tests; [`SimBackend`] implements [`hvnet_vf::Backend`].
@@ -72,7 +72,7 @@ pub use faults::{FaultConfig, Faults};
 pub use host::VfOffer;
 pub use runner::{run, Marker, RunOptions, RunResult, Sim, TimelineEntry};
 pub use scenario::{parse, Scenario, ScenarioError};
-pub use scripts::{devd_agent, original_scripts, DevdMatcher, DevdRules, OriginalScripts};
+pub use scripts::{original_scripts, OriginalScripts};
 pub use summary::{Latency, Summary};
 pub use traffic::{DropReason, Fate, Path, PathState};
 pub use world::{KernelError, Timing, World};

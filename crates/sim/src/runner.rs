@@ -11,7 +11,7 @@ use hvnet_vf::{IpNet, Ipv6Net};
 
 use crate::account::{Accounting, Bucket};
 use crate::agent::{AgentContext, AgentFactory, GuestAgent};
-use crate::backend::{observe_world, SimBackend};
+use crate::backend::SimBackend;
 use crate::faults::{FaultConfig, Faults};
 use crate::host::VfOffer;
 use crate::invariants;
@@ -301,8 +301,8 @@ impl Sim {
         }
     }
 
-    /// Run a guest command (ifconfig, sysctl, dhclient, kill, pkill -x)
-    /// now, as a script in the guest would.
+    /// Run a guest command ([`crate::guestcmd`]) now, as a script in the
+    /// guest would.
     pub fn command(&mut self, argv: &[String]) -> crate::guestcmd::CmdOutput {
         let out = self.command_in_step(argv);
         self.after_instant();
@@ -316,21 +316,12 @@ impl Sim {
     /// traffic meets every state between its commands, as with ops: a command
     /// that changes the guest takes [`crate::Timing::command`].
     pub fn command_in_step(&mut self, argv: &[String]) -> crate::guestcmd::CmdOutput {
-        let before = self
-            .acct
-            .addr
-            .map(|a| (self.world.path_state(a), observe_world(&self.world)));
-        let out = if argv.first().map(String::as_str) == Some("pkill") {
-            self.pkill(argv)
-        } else {
-            crate::guestcmd::run(&mut self.world, self.now, argv)
-        };
+        let mut guest = SimBackend::new(&mut self.world, self.now, &mut self.faults);
+        guest.probe = self.acct.addr;
+        let out = guest.command(argv);
+        let changes = std::mem::take(&mut guest.changes);
         self.log("guest", format!("$ {}", argv.join(" ")));
-        if let Some((state, view)) = before {
-            if observe_world(&self.world) != view {
-                self.commands_ran(vec![state]);
-            }
-        }
+        self.commands_ran(changes);
         self.settle();
         out
     }
@@ -380,29 +371,6 @@ impl Sim {
     /// once, on the state the step left.
     pub fn end_step(&mut self) {
         self.after_instant();
-    }
-
-    /// `pkill -x NAME`: the simulated daemons and dhclients by name.
-    fn pkill(&mut self, argv: &[String]) -> crate::guestcmd::CmdOutput {
-        let name = argv.iter().skip(1).find(|a| !a.starts_with('-'));
-        let pids: Vec<u32> = self
-            .world
-            .procs
-            .values()
-            .filter(|p| match (&p.kind, name) {
-                (crate::world::ProcKind::Daemon(d), Some(n)) => d.process_name() == n,
-                (crate::world::ProcKind::Dhclient { .. }, Some(n)) => n == "dhclient",
-                _ => false,
-            })
-            .map(|p| p.pid)
-            .collect();
-        for pid in &pids {
-            let _ = self.world.kill(*pid);
-        }
-        crate::guestcmd::CmdOutput {
-            status: i32::from(pids.is_empty()),
-            ..Default::default()
-        }
     }
 
     /// Finish the run now: end-of-run checks and the summary.
@@ -493,7 +461,7 @@ impl Sim {
                 self.wake_at = None;
                 self.call_agents(|a, now, be| {
                     if a.next_wakeup().is_some_and(|w| w <= now) {
-                        a.on_timer(now, be);
+                        a.on_timer_guest(now, be);
                     }
                 });
             }
@@ -697,11 +665,11 @@ impl Sim {
         let mut be = SimBackend::new(&mut self.world, now, &mut self.faults);
         be.probe = self.acct.addr;
         if let Some(a) = self.agent.as_mut() {
-            a.on_start(now, &mut be);
+            a.on_start_guest(now, &mut be);
         }
         if first {
             for h in &mut self.hooks {
-                h.on_start(now, &mut be);
+                h.on_start_guest(now, &mut be);
             }
         }
         let journal = std::mem::take(&mut be.journal);
@@ -756,7 +724,7 @@ impl Sim {
     fn deliver(&mut self, lines: Vec<String>) {
         let lines = self.faults.mangle_devctl(lines);
         for l in lines {
-            self.call_agents(|a, now, be| a.on_devctl(now, &l, be));
+            self.call_agents(|a, now, be| a.on_devctl_guest(now, &l, be));
         }
     }
 

@@ -42,7 +42,8 @@ pub struct VfHw {
 /// lagg(4) softc (failover is the only protocol that moves traffic here).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LaggState {
-    pub proto: String,
+    /// `laggproto`: failover unless set.
+    pub proto: hvnet_vf::AggregateProto,
     /// Ports, sorted by if_index (lagg's list order).
     pub ports: Vec<String>,
     /// The failover primary (MASTER): the first port ever added to an empty

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod lagg;
 pub mod memory;
 pub mod model;
 pub mod netconf;

@@ -1,6 +1,6 @@
 //! An in-memory [`Backend`] over a [`SystemView`]: ops change the view the
-//! way an idealised kernel would (lagg failover election, port MTU and
-//! inet6 purge, DHCP clients by pid). Used by the planner's property tests
+//! way an idealised kernel would (lagg port order and failover election as
+//! [`crate::lagg`] has them, port MTU and inet6 purge, DHCP clients by pid). Used by the planner's property tests
 //! and handy for other crates' unit tests. It is not the simulator: no
 //! time, no packets, no host.
 
@@ -47,19 +47,15 @@ impl Backend for MemoryBackend {
     }
 }
 
-/// Recompute a failover aggregate's active port (lagg_link_active): the
-/// primary if up, else the first up port in list order.
+/// Recompute a failover aggregate's active port ([`crate::lagg::failover_active`]): a
+/// port is usable when it is up and has link.
 pub fn elect_active(view: &mut SystemView, agg: &str) {
     let Some(state) = view.interface(agg).and_then(|i| i.aggregate.clone()) else {
         return;
     };
-    let up = |n: &String| view.interface(n).is_some_and(|i| i.admin_up && i.link_up);
-    let active = state
-        .primary
-        .iter()
-        .find(|p| up(p))
-        .or_else(|| state.ports.iter().find(|p| up(p)))
-        .cloned();
+    let usable = |n: &str| view.interface(n).is_some_and(|i| i.admin_up && i.link_up);
+    let active = crate::lagg::failover_active(&state.ports, state.primary.as_deref(), usable)
+        .map(str::to_string);
     let any_link = state
         .ports
         .iter()
@@ -173,9 +169,15 @@ pub fn apply_to_view(view: &mut SystemView, op: &Op, next_pid: &mut u32) -> Resu
             view.routes.retain(|r| {
                 r.iface.as_deref() != Some(port.as_str()) || matches!(r.dest, crate::IpNet::V4(_))
             });
+            let indexes: Vec<(String, u32)> = view
+                .interfaces
+                .iter()
+                .map(|i| (i.name.clone(), i.index))
+                .collect();
+            let index = |n: &str| indexes.iter().find(|(x, _)| x == n).map_or(0, |(_, i)| *i);
             let a = need(view, aggregate)?;
             let st = a.aggregate.as_mut().expect("checked above");
-            st.ports.push(port.clone());
+            crate::lagg::insert_port(&mut st.ports, port, index);
             if first {
                 st.primary = Some(port.clone());
                 a.mtu = pmtu;
@@ -307,4 +309,56 @@ pub fn apply_to_view(view: &mut SystemView, op: &Op, next_pid: &mut u32) -> Resu
         Op::RunHook { .. } => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// hn0 (index 2), mce0 (5), mce1 (3), all up with link.
+    fn view() -> SystemView {
+        let up = |name: &str, index| Interface {
+            name: name.into(),
+            index,
+            admin_up: true,
+            link_up: true,
+            mtu: 1500,
+            ..Default::default()
+        };
+        SystemView {
+            interfaces: vec![up("hn0", 2), up("mce0", 5), up("mce1", 3)],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn three_ports_in_index_order_and_the_port_after_the_primary_takes_over() {
+        let mut b = MemoryBackend::new(view());
+        b.apply(&Op::CreateAggregate {
+            name: "lagg0".into(),
+        })
+        .unwrap();
+        for p in ["mce1", "hn0", "mce0"] {
+            b.apply(&Op::AddPort {
+                aggregate: "lagg0".into(),
+                port: p.into(),
+            })
+            .unwrap();
+        }
+        let agg = |b: &MemoryBackend| {
+            b.view
+                .interface("lagg0")
+                .unwrap()
+                .aggregate
+                .clone()
+                .unwrap()
+        };
+        assert_eq!(agg(&b).ports, ["hn0", "mce1", "mce0"]);
+        assert_eq!(agg(&b).primary.as_deref(), Some("mce1"));
+        assert_eq!(agg(&b).active.as_deref(), Some("mce1"));
+        // The primary loses its link: the port after it, not the list's first.
+        b.view.interface_mut("mce1").unwrap().link_up = false;
+        elect_active(&mut b.view, "lagg0");
+        assert_eq!(agg(&b).active.as_deref(), Some("mce0"));
+    }
 }

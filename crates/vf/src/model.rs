@@ -260,6 +260,59 @@ pub enum AggregateProto {
     Other(String),
 }
 
+impl AggregateProto {
+    /// The protocols lagg(4) has.
+    pub const KNOWN: [AggregateProto; 6] = [
+        AggregateProto::Failover,
+        AggregateProto::Lacp,
+        AggregateProto::LoadBalance,
+        AggregateProto::RoundRobin,
+        AggregateProto::Broadcast,
+        AggregateProto::None,
+    ];
+
+    /// ifconfig's word for it (`laggproto failover`).
+    pub fn name(&self) -> &str {
+        match self {
+            AggregateProto::Failover => "failover",
+            AggregateProto::Lacp => "lacp",
+            AggregateProto::LoadBalance => "loadbalance",
+            AggregateProto::RoundRobin => "roundrobin",
+            AggregateProto::Broadcast => "broadcast",
+            AggregateProto::None => "none",
+            AggregateProto::Other(word) => word,
+        }
+    }
+
+    /// The protocol ifconfig's `word` names; [`AggregateProto::Other`] for a word lagg(4)
+    /// does not have.
+    pub fn from_name(word: &str) -> AggregateProto {
+        AggregateProto::KNOWN
+            .into_iter()
+            .find(|p| p.name() == word)
+            .unwrap_or_else(|| AggregateProto::Other(word.to_string()))
+    }
+
+    /// Not [`AggregateProto::Other`].
+    pub fn is_known(&self) -> bool {
+        !matches!(self, AggregateProto::Other(_))
+    }
+}
+
+impl fmt::Display for AggregateProto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for AggregateProto {
+    type Err = std::convert::Infallible;
+
+    fn from_str(word: &str) -> Result<Self, Self::Err> {
+        Ok(AggregateProto::from_name(word))
+    }
+}
+
 /// State of an aggregate interface (only set when `kind == Aggregate`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct AggregateState {
@@ -703,6 +756,27 @@ mod tests {
         assert!("00:15:5d:0a:0b:ff:00".parse::<Mac>().is_err());
         assert!("00:15:5d:0a:0b:fff".parse::<Mac>().is_err());
         assert!(Mac::ZERO.is_zero());
+    }
+
+    #[test]
+    fn aggregate_protocols_read_and_print_ifconfigs_words() {
+        let words = [
+            "failover",
+            "lacp",
+            "loadbalance",
+            "roundrobin",
+            "broadcast",
+            "none",
+        ];
+        for (w, p) in words.iter().zip(AggregateProto::KNOWN) {
+            assert_eq!(w.parse::<AggregateProto>(), Ok(p.clone()));
+            assert_eq!(p.to_string(), *w);
+            assert!(p.is_known());
+        }
+        let odd = AggregateProto::from_name("fec");
+        assert_eq!(odd, AggregateProto::Other("fec".into()));
+        assert_eq!(odd.to_string(), "fec");
+        assert!(!odd.is_known());
     }
 
     #[test]

@@ -33,11 +33,11 @@ pub struct SimulateArgs {
     pub plot: Option<std::path::PathBuf>,
     /// The guest agent: hvnet (the VF manager; the default), none (kernel
     /// only; the default with --serve, where the served scripts act),
-    /// scripts (devd + hyperv.conf + the original
-    /// hyperv_vfattach/hyperv_vfup), devd (the same rules through
-    /// hvnet-devd's engine), freebsd (the VF manager over the FreeBSD
-    /// backend: real ifconfig/sysctl/netstat/... processes answered by the
-    /// simulator; not with --serve).
+    /// scripts (devd's engine over hyperv.conf + the original
+    /// hyperv_vfattach/hyperv_vfup, running the guest's commands), freebsd
+    /// (the VF manager over the FreeBSD backend: real
+    /// ifconfig/sysctl/netstat/... processes answered by the simulator; not
+    /// with --serve).
     #[arg(long, value_name = "NAME")]
     pub agent: Option<String>,
     /// List the built-in scenarios.
@@ -63,30 +63,13 @@ pub struct SimulateArgs {
 }
 
 /// Agents this binary can put in the guest.
-pub const AGENTS: &[&str] = &["none", "scripts", "devd", "hvnet", "freebsd"];
-
-/// Where the command starts in a daemon(8) command line `daemon [options] command ...`
-/// (past the options, and the arguments of those that take one).
-pub(crate) fn daemon8_command_start(argv: &[String]) -> usize {
-    let mut i = 1;
-    while i < argv.len() && argv[i].starts_with('-') {
-        if matches!(
-            argv[i].as_str(),
-            "-p" | "-P" | "-o" | "-t" | "-u" | "-l" | "-m" | "-s" | "-T" | "-R"
-        ) {
-            i += 1;
-        }
-        i += 1;
-    }
-    i
-}
+pub const AGENTS: &[&str] = &["none", "scripts", "hvnet", "freebsd"];
 
 /// The factory for agent `name`.
 pub fn agent_factory(name: &str) -> anyhow::Result<AgentFactory> {
     match name {
         "none" => Ok(hvnet_sim::no_agent()),
         "scripts" => Ok(hvnet_sim::original_scripts()),
-        "devd" => Ok(hvnet_sim::devd_agent()),
         "hvnet" => Ok(crate::daemon::agent::manager_agent()),
         crate::daemon::freebsd_sim::AGENT => anyhow::bail!(
             "agent {:?} drives the simulator itself (hvnet simulate NAME --agent freebsd); it has no in-simulator factory",
@@ -443,13 +426,14 @@ mod serve {
     /// goes to the server.
     pub fn client(dir: &Path, argv: &[String]) -> anyhow::Result<ExitCode> {
         if argv.first().map(String::as_str) == Some("daemon") {
-            let i = super::daemon8_command_start(argv);
-            let Some(prog) = argv.get(i) else {
+            let Some((prog, args)) =
+                hvnet_freebsd::cmd::daemon_command(argv).and_then(|c| c.split_first())
+            else {
                 eprintln!("usage: daemon [-f] command arguments ...");
                 return Ok(ExitCode::from(1));
             };
             std::process::Command::new(prog)
-                .args(&argv[i + 1..])
+                .args(args)
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())

@@ -26,14 +26,12 @@ pub fn run(a: VfattachArgs) -> anyhow::Result<ExitCode> {
     let reexec = vec![exe.to_string_lossy().into_owned(), "vfattach".to_string()];
     let mut runner = runner_for(&a.root);
     let root = a.root.clone();
-    let res = scripts::vfattach(
-        &mut runner,
-        &a.iface,
-        &a.delay,
-        &reexec,
-        || RcConf::load_file(&root, "/etc/rc.conf"),
-        &mut |secs| std::thread::sleep(std::time::Duration::from_secs(secs)),
-    );
+    let res = scripts::vfattach(&mut runner, &a.iface, &a.delay, &reexec, || {
+        RcConf::load_file(&root, "/etc/rc.conf")
+    })
+    .finish(&mut runner, &mut |secs| {
+        std::thread::sleep(std::time::Duration::from_secs(secs))
+    });
     for m in &res.messages {
         println!("{m}");
     }

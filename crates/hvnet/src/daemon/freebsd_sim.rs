@@ -191,22 +191,11 @@ fn mirror(
     Ok(())
 }
 
-/// The files of the simulated guest the backend reads: dhclient pid files (FreeBSD 12+
-/// location) and device nodes, by absolute guest path.
+/// The files of the simulated guest the backend reads ([`hvnet_sim::guestcmd::files`]).
 fn guest_files(w: &World) -> BTreeMap<PathBuf, String> {
-    w.dhclients
-        .iter()
-        .map(|(pid, c)| {
-            (
-                PathBuf::from(World::dhclient_pidfile(&c.iface)),
-                format!("{pid}\n"),
-            )
-        })
-        .chain(
-            w.devices
-                .iter()
-                .map(|d| (PathBuf::from(format!("/dev/{d}")), String::new())),
-        )
+    hvnet_sim::guestcmd::files(w)
+        .into_iter()
+        .map(|(p, text)| (PathBuf::from(p), text))
         .collect()
 }
 

@@ -25,8 +25,9 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use hvnet_devd::Quoting;
+use hvnet_freebsd::userland::{DevdRules, DHCLIENT_CONF, HYPERV_CONF};
 use hvnet_sim::runner::Sim;
-use hvnet_sim::scripts::{devd_matcher, DevdMatcher, DHCLIENT_CONF, HYPERV_CONF};
 use hvnet_sim::{RunOptions, RunResult, Scenario};
 use serde::{Deserialize, Serialize};
 
@@ -177,7 +178,7 @@ struct Harness {
     root: Root,
     listener: UnixListener,
     shell: &'static str,
-    matcher: DevdMatcher,
+    rules: DevdRules,
     rc_at: Duration,
     tasks: BTreeMap<u32, Task>,
     next_id: u32,
@@ -215,8 +216,9 @@ pub fn run(sc: Scenario, seed: u64) -> anyhow::Result<(RunResult, Vec<Problem>)>
         UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
     listener.set_nonblocking(true)?;
     let hyperv = root.rewrite(HYPERV_CONF);
-    let matcher = devd_matcher(&[("hyperv.conf", &hyperv), ("dhclient.conf", DHCLIENT_CONF)])
-        .map_err(anyhow::Error::msg)?;
+    let rules =
+        DevdRules::from_files(&[("hyperv.conf", &hyperv), ("dhclient.conf", DHCLIENT_CONF)])
+            .context("the devd rules")?;
     let rc_at = sc.rc_at;
     let opts = RunOptions {
         seed,
@@ -228,7 +230,7 @@ pub fn run(sc: Scenario, seed: u64) -> anyhow::Result<(RunResult, Vec<Problem>)>
         root,
         listener,
         shell: action_shell(),
-        matcher,
+        rules,
         rc_at,
         tasks: BTreeMap::new(),
         next_id: 1,
@@ -292,7 +294,15 @@ impl Harness {
                 if self.sim.now() >= self.rc_at && self.devd_line < log_len {
                     let line = self.sim.devctl_log()[self.devd_line].1.clone();
                     self.devd_line += 1;
-                    self.devd_queue.extend((self.matcher)(&line));
+                    let media = hvnet_sim::guestcmd::media(self.sim.world());
+                    for action in self.rules.commands(&line, &media, Quoting::Shell) {
+                        match action {
+                            Ok(a) => self.devd_queue.push_back(a),
+                            Err(why) => self
+                                .sim
+                                .note("agent", format!("devd: action not run: {why}")),
+                        }
+                    }
                     continue;
                 }
             }
@@ -489,8 +499,7 @@ impl Harness {
             }
             Some("daemon") => {
                 // daemon(8): run the command detached; it returns at once.
-                let i = crate::cmd::simulate::daemon8_command_start(&argv);
-                if i >= argv.len() {
+                let Some(child) = hvnet_freebsd::cmd::daemon_command(&argv) else {
                     answer(
                         stream,
                         &Response {
@@ -500,8 +509,8 @@ impl Harness {
                         },
                     );
                     return Ok(());
-                }
-                self.spawn_queue.push_back(argv[i..].to_vec());
+                };
+                self.spawn_queue.push_back(child.to_vec());
                 answer(stream, &Response::default());
             }
             Some("dhclient") if !argv.iter().any(|a| a == "-b") => {
