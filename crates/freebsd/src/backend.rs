@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use hvnet_vf::backend::Cause;
 use hvnet_vf::model::{
     AggregateState, DaemonProc, DhcpClient, IfKind, Interface, IpNet, Ipv4Net, Ipv6Net, Mac, Op,
     Platform, Route, SystemView,
@@ -14,7 +15,7 @@ use hvnet_vf::{Backend, BackendError, Daemon};
 
 use crate::cmd::{self, Command};
 use crate::parse::{self, RouteRow};
-use crate::runner::{CommandRunner, Output};
+use crate::runner::{CommandRunner, Output, RunError};
 use crate::system::{self, SystemError};
 
 /// FreeBSD major version assumed when `kern.osrelease` cannot be read
@@ -167,10 +168,7 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
     }
 
     fn run_op(&mut self, op: &Op, c: &Command) -> Result<Output, BackendError> {
-        let out = self
-            .runner
-            .run(c)
-            .map_err(|e| BackendError::apply(op, e.to_string()))?;
+        let out = self.runner.run(c).map_err(|e| BackendError::apply(op, e))?;
         if out.success() {
             Ok(out)
         } else {
@@ -179,8 +177,7 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
     }
 
     fn current(&mut self, op: &Op, ifname: &str) -> Result<Option<parse::Interface>, BackendError> {
-        system::interface(&mut self.runner, ifname)
-            .map_err(|e| BackendError::apply(op, e.to_string()))
+        system::interface(&mut self.runner, ifname).map_err(|e| BackendError::apply(op, e))
     }
 
     fn apply_inner(&mut self, op: &Op) -> Result<(), BackendError> {
@@ -245,7 +242,7 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
                 let out = self
                     .runner
                     .run(&c)
-                    .map_err(|e| BackendError::apply(op, e.to_string()))?;
+                    .map_err(|e| BackendError::apply(op, e))?;
                 // Already present is success (ops are retry-safe).
                 if !out.success() && !out.stderr.contains("File exists") {
                     return Err(BackendError::apply(op, failure(&c, &out)));
@@ -256,7 +253,7 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
                 let out = self
                     .runner
                     .run(&c)
-                    .map_err(|e| BackendError::apply(op, e.to_string()))?;
+                    .map_err(|e| BackendError::apply(op, e))?;
                 if !out.success() && !out.stderr.contains("not in table") {
                     return Err(BackendError::apply(op, failure(&c, &out)));
                 }
@@ -266,7 +263,7 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
                 let out = self
                     .runner
                     .run(&c)
-                    .map_err(|e| BackendError::apply(op, e.to_string()))?;
+                    .map_err(|e| BackendError::apply(op, e))?;
                 if !out.success() {
                     if !out.stderr.contains("not in table") {
                         return Err(BackendError::apply(op, failure(&c, &out)));
@@ -276,7 +273,7 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
                     let out = self
                         .runner
                         .run(&c)
-                        .map_err(|e| BackendError::apply(op, e.to_string()))?;
+                        .map_err(|e| BackendError::apply(op, e))?;
                     if !out.success() && !out.stderr.contains("File exists") {
                         return Err(BackendError::apply(op, failure(&c, &out)));
                     }
@@ -288,12 +285,12 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
                 let running = match system::dhclient_pid(&mut self.runner, iface, major) {
                     Ok(Some(pid)) => {
                         self.process_name(pid)
-                            .map_err(|e| BackendError::apply(op, e.to_string()))?
+                            .map_err(|e| BackendError::apply(op, e))?
                             .as_deref()
                             == Some("dhclient")
                     }
                     Ok(None) => false,
-                    Err(e) => return Err(BackendError::apply(op, e.to_string())),
+                    Err(e) => return Err(BackendError::apply(op, e)),
                 };
                 if !running {
                     let flags = match &self.rc {
@@ -309,7 +306,7 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
                 let out = self
                     .runner
                     .run(&c)
-                    .map_err(|e| BackendError::apply(op, e.to_string()))?;
+                    .map_err(|e| BackendError::apply(op, e))?;
                 if out.status != 0 {
                     let path = self.daemon_path(*daemon).to_string();
                     self.run_op(op, &Command::new(path, Vec::<String>::new()))?;
@@ -323,7 +320,7 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
 
     fn require(&mut self, op: &Op, ifname: &str) -> Result<parse::Interface, BackendError> {
         self.current(op, ifname)?
-            .ok_or_else(|| BackendError::apply(op, format!("interface {ifname} does not exist")))
+            .ok_or_else(|| BackendError::apply(op, Cause::NoSuchInterface(ifname.to_string())))
     }
 
     /// Send SIGTERM to `pid` if it is still a process named `name`; a
@@ -331,7 +328,7 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
     fn stop_pid(&mut self, op: &Op, pid: u32, name: &str) -> Result<(), BackendError> {
         let current = self
             .process_name(pid)
-            .map_err(|e| BackendError::apply(op, e.to_string()))?;
+            .map_err(|e| BackendError::apply(op, e))?;
         if current.as_deref() != Some(name) {
             return Ok(());
         }
@@ -339,7 +336,7 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
         let out = self
             .runner
             .run(&c)
-            .map_err(|e| BackendError::apply(op, e.to_string()))?;
+            .map_err(|e| BackendError::apply(op, e))?;
         if !out.success() && !out.stderr.contains("No such process") {
             return Err(BackendError::apply(op, failure(&c, &out)));
         }
@@ -349,8 +346,7 @@ impl<R: CommandRunner> FreeBsdBackend<R> {
 
 impl<R: CommandRunner> Backend for FreeBsdBackend<R> {
     fn observe(&mut self) -> Result<SystemView, BackendError> {
-        self.observe_inner()
-            .map_err(|e| BackendError::observe(e.to_string()))
+        self.observe_inner().map_err(BackendError::observe)
     }
 
     fn apply(&mut self, op: &Op) -> Result<(), BackendError> {
@@ -358,13 +354,37 @@ impl<R: CommandRunner> Backend for FreeBsdBackend<R> {
     }
 }
 
-fn failure(c: &Command, out: &Output) -> String {
-    format!(
-        "{}: exited with status {}: {}",
-        c.label(),
-        out.status,
-        out.stderr.trim()
-    )
+/// `c` ran and failed with `out`.
+fn failure(c: &Command, out: &Output) -> Cause {
+    Cause::Command {
+        command: c.label(),
+        status: out.status,
+        stderr: out.stderr.trim().to_string(),
+    }
+}
+
+impl From<SystemError> for Cause {
+    fn from(e: SystemError) -> Self {
+        match e {
+            SystemError::Failed {
+                command,
+                status,
+                stderr,
+            } => Cause::Command {
+                command,
+                status,
+                stderr,
+            },
+            SystemError::Run(e) => e.into(),
+            SystemError::Parse(e) => Cause::platform(e),
+        }
+    }
+}
+
+impl From<RunError> for Cause {
+    fn from(e: RunError) -> Self {
+        Cause::platform(e)
+    }
 }
 
 fn has_port(i: &parse::Interface, port: &str) -> bool {

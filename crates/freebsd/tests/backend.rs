@@ -2,8 +2,9 @@
 //! command output, apply() as exact command lines.
 
 use hvnet_freebsd::{FreeBsdBackend, Output, ScriptedRunner};
+use hvnet_vf::backend::Cause;
 use hvnet_vf::model::{AggregateProto, IfKind, IpNet, Op, Route};
-use hvnet_vf::{Backend, Daemon};
+use hvnet_vf::{Backend, BackendError, Daemon};
 
 const IFCONFIG_A: &str = "\
 lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> metric 0 mtu 16384
@@ -176,7 +177,14 @@ fn observe_without_hn_sysctls_pairs_by_mac_and_dev_hn_vf() {
 fn observe_errors_name_the_command() {
     let mut r = scripted();
     r.answer("ifconfig -a", Output::ok("hn0: flags=zz<UP>\n"));
-    let e = FreeBsdBackend::new(r).observe().unwrap_err().to_string();
+    let e = FreeBsdBackend::new(r).observe().unwrap_err();
+    // The parser's own error is in the source chain: BackendError -> Cause -> ParseError.
+    let parse = std::error::Error::source(&e).and_then(|c| c.source());
+    assert!(
+        parse.is_some_and(|p| p.is::<hvnet_freebsd::parse::ParseError>()),
+        "{e:?}"
+    );
+    let e = e.to_string();
     assert!(e.starts_with("observe: ifconfig -a: line 1:"), "{e}");
     let mut r = scripted();
     r.answer("netstat -rn", Output::failed(1, "netstat: kvm"));
@@ -501,7 +509,16 @@ fn failures_and_unsupported_ops() {
         e.to_string(),
         "set_mtu on mce0: ifconfig mce0 mtu 9000: exited with status 1: ifconfig: ioctl SIOCSIFMTU (set mtu): Invalid argument"
     );
-    assert!(!e.unsupported);
+    assert!(
+        matches!(
+            &e,
+            BackendError::Apply {
+                source: Cause::Command { status: 1, .. },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let e = b
         .apply(&Op::AddPort {
             aggregate: "lagg5".into(),
@@ -509,13 +526,17 @@ fn failures_and_unsupported_ops() {
         })
         .unwrap_err();
     assert!(e.to_string().contains("lagg5 does not exist"));
+    assert!(
+        matches!(&e, BackendError::Apply { source: Cause::NoSuchInterface(i), .. } if i == "lagg5"),
+        "{e:?}"
+    );
     let e = b
         .apply(&Op::SteerOn {
             synthetic: "hn0".into(),
             vf: "mce0".into(),
         })
         .unwrap_err();
-    assert!(e.unsupported);
+    assert!(matches!(e, BackendError::Unsupported { .. }), "{e}");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use crate::fastpath::FastPath;
 use crate::gate::Gate;
 use crate::netlink::{Hook, Link, Netlink, NetlinkError, Route4, STEER_PRIORITY};
 use crate::roles::{driver_of, role, Role, RolePatterns};
-use hvnet_vf::backend::{Backend, BackendError};
+use hvnet_vf::backend::{Backend, BackendError, Cause};
 use hvnet_vf::model::{
     EgressRedirect, GateState, IfKind, Interface, IpNet, Ipv4Net, Ipv6Net, Mac, Op, Route,
     SteerPair, SystemView,
@@ -18,6 +18,15 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+impl From<NetlinkError> for Cause {
+    fn from(e: NetlinkError) -> Self {
+        match e {
+            NetlinkError::NoSuchInterface { iface, .. } => Cause::NoSuchInterface(iface),
+            other => Cause::platform(other),
+        }
+    }
+}
 
 /// The Linux backend, bound to the calling thread's network namespace.
 pub struct LinuxBackend {
@@ -98,7 +107,7 @@ impl LinuxBackend {
     fn link(&self, op: &Op, name: &str) -> Result<Link, BackendError> {
         self.rt
             .block_on(self.nl.link(name))
-            .map_err(|e| BackendError::apply(op, e.to_string()))
+            .map_err(|e| BackendError::apply(op, e))
     }
 
     fn observe_inner(&self) -> Result<SystemView, NetlinkError> {
@@ -187,8 +196,7 @@ impl LinuxBackend {
 
 impl Backend for LinuxBackend {
     fn observe(&mut self) -> Result<SystemView, BackendError> {
-        self.observe_inner()
-            .map_err(|e| BackendError::observe(e.to_string()))
+        self.observe_inner().map_err(BackendError::observe)
     }
 
     fn apply(&mut self, op: &Op) -> Result<(), BackendError> {
@@ -201,7 +209,7 @@ impl Backend for LinuxBackend {
 
 impl LinuxBackend {
     fn apply_op(&mut self, op: &Op) -> Result<(), BackendError> {
-        let err = |e: NetlinkError| BackendError::apply(op, e.to_string());
+        let err = |e: NetlinkError| BackendError::apply(op, e);
         match op {
             Op::SetAdmin { iface, up } => {
                 let l = self.link(op, iface)?;

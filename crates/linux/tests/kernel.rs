@@ -445,12 +445,35 @@ fn backend_observe_and_apply_match_the_kernel() {
             e.to_string().contains("set_mtu on ghost0") && e.to_string().contains("ghost0"),
             "{e}"
         );
+        assert!(
+            matches!(&e, hvnet_vf::BackendError::Apply {
+                source: hvnet_vf::backend::Cause::NoSuchInterface(i), ..
+            } if i == "ghost0"),
+            "{e:?}"
+        );
+        // A kernel refusal keeps netlink's error and its errno in the source chain.
+        let e = be
+            .apply(&Op::SetMtu {
+                iface: "hn0".into(),
+                mtu: 10,
+            })
+            .unwrap_err();
+        let netlink = std::error::Error::source(&e).and_then(|c| c.source());
+        let errno = netlink
+            .and_then(|n| n.downcast_ref::<NetlinkError>())
+            .and_then(|n| std::error::Error::source(n))
+            .and_then(|io| io.downcast_ref::<std::io::Error>())
+            .and_then(std::io::Error::raw_os_error);
+        assert_eq!(errno, Some(libc::EINVAL), "{e:?}");
         let e = be
             .apply(&Op::CreateAggregate {
                 name: "lagg0".into(),
             })
             .unwrap_err();
-        assert!(e.unsupported);
+        assert!(
+            matches!(e, hvnet_vf::BackendError::Unsupported { .. }),
+            "{e}"
+        );
     });
     guard.teardown();
 }

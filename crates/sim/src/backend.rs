@@ -12,9 +12,19 @@ use hvnet_vf::{
 };
 
 use hvnet_freebsd::{Output, RunError};
+use hvnet_vf::backend::Cause;
 
 use crate::faults::Faults;
-use crate::world::{IfClass, ProcKind, World};
+use crate::world::{IfClass, KernelError, ProcKind, World};
+
+impl From<KernelError> for Cause {
+    fn from(e: KernelError) -> Self {
+        match e {
+            KernelError::NoSuchInterface(name) => Cause::NoSuchInterface(name),
+            other => Cause::platform(other),
+        }
+    }
+}
 
 /// The backend an agent gets for one callback.
 pub struct SimBackend<'a> {
@@ -119,7 +129,7 @@ pub fn observe_world(w: &World) -> SystemView {
 
 /// Apply one op to the kernel (no fault injection).
 pub fn apply_op(w: &mut World, now: Duration, op: &Op) -> Result<(), BackendError> {
-    let err = |e: crate::world::KernelError| BackendError::apply(op, e.to_string());
+    let err = |e: KernelError| BackendError::apply(op, e);
     match op {
         Op::CreateAggregate { name } => {
             if w.ifnet(name).is_some_and(|i| i.lagg.is_some()) {
@@ -184,7 +194,7 @@ pub fn apply_op(w: &mut World, now: Duration, op: &Op) -> Result<(), BackendErro
                 ..route.clone()
             };
             match w.change_route(&moved) {
-                Err(crate::world::KernelError::NoRoute(_)) => w.add_route(&moved).map_err(err),
+                Err(KernelError::NoRoute(_)) => w.add_route(&moved).map_err(err),
                 r => r.map_err(err),
             }
         }
@@ -197,7 +207,7 @@ pub fn apply_op(w: &mut World, now: Duration, op: &Op) -> Result<(), BackendErro
             if !w.devices.contains(daemon.device()) {
                 return Err(BackendError::apply(
                     op,
-                    format!("open /dev/{}: No such file or directory", daemon.device()),
+                    Cause::NoDevice(format!("/dev/{}", daemon.device())),
                 ));
             }
             w.spawn(ProcKind::Daemon(*daemon));
@@ -255,7 +265,7 @@ impl hvnet_freebsd::CommandRunner for SimBackend<'_> {
 impl Backend for SimBackend<'_> {
     fn observe(&mut self) -> Result<SystemView, BackendError> {
         if self.faults.fail_observe() {
-            return Err(BackendError::observe("injected failure"));
+            return Err(BackendError::observe(Cause::Injected));
         }
         Ok(observe_world(self.world))
     }
@@ -263,7 +273,7 @@ impl Backend for SimBackend<'_> {
     fn apply(&mut self, op: &Op) -> Result<(), BackendError> {
         if self.faults.fail_op() {
             self.journal.push(format!("{op} FAILED (injected)"));
-            return Err(BackendError::apply(op, "injected failure"));
+            return Err(BackendError::apply(op, Cause::Injected));
         }
         if let Op::RunHook { program, args } = op {
             self.hooks.push((program.clone(), args.clone()));
@@ -287,7 +297,7 @@ impl Backend for SimBackend<'_> {
                 Ok(())
             }
             Err(e) => {
-                self.journal.push(format!("{op} FAILED: {}", e.message));
+                self.journal.push(format!("{op} FAILED: {}", e.detail()));
                 Err(e)
             }
         }

@@ -165,3 +165,70 @@ fn restart_before_the_agent_started_is_ignored() {
     run(parse("r.scn", text).unwrap(), RunOptions::default(), f).unwrap();
     assert_eq!(seen.borrow().iter().filter(|l| *l == "START").count(), 1);
 }
+
+#[test]
+fn backend_errors_say_what_failed() {
+    use hvnet_vf::backend::Cause;
+    use hvnet_vf::BackendError;
+    let mut world = hvnet_sim::World::new(true);
+    let mut faults = hvnet_sim::Faults::new(FaultConfig::default(), 0);
+    let mut b = hvnet_sim::SimBackend::new(&mut world, Duration::ZERO, &mut faults);
+    let op = Op::SetMtu {
+        iface: "hn9".into(),
+        mtu: 1500,
+    };
+    let e = b.apply(&op).unwrap_err();
+    assert!(
+        matches!(&e, BackendError::Apply { op: "set_mtu", source: Cause::NoSuchInterface(i), .. } if i == "hn9"),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "set_mtu on hn9: interface hn9 does not exist"
+    );
+    assert!(!e.is_permanent());
+    let steer = Op::SteerOn {
+        synthetic: "hn0".into(),
+        vf: "mce0".into(),
+    };
+    assert!(b.apply(&steer).unwrap_err().is_permanent());
+    assert_eq!(
+        b.journal,
+        [
+            "set hn9 mtu 1500 FAILED: interface hn9 does not exist",
+            "steer hn0 via mce0 FAILED: not supported by this backend"
+        ]
+    );
+
+    let mut faults = hvnet_sim::Faults::new(
+        FaultConfig {
+            op_fail: 1.0,
+            observe_fail: 1.0,
+            ..Default::default()
+        },
+        0,
+    );
+    let mut b = hvnet_sim::SimBackend::new(&mut world, Duration::ZERO, &mut faults);
+    let e = b.observe().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            BackendError::Observe {
+                source: Cause::Injected
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(e.to_string(), "observe: injected failure");
+    let e = b.apply(&op).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            BackendError::Apply {
+                source: Cause::Injected,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}

@@ -4,11 +4,37 @@
 //! and handy for other crates' unit tests. It is not the simulator: no
 //! time, no packets, no host.
 
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, Cause};
 use crate::model::{
     AggregateState, DaemonProc, DhcpClient, EgressRedirect, IfKind, Interface, Mac, Op, SteerPair,
     SystemView,
 };
+
+/// What the idealised kernel refuses, as its errno would say.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}: no such interface")]
+    NoSuchInterface(String),
+    #[error("{0}: already exists")]
+    Exists(String),
+    #[error("{0}: not an aggregate")]
+    NotAnAggregate(String),
+    #[error("{port}: already a port of {aggregate} (EBUSY)")]
+    AlreadyAPort { port: String, aggregate: String },
+    #[error("{0}: nested aggregate (EINVAL)")]
+    NestedAggregate(String),
+    #[error("{iface}: invalid MTU {mtu}")]
+    InvalidMtu { iface: String, mtu: u32 },
+}
+
+impl From<Refusal> for Cause {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::NoSuchInterface(name) => Cause::NoSuchInterface(name),
+            other => Cause::platform(other),
+        }
+    }
+}
 
 /// A backend whose whole state is a [`SystemView`].
 #[derive(Debug, Clone, Default)]
@@ -69,9 +95,9 @@ pub fn elect_active(view: &mut SystemView, agg: &str) {
     }
 }
 
-fn need<'a>(view: &'a mut SystemView, name: &str) -> Result<&'a mut Interface, String> {
+fn need<'a>(view: &'a mut SystemView, name: &str) -> Result<&'a mut Interface, Refusal> {
     view.interface_mut(name)
-        .ok_or_else(|| format!("{name}: no such interface"))
+        .ok_or_else(|| Refusal::NoSuchInterface(name.to_string()))
 }
 
 /// Drop the routes through `iface` whose gateway is no longer on-link there
@@ -98,11 +124,11 @@ fn prune_routes(view: &mut SystemView, iface: &str) {
 }
 
 /// Apply `op` to `view`. Errors are what a kernel would refuse.
-pub fn apply_to_view(view: &mut SystemView, op: &Op, next_pid: &mut u32) -> Result<(), String> {
+pub fn apply_to_view(view: &mut SystemView, op: &Op, next_pid: &mut u32) -> Result<(), Refusal> {
     match op {
         Op::CreateAggregate { name } => {
             if view.interface(name).is_some() {
-                return Err(format!("{name}: already exists"));
+                return Err(Refusal::Exists(name.clone()));
             }
             let index = view.interfaces.iter().map(|i| i.index).max().unwrap_or(0) + 1;
             view.interfaces.push(Interface {
@@ -135,18 +161,18 @@ pub fn apply_to_view(view: &mut SystemView, op: &Op, next_pid: &mut u32) -> Resu
             let a = need(view, aggregate)?;
             a.aggregate
                 .as_mut()
-                .ok_or_else(|| format!("{aggregate}: not an aggregate"))?
+                .ok_or_else(|| Refusal::NotAnAggregate(aggregate.clone()))?
                 .proto = proto.clone();
         }
         Op::AddPort { aggregate, port } => {
             let (mtu, mac, first) = {
                 let a = view
                     .interface(aggregate)
-                    .ok_or_else(|| format!("{aggregate}: no such interface"))?;
+                    .ok_or_else(|| Refusal::NoSuchInterface(aggregate.clone()))?;
                 let st = a
                     .aggregate
                     .as_ref()
-                    .ok_or_else(|| format!("{aggregate}: not an aggregate"))?;
+                    .ok_or_else(|| Refusal::NotAnAggregate(aggregate.clone()))?;
                 if st.ports.contains(port) {
                     return Ok(());
                 }
@@ -154,10 +180,13 @@ pub fn apply_to_view(view: &mut SystemView, op: &Op, next_pid: &mut u32) -> Resu
             };
             let p = need(view, port)?;
             if let Some(m) = &p.member_of {
-                return Err(format!("{port}: already a port of {m} (EBUSY)"));
+                return Err(Refusal::AlreadyAPort {
+                    port: port.clone(),
+                    aggregate: m.clone(),
+                });
             }
             if p.is_aggregate() {
-                return Err(format!("{port}: nested aggregate (EINVAL)"));
+                return Err(Refusal::NestedAggregate(port.clone()));
             }
             p.member_of = Some(aggregate.clone());
             // The kernel purges inet6 from a new port.
@@ -220,7 +249,10 @@ pub fn apply_to_view(view: &mut SystemView, op: &Op, next_pid: &mut u32) -> Resu
         Op::SetMtu { iface, mtu } => {
             let i = need(view, iface)?;
             if *mtu < 68 {
-                return Err(format!("{iface}: invalid MTU {mtu}"));
+                return Err(Refusal::InvalidMtu {
+                    iface: iface.clone(),
+                    mtu: *mtu,
+                });
             }
             i.mtu = *mtu;
             let ports = i.aggregate.as_ref().map(|a| a.ports.clone());

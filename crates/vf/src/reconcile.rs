@@ -50,7 +50,22 @@ struct Flap {
 struct Failure {
     count: u32,
     next_try: Duration,
-    error: BackendError,
+    /// What failed last, as [`ErrorStatus`] shows it.
+    op: &'static str,
+    interface: Option<String>,
+    message: String,
+}
+
+impl Failure {
+    fn new(count: u32, next_try: Duration, e: &BackendError) -> Self {
+        Failure {
+            count,
+            next_try,
+            op: e.op(),
+            interface: e.interface().map(str::to_string),
+            message: e.detail(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -148,7 +163,7 @@ pub struct Status {
 }
 
 /// The result of one step.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct StepReport {
     /// Ops applied successfully, in order.
     pub applied: Vec<Op>,
@@ -494,7 +509,7 @@ impl Reconciler {
                     }
                     Err(e) => {
                         let count = self.failures.get(&unit.key).map_or(0, |f| f.count) + 1;
-                        let retry = if e.unsupported {
+                        let retry = if e.is_permanent() {
                             self.config.retry.max
                         } else {
                             self.config.retry.delay(count)
@@ -507,14 +522,8 @@ impl Reconciler {
                                 ms(retry)
                             ),
                         });
-                        self.failures.insert(
-                            unit.key.clone(),
-                            Failure {
-                                count,
-                                next_try: now + retry,
-                                error: e.clone(),
-                            },
-                        );
+                        self.failures
+                            .insert(unit.key.clone(), Failure::new(count, now + retry, &e));
                         failed.push((op.clone(), e));
                         ok = false;
                         break;
@@ -583,14 +592,8 @@ impl Reconciler {
             level: LogLevel::Error,
             message: format!("{e}; retrying in {} ms", ms(retry)),
         });
-        self.failures.insert(
-            "observe".into(),
-            Failure {
-                count,
-                next_try: now + retry,
-                error: e.clone(),
-            },
-        );
+        self.failures
+            .insert("observe".into(), Failure::new(count, now + retry, &e));
         let mut status = self.last_status.clone().unwrap_or(Status {
             mode: self.config.mode.resolve(false),
             converged: false,
@@ -616,9 +619,9 @@ impl Reconciler {
             .iter()
             .map(|(k, f)| ErrorStatus {
                 unit: k.clone(),
-                op: f.error.op.clone(),
-                interface: f.error.interface.clone(),
-                message: f.error.message.clone(),
+                op: f.op.to_string(),
+                interface: f.interface.clone(),
+                message: f.message.clone(),
                 failures: f.count,
                 retry_in_ms: ms(f.next_try.saturating_sub(now)),
             })

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use hvnet_rcconf::RcConf;
+use hvnet_vf::backend::Cause;
 use hvnet_vf::model::{AggregateProto, AggregateState, Daemon, Mac};
 use hvnet_vf::{
     plan, Backend, BackendError, DaemonProc, DataPath, DhcpClient, EgressRedirect, GateState,
@@ -563,7 +564,11 @@ impl Backend for Flaky {
             self.left -= 1;
             return Err(BackendError::apply(
                 op,
-                "ifconfig: SIOCSLAGGPORT: Device busy",
+                Cause::Command {
+                    command: "ifconfig lagg0 laggport mce0".into(),
+                    status: 1,
+                    stderr: "ifconfig: SIOCSLAGGPORT: Device busy".into(),
+                },
             ));
         }
         self.inner.apply(op)

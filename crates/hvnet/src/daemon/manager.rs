@@ -252,7 +252,7 @@ impl Manager {
                 at_ms: ms(now),
                 op: op.to_string(),
                 ok: false,
-                error: Some(e.message.clone()),
+                error: Some(e.detail()),
             });
         }
         self.applied += rep.applied.len() as u64;
