@@ -70,7 +70,7 @@ pub use agent::{no_agent, AgentContext, AgentFactory, GuestAgent, NoAgent};
 pub use backend::{observe_world, SimBackend};
 pub use faults::{FaultConfig, Faults};
 pub use host::VfOffer;
-pub use runner::{run, Marker, RunOptions, RunResult, Sim, TimelineEntry};
+pub use runner::{run, Marker, RunOptions, RunResult, Sim, SimError, TimelineEntry};
 pub use scenario::{parse, Scenario, ScenarioError};
 pub use scripts::{original_scripts, OriginalScripts};
 pub use summary::{Latency, Summary};

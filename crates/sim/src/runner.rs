@@ -18,7 +18,7 @@ use crate::invariants;
 use crate::scenario::{fmt_time, Action, ExpectKind, Scenario};
 use crate::summary::{Latency, Summary};
 use crate::traffic::{Fate, Path};
-use crate::world::{Timer, World};
+use crate::world::{KernelError, Timer, World};
 
 /// Options of one run.
 #[derive(Debug, Clone, Default)]
@@ -126,6 +126,26 @@ pub struct Sim {
     logged_fates: (Fate, Fate),
 }
 
+/// Why a run cannot start: the simulated kernel refuses one of the scenario's settings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    #[error("{file}: tunable {name}={value}: {source}")]
+    Tunable {
+        /// The scenario's file.
+        file: String,
+        name: String,
+        value: String,
+        source: KernelError,
+    },
+    #[error("{file}: sysctl {name}={value}: {source}")]
+    Sysctl {
+        file: String,
+        name: String,
+        value: String,
+        source: KernelError,
+    },
+}
+
 impl Sim {
     /// Prepare a run: the main agent comes from `factory` (again on each
     /// restart); `hooks` are further agents fed the same events (e.g. devd
@@ -135,17 +155,25 @@ impl Sim {
         opts: RunOptions,
         factory: AgentFactory,
         hooks: Vec<Box<dyn GuestAgent>>,
-    ) -> Result<Sim, String> {
+    ) -> Result<Sim, SimError> {
         let mut world = World::new(sc.vf_transparent());
         for (k, v) in &sc.tunables {
             world
                 .set_tunable(k, v)
-                .map_err(|e| format!("{}: tunable {k}={v}: {e}", sc.file))?;
+                .map_err(|source| SimError::Tunable {
+                    file: sc.file.clone(),
+                    name: k.clone(),
+                    value: v.clone(),
+                    source,
+                })?;
         }
         for (k, v) in &sc.sysctls {
-            world
-                .sysctl_set(k, v)
-                .map_err(|e| format!("{}: sysctl {k}={v}: {e}", sc.file))?;
+            world.sysctl_set(k, v).map_err(|source| SimError::Sysctl {
+                file: sc.file.clone(),
+                name: k.clone(),
+                value: v.clone(),
+                source,
+            })?;
         }
         world.dhcp.enabled = sc.dhcp.enabled;
         world.dhcp.first = sc.dhcp.first;
@@ -1025,6 +1053,6 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Run a scenario with an agent factory and no hooks.
-pub fn run(sc: Scenario, opts: RunOptions, factory: AgentFactory) -> Result<RunResult, String> {
+pub fn run(sc: Scenario, opts: RunOptions, factory: AgentFactory) -> Result<RunResult, SimError> {
     Ok(Sim::new(sc, opts, factory, Vec::new())?.run())
 }

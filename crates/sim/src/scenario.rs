@@ -275,8 +275,13 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     (ns.is_finite() && ns < 1e18).then(|| Duration::from_nanos(ns.round() as u64))
 }
 
+/// A quote that is never closed (see [`words`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("an unterminated quote")]
+pub struct UnterminatedQuote;
+
 /// Split a line into words; `"..."` and `'...'` group words.
-pub fn words(s: &str) -> Result<Vec<String>, String> {
+pub fn words(s: &str) -> Result<Vec<String>, UnterminatedQuote> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -290,10 +295,10 @@ pub fn words(s: &str) -> Result<Vec<String>, String> {
                         Some(q) if q == c => break,
                         Some('\\') if c == '"' => match chars.next() {
                             Some(n) => cur.push(n),
-                            None => return Err("an unterminated quote".into()),
+                            None => return Err(UnterminatedQuote),
                         },
                         Some(x) => cur.push(x),
-                        None => return Err("an unterminated quote".into()),
+                        None => return Err(UnterminatedQuote),
                     }
                 }
             }

@@ -167,6 +167,50 @@ fn restart_before_the_agent_started_is_ignored() {
 }
 
 #[test]
+fn a_setting_the_kernel_refuses_is_a_sim_error_naming_it() {
+    use std::error::Error;
+    let sc = parse("t.scn", "duration 1s\ntunable hw.hn.vf_transparent=yes\n").unwrap();
+    let Err(e) = run(sc, RunOptions::default(), hvnet_sim::no_agent()) else {
+        panic!("the run started");
+    };
+    assert!(
+        matches!(&e, hvnet_sim::SimError::Tunable { name, .. } if name == "hw.hn.vf_transparent")
+    );
+    assert_eq!(
+        e.to_string(),
+        "t.scn: tunable hw.hn.vf_transparent=yes: hw.hn.vf_transparent=yes: invalid argument"
+    );
+    let source = e
+        .source()
+        .and_then(|s| s.downcast_ref::<hvnet_sim::KernelError>());
+    assert!(
+        matches!(source, Some(hvnet_sim::KernelError::Invalid(_))),
+        "{source:?}"
+    );
+
+    let sc = parse("t.scn", "duration 1s\nsysctl kern.vm_guest=none\n").unwrap();
+    let Err(e) = run(sc, RunOptions::default(), hvnet_sim::no_agent()) else {
+        panic!("the run started");
+    };
+    assert!(matches!(e, hvnet_sim::SimError::Sysctl { .. }), "{e}");
+}
+
+#[test]
+fn an_unterminated_quote_is_reported_at_its_line() {
+    assert_eq!(
+        hvnet_sim::scenario::words("a 'b c"),
+        Err(hvnet_sim::scenario::UnterminatedQuote)
+    );
+    let e = parse(
+        "q.scn",
+        "duration 1s\nrc ifconfig_hn0=\"DHCP\"\nat 1s guest ifconfig \"hn0\n",
+    )
+    .unwrap_err();
+    assert_eq!(e.line, 3, "{e}");
+    assert!(e.to_string().contains("an unterminated quote"), "{e}");
+}
+
+#[test]
 fn backend_errors_say_what_failed() {
     use hvnet_vf::backend::Cause;
     use hvnet_vf::BackendError;
