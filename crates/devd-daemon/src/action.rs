@@ -12,6 +12,10 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
 /// How one action ended.
 #[derive(Debug)]
 pub struct Outcome {
@@ -62,7 +66,8 @@ fn cloexec_from_3() {
     #[cfg(target_os = "linux")]
     {
         const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-        // SAFETY: close_range only changes descriptor flags.
+        // SAFETY: close_range takes three integers (no pointers) and with CLOSE_RANGE_CLOEXEC
+        // only sets close-on-exec flags: no descriptor is closed under a Rust owner.
         let rc = unsafe {
             libc::syscall(
                 libc::SYS_close_range,
@@ -75,24 +80,32 @@ fn cloexec_from_3() {
             return;
         }
     }
-    // SAFETY: getrlimit/fcntl are async-signal-safe.
-    let max = unsafe {
-        let mut rl: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 && rl.rlim_cur != libc::RLIM_INFINITY
-        {
-            (rl.rlim_cur as i64).min(1 << 20) as i32
-        } else {
-            65536
-        }
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit through its pointer, which points at `rl`, a live
+    // local of that type; it is async-signal-safe (this runs between fork and exec).
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0;
+    let max = if got && rl.rlim_cur != libc::RLIM_INFINITY {
+        i32::try_from(rl.rlim_cur.min(1 << 20)).unwrap_or(65536)
+    } else {
+        65536
     };
     for fd in 3..max {
-        // SAFETY: fcntl on an arbitrary number: EBADF for unused ones.
+        // SAFETY: F_SETFD takes integers only; a number that is not open gets EBADF, an open
+        // one only gains FD_CLOEXEC, which closes nothing before exec. nix's fcntl needs a
+        // BorrowedFd, which cannot be made for a number that may not be open.
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
 }
 
+/// Set `sig`'s disposition to `handler`; returns the previous one, raw, so that it can be
+/// put back whatever it was (nix's signal() refuses to return an SA_SIGINFO handler).
 fn set_disposition(sig: libc::c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
-    // SAFETY: signal(3) with SIG_IGN/SIG_DFL or a previously returned handler.
+    // SAFETY: installing a handler is unsafe because it runs at any point. Callers pass
+    // SIG_IGN, which runs nothing, or the value an earlier call returned for the same
+    // signal, which puts back a handler that was already installed.
     unsafe { libc::signal(sig, handler) }
 }
 
@@ -102,7 +115,10 @@ fn set_disposition(sig: libc::c_int, handler: libc::sighandler_t) -> libc::sigha
 fn command(shell: &Path, cmd: &[u8]) -> Command {
     let mut command = Command::new(shell);
     command.arg0("sh").arg("-c").arg(OsStr::from_bytes(cmd));
-    // SAFETY: the closure only calls async-signal-safe functions.
+    // SAFETY: pre_exec's closure runs in the forked child, where another thread may have
+    // held a lock (malloc's too) at fork. This one allocates nothing and calls only
+    // async-signal-safe functions (setsid, signal, close_range/getrlimit/fcntl), so it
+    // cannot wait on such a lock.
     unsafe {
         command.pre_exec(|| {
             libc::setsid();
@@ -201,15 +217,14 @@ const GRACE: Duration = Duration::from_secs(1);
 /// after [`GRACE`], then reap the shell. Until it is reaped the shell's zombie keeps its
 /// pid, which is the group's id, from being reused, so both signals reach only the action.
 fn kill_group(child: &mut Child, start: Instant) -> Outcome {
-    let group = child.id() as libc::pid_t;
-    // SAFETY: kill(2) on our own unreaped child's process group.
-    unsafe { libc::kill(-group, libc::SIGTERM) };
+    let group = Pid::from_raw(child.id() as libc::pid_t);
+    let _ = killpg(group, Signal::SIGTERM);
     let grace = Instant::now();
     while !exited_unreaped(group) && grace.elapsed() < GRACE {
         std::thread::sleep(Duration::from_millis(5));
     }
-    // SAFETY: as above; the shell is still unreaped.
-    unsafe { libc::kill(-group, libc::SIGKILL) };
+    // The shell is still unreaped: the group id is still the action's.
+    let _ = killpg(group, Signal::SIGKILL);
     let mut out = Outcome::ended(child.wait(), start);
     out.timed_out = true;
     out
@@ -217,18 +232,9 @@ fn kill_group(child: &mut Child, start: Instant) -> Outcome {
 
 /// Whether child `pid` has exited, leaving it to be reaped (waitid with WNOWAIT). An error
 /// (nothing left to wait for) counts as exited.
-fn exited_unreaped(pid: libc::pid_t) -> bool {
-    // SAFETY: waitid fills a zeroed siginfo_t; WNOWAIT leaves the child waitable.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let rc = libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        );
-        rc != 0 || info.si_pid() != 0
-    }
+fn exited_unreaped(pid: Pid) -> bool {
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    !matches!(waitid(Id::Pid(pid), flags), Ok(WaitStatus::StillAlive))
 }
 
 #[cfg(test)]

@@ -3,14 +3,21 @@
 //! rules run; a client whose send fails or is short is dropped at once; hung-up clients are
 //! reaped; at the client limit the listeners leave the poll set and their backlog drops to 0.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{
+    accept4, bind, connect, listen, send, setsockopt, shutdown, socket, sockopt, AddressFamily,
+    Backlog, MsgFlags, Shutdown, SockFlag, SockType, UnixAddr,
+};
 
 pub const SEQPACKET_NAME: &str = "devd.seqpacket.pipe";
 pub const STREAM_NAME: &str = "devd.pipe";
 /// devd's send buffer per client (a 450-vdev ZFS pool creation burst fits).
-pub const CLIENT_SNDBUF: libc::c_int = 262_144;
+pub const CLIENT_SNDBUF: usize = 262_144;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -35,49 +42,43 @@ pub struct Forwarded {
     pub dropped: usize,
 }
 
-pub(crate) fn sockaddr_un(path: &[u8]) -> std::io::Result<(libc::sockaddr_un, libc::socklen_t)> {
-    // SAFETY: sockaddr_un is plain old data; all-zero is a valid value.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    if path.len() >= addr.sun_path.len() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "socket path too long",
-        ));
-    }
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (d, s) in addr.sun_path.iter_mut().zip(path) {
-        *d = *s as libc::c_char;
-    }
-    let len = std::mem::size_of::<libc::sa_family_t>() + path.len() + 1;
-    Ok((addr, len as libc::socklen_t))
+/// Make `fd` non-blocking (its other status flags kept).
+pub(crate) fn set_nonblock(fd: BorrowedFd) -> nix::Result<()> {
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
 }
 
-pub(crate) fn set_nonblock(fd: RawFd) -> std::io::Result<()> {
-    // SAFETY: fcntl on a descriptor the caller owns.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+/// A SOCK_SEQPACKET socket connected to `path`, blocking while it connects.
+pub(crate) fn connect_seqpacket(path: &Path) -> nix::Result<OwnedFd> {
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    connect(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
+    Ok(fd)
 }
 
-fn check(rc: libc::c_int) -> std::io::Result<()> {
-    if rc < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(())
+/// Whether `fd` has something to report: the `wanted` events or, whatever was asked, a
+/// hang-up or error. Does not wait.
+pub(crate) fn poll_now(fd: BorrowedFd, wanted: PollFlags) -> PollFlags {
+    let mut fds = [PollFd::new(fd, wanted)];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(n) if n > 0 => fds[0].revents().unwrap_or(PollFlags::empty()),
+        _ => PollFlags::empty(),
     }
+}
+
+/// `backlog` as listen(2) takes it: the kernel clamps a larger one to its maximum anyway.
+fn backlog(n: i32) -> Backlog {
+    Backlog::new(n.clamp(0, i32::from(Backlog::MAXCONN))).unwrap_or(Backlog::MAXCONN)
 }
 
 /// Whether a listener of `kind` answers at `path` (a connection is accepted or pending).
 /// The connection is closed at once; the server sees a client that hung up.
 fn serving(path: &Path, kind: Kind) -> bool {
-    use nix::errno::Errno;
-    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
-    let ty = match kind {
-        Kind::SeqPacket => SockType::SeqPacket,
-        Kind::Stream => SockType::Stream,
-    };
+    let ty = kind.socket_type();
     let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
     let (Ok(fd), Ok(addr)) = (
         socket(AddressFamily::Unix, ty, flags, None),
@@ -110,10 +111,10 @@ impl Kind {
         }
     }
 
-    fn socket_type(self) -> libc::c_int {
+    fn socket_type(self) -> SockType {
         match self {
-            Kind::SeqPacket => libc::SOCK_SEQPACKET,
-            Kind::Stream => libc::SOCK_STREAM,
+            Kind::SeqPacket => SockType::SeqPacket,
+            Kind::Stream => SockType::Stream,
         }
     }
 }
@@ -133,76 +134,53 @@ impl Listener {
     /// path after bind would follow whatever was swapped in at that path meanwhile, so the
     /// socket keeps the daemon's owner and group. Check [`served`] first. Any failure but
     /// `listen`'s is fatal.
-    pub fn create(dir: &Path, kind: Kind, backlog: i32) -> Result<Listener, SocketError> {
+    pub fn create(dir: &Path, kind: Kind, backlog_len: i32) -> Result<Listener, SocketError> {
         let path = dir.join(kind.file_name());
-        let ctx = |source| SocketError {
+        let ctx = |e: Errno| SocketError {
             path: path.clone(),
-            source,
+            source: e.into(),
         };
-        let ty = kind.socket_type();
-        let bytes = path.as_os_str().as_bytes();
         let _ = std::fs::remove_file(&path);
-        // SAFETY: socket(2); the descriptor is wrapped immediately.
-        let raw = unsafe { libc::socket(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0) };
-        check(raw).map_err(ctx)?;
-        // SAFETY: raw is a fresh descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        set_nonblock(raw).map_err(ctx)?;
-        let (addr, len) = sockaddr_un(bytes).map_err(ctx)?;
+        let fd = socket(
+            AddressFamily::Unix,
+            kind.socket_type(),
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            None,
+        )
+        .map_err(ctx)?;
+        let addr = UnixAddr::new(&path).map_err(ctx)?;
         // Mode 0666 from the umask; the loop is single-threaded, nothing else creates files.
-        let bound = hvnet_sys::shared_dir::with_umask(0o111, || {
-            // SAFETY: valid sockaddr_un and length.
-            check(unsafe { libc::bind(raw, (&addr as *const libc::sockaddr_un).cast(), len) })
-        });
-        bound.map_err(ctx)?;
-        // SAFETY: listen on our socket; devd ignores its failure.
-        unsafe { libc::listen(raw, backlog) };
+        hvnet_sys::shared_dir::with_umask(0o111, || bind(fd.as_raw_fd(), &addr)).map_err(ctx)?;
+        // devd ignores listen's failure.
+        let _ = listen(&fd, backlog(backlog_len));
         Ok(Listener { kind, fd })
     }
 
-    pub fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
-    pub fn set_backlog(&self, backlog: i32) {
-        // SAFETY: listen on our socket.
-        unsafe { libc::listen(self.fd.as_raw_fd(), backlog) };
+    pub fn set_backlog(&self, n: i32) {
+        let _ = listen(&self.fd, backlog(n));
     }
 
     /// Accept one pending connection: non-blocking, 256 KiB send buffer, read side shut down.
     /// `Ok(None)` when nothing is pending.
     pub fn accept(&self) -> std::io::Result<Option<Client>> {
-        // SAFETY: accept4 on our listening socket; the new descriptor is wrapped at once.
-        let raw = unsafe {
-            libc::accept4(
-                self.fd.as_raw_fd(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            )
+        let raw = match accept4(
+            self.fd.as_raw_fd(),
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        ) {
+            Ok(raw) => raw,
+            Err(Errno::EAGAIN | Errno::EINTR | Errno::ECONNABORTED) => return Ok(None),
+            Err(e) => return Err(e.into()),
         };
-        if raw < 0 {
-            let e = std::io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::EINTR) | Some(libc::ECONNABORTED) => Ok(None),
-                _ => Err(e),
-            };
-        }
-        // SAFETY: raw is a fresh descriptor.
+        // SAFETY: accept4 just returned this descriptor: it is open and nothing else owns it,
+        // so the OwnedFd is its only owner and closes it once.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let size = CLIENT_SNDBUF;
-        // SAFETY: setsockopt with a c_int value.
-        check(unsafe {
-            libc::setsockopt(
-                raw,
-                libc::SOL_SOCKET,
-                libc::SO_SNDBUF,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        })?;
-        // SAFETY: shutdown on our socket: whatever the client writes is discarded.
-        unsafe { libc::shutdown(raw, libc::SHUT_RD) };
+        setsockopt(&fd, sockopt::SndBuf, &CLIENT_SNDBUF)?;
+        // Whatever the client writes is discarded.
+        let _ = shutdown(fd.as_raw_fd(), Shutdown::Read);
         Ok(Some(Client {
             kind: self.kind,
             fd,
@@ -213,36 +191,21 @@ impl Listener {
 impl Client {
     /// One non-blocking send of the whole record; true only when all of it went out.
     fn send(&self, record: &[u8]) -> bool {
-        let mut flags = libc::MSG_DONTWAIT;
+        let mut flags = MsgFlags::MSG_DONTWAIT;
         #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
         {
-            flags |= libc::MSG_NOSIGNAL;
+            flags |= MsgFlags::MSG_NOSIGNAL;
         }
         if self.kind == Kind::SeqPacket {
-            flags |= libc::MSG_EOR;
+            flags |= MsgFlags::MSG_EOR;
         }
-        // SAFETY: send from a valid buffer on our socket.
-        let n = unsafe {
-            libc::send(
-                self.fd.as_raw_fd(),
-                record.as_ptr().cast(),
-                record.len(),
-                flags,
-            )
-        };
-        n == record.len() as isize
+        send(self.fd.as_raw_fd(), record, flags) == Ok(record.len())
     }
 
     /// Whether the peer has hung up (poll with no requested events reports POLLHUP).
     fn hung_up(&self) -> bool {
-        let mut p = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: 0,
-            revents: 0,
-        };
-        // SAFETY: one pollfd, zero timeout.
-        let n = unsafe { libc::poll(&mut p, 1, 0) };
-        n > 0 && p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+        poll_now(self.fd.as_fd(), PollFlags::empty())
+            .intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL)
     }
 }
 
@@ -294,34 +257,12 @@ mod tests {
     fn accepted_clients_get_a_256k_nonblocking_send_buffer() {
         let dir = tempfile::tempdir().unwrap();
         let l = Listener::create(dir.path(), Kind::SeqPacket, 10).unwrap();
-        let path = dir.path().join(SEQPACKET_NAME);
-        let (addr, len) = sockaddr_un(path.as_os_str().as_bytes()).unwrap();
-        // SAFETY: a fresh socket, connected to our listener with a valid address.
-        let peer = unsafe {
-            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0);
-            assert!(fd >= 0);
-            let peer = OwnedFd::from_raw_fd(fd);
-            let rc = libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len);
-            assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
-            peer
-        };
+        let peer = connect_seqpacket(&dir.path().join(SEQPACKET_NAME)).unwrap();
         let c = l.accept().unwrap().expect("a pending client");
-        let mut size: libc::c_int = 0;
-        let mut sl = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: getsockopt into a c_int of the given length.
-        let rc = unsafe {
-            libc::getsockopt(
-                c.fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_SNDBUF,
-                (&mut size as *mut libc::c_int).cast(),
-                &mut sl,
-            )
-        };
-        assert_eq!(rc, 0);
+        let size = nix::sys::socket::getsockopt(&c.fd, sockopt::SndBuf).unwrap();
         let expected = if cfg!(target_os = "linux") {
             // Capped at net.core.wmem_max (4 MiB here; 208 KiB on some systems).
-            let max: libc::c_int = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+            let max: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(CLIENT_SNDBUF);
@@ -330,9 +271,8 @@ mod tests {
             CLIENT_SNDBUF
         };
         assert_eq!(size, expected);
-        // SAFETY: F_GETFL on our descriptor.
-        let flags = unsafe { libc::fcntl(c.fd.as_raw_fd(), libc::F_GETFL) };
-        assert_ne!(flags & libc::O_NONBLOCK, 0);
+        let flags = OFlag::from_bits_retain(fcntl(&c.fd, FcntlArg::F_GETFL).unwrap());
+        assert!(flags.contains(OFlag::O_NONBLOCK));
         assert!(c.send(b"!system=X\n"));
         drop(peer);
     }

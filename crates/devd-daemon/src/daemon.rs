@@ -15,6 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hvnet_devd::{Config, ConfigError, Engine, Event, EventKind, EventOptions, LoadOptions};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags};
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
 
 use crate::clients::{self, Clients, Kind, Listener};
 use crate::counters::{Counters, Snapshot};
@@ -260,10 +263,9 @@ impl Daemon {
     /// Detach (daemon(0,0)) and write our pid to the pid file locked at start.
     fn daemonize(&mut self) -> Result<(), RunError> {
         self.log.debug("Calling daemon");
-        // SAFETY: single-threaded process; daemon forks, the parent exits, the child goes on.
-        if unsafe { libc::daemon(0, 0) } != 0 {
-            return Err(RunError::Daemon(std::io::Error::last_os_error()));
-        }
+        // daemon(3) forks: only the calling thread goes on in the child, so it runs before
+        // the metrics thread starts.
+        nix::unistd::daemon(false, false).map_err(|e| RunError::Daemon(e.into()))?;
         self.counters.pid = std::process::id();
         if let Some(p) = &mut self.pidfile {
             if let Err(e) = p.write_pid() {
@@ -285,14 +287,9 @@ impl Daemon {
         if let Ok(a) = listener.local_addr() {
             self.log.notice(&format!("metrics on http://{a}/metrics"));
         }
-        // SAFETY: sigset manipulation on local values; the mask is restored right after.
-        let old = unsafe {
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut all);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
-            old
-        };
+        // The new thread inherits this mask; ours is restored right after.
+        let mut old = SigSet::empty();
+        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old));
         let spawned = std::thread::Builder::new().name("metrics".into()).spawn(
             move || -> std::io::Result<()> {
                 listener.set_nonblocking(true)?;
@@ -306,8 +303,7 @@ impl Daemon {
                 })
             },
         );
-        // SAFETY: restores the mask saved above.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
         if let Err(e) = spawned {
             self.log.err(&format!("metrics: starting the thread: {e}"));
         }
@@ -360,20 +356,6 @@ impl Daemon {
             }
             let status_due = self.publish();
             self.update_limit();
-            let mut fds = vec![libc::pollfd {
-                fd: self.source.raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            if !self.at_limit {
-                for l in &self.listeners {
-                    fds.push(libc::pollfd {
-                        fd: l.raw_fd(),
-                        events: libc::POLLIN,
-                        revents: 0,
-                    });
-                }
-            }
             // devd's select timeout (60 s, 2 s at the limit) drives check_clients; keep it a
             // deadline so signals (SIGUSR1) that interrupt poll do not postpone reaping.
             let period = Duration::from_millis(if self.at_limit { 2_000 } else { 60_000 });
@@ -388,25 +370,36 @@ impl Daemon {
                 let wait = period.saturating_sub(now.duration_since(self.last_check));
                 (wait.min(status_due.unwrap_or(wait)).as_millis() as i32).max(1)
             };
-            let n = signals::poll(&mut fds, wait_ms, &wait_mask);
-            if n < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.raw_os_error() == Some(libc::EINTR) {
-                    continue;
+            // The source first, then the listeners unless at the limit.
+            let ready = {
+                let mut fds = vec![PollFd::new(self.source.fd(), PollFlags::POLLIN)];
+                if !self.at_limit {
+                    fds.extend(
+                        self.listeners
+                            .iter()
+                            .map(|l| PollFd::new(l.fd(), PollFlags::POLLIN)),
+                    );
                 }
-                self.log.err(&format!("poll: {e}"));
-                return Ok(ExitCode::from(1));
-            }
-            if n == 0 && !self.source.has_buffered() {
-                continue;
-            }
+                match signals::poll(&mut fds, wait_ms, wait_mask) {
+                    Err(Errno::EINTR) => continue,
+                    Err(e) => {
+                        self.log.err(&format!("poll: {}", std::io::Error::from(e)));
+                        return Ok(ExitCode::from(1));
+                    }
+                    Ok(0) if !self.source.has_buffered() => continue,
+                    Ok(_) => fds
+                        .iter()
+                        .map(|p| p.revents().unwrap_or(PollFlags::empty()))
+                        .collect::<Vec<_>>(),
+                }
+            };
             // Accept before forwarding, so a client that connects and then causes an event
             // sees it (upstream PR #1771).
             for (i, l) in self.listeners.iter().enumerate() {
                 if !self.at_limit
-                    && fds
+                    && ready
                         .get(i + 1)
-                        .is_some_and(|p| p.revents & libc::POLLIN != 0)
+                        .is_some_and(|r| r.contains(PollFlags::POLLIN))
                 {
                     self.counters.clients_reaped += self.clients.reap() as u64;
                     while self.clients.len() < self.max_clients {
@@ -425,7 +418,7 @@ impl Daemon {
                 }
             }
             self.counters.clients_connected = self.clients.len() as u64;
-            if fds[0].revents != 0 || self.source.has_buffered() {
+            if !ready[0].is_empty() || self.source.has_buffered() {
                 match self.source.read() {
                     Read::Nothing => {}
                     Read::Records(records) => {
@@ -455,14 +448,7 @@ impl Daemon {
         if self.source.has_buffered() {
             return true;
         }
-        let mut p = libc::pollfd {
-            fd: self.source.raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one pollfd, zero timeout.
-        let n = unsafe { libc::poll(&mut p, 1, 0) };
-        n > 0 && p.revents & libc::POLLIN != 0
+        crate::clients::poll_now(self.source.fd(), PollFlags::POLLIN).contains(PollFlags::POLLIN)
     }
 
     /// At the limit the listeners leave the poll set and refuse quickly (backlog 0).

@@ -1,7 +1,7 @@
 //! devd's logging (spec §5.6): syslog with ident `devd`, facility user, or stderr with `-d`;
 //! `-q` keeps only LOG_WARNING and more severe.
 
-use std::ffi::CString;
+use nix::syslog::{syslog, Severity};
 
 /// Syslog priorities devd uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -22,11 +22,25 @@ pub struct Logger {
 
 static IDENT: &std::ffi::CStr = c"devd";
 
+impl Level {
+    fn severity(self) -> Severity {
+        match self {
+            Level::Err => Severity::LOG_ERR,
+            Level::Warning => Severity::LOG_WARNING,
+            Level::Notice => Severity::LOG_NOTICE,
+            Level::Info => Severity::LOG_INFO,
+            Level::Debug => Severity::LOG_DEBUG,
+        }
+    }
+}
+
 impl Logger {
     /// `debug`: `-d` (stderr, every priority); `quiet`: `-q`.
     pub fn new(debug: bool, quiet: bool) -> Logger {
         if !debug {
-            // SAFETY: IDENT is a static NUL-terminated string, as openlog requires.
+            // SAFETY: openlog keeps the ident pointer for every later syslog call, so it must
+            // stay valid for the process's life: IDENT is a NUL-terminated 'static string.
+            // (nix's openlog on FreeBSD passes a temporary copy, which would dangle.)
             unsafe { libc::openlog(IDENT.as_ptr(), 0, libc::LOG_USER) };
         }
         Logger {
@@ -43,9 +57,8 @@ impl Logger {
         if self.quiet && level > Level::Warning {
             return;
         }
-        let text = CString::new(msg.replace('\0', "\\0")).unwrap_or_default();
-        // SAFETY: "%s" with one C string argument.
-        unsafe { libc::syslog(level as libc::c_int, c"%s".as_ptr(), text.as_ptr()) };
+        // syslog takes a C string: a NUL would cut the message short.
+        let _ = syslog(level.severity(), &msg.replace('\0', "\\0"));
     }
 
     pub fn err(&self, m: &str) {

@@ -142,8 +142,7 @@ fn trusted(path: &Path) -> bool {
     let Ok(m) = std::fs::metadata(path) else {
         return false;
     };
-    // SAFETY: geteuid cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = nix::unistd::geteuid().as_raw();
     m.is_file()
         && m.mode() & 0o111 != 0
         && m.mode() & 0o022 == 0

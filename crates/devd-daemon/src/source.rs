@@ -11,7 +11,11 @@
 //! an empty [`Record::Event`] (the daemon counts it as malformed and skips it), not taken for
 //! the end of input, which a socket reports with the same zero-length read.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+
+use crate::clients::set_nonblock;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
@@ -75,7 +79,10 @@ impl Source {
         let meta = std::fs::metadata(path).map_err(fail)?;
         let ft = meta.file_type();
         let (fd, framing) = if ft.is_socket() {
-            (connect_seqpacket(path).map_err(fail)?, Framing::Seqpacket)
+            (
+                connect_seqpacket(path).map_err(|e| fail(e.into()))?,
+                Framing::Seqpacket,
+            )
         } else {
             let framing = if ft.is_char_device() {
                 Framing::Datagram
@@ -98,8 +105,8 @@ impl Source {
         })
     }
 
-    pub fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
     /// Whether complete records are already buffered (so polling the fd is not enough).
@@ -115,17 +122,13 @@ impl Source {
         if self.eof {
             return Read::End(None);
         }
-        let mut buf = vec![0u8; READ_BUF];
-        // SAFETY: reading into a buffer we own, at most its length − 1 as devd does.
-        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), READ_BUF - 1) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::EINTR) | Some(libc::EAGAIN) => Read::Nothing,
-                _ => Read::End(Some(e)),
-            };
-        }
-        let n = n as usize;
+        // At most READ_BUF − 1 bytes, as devd reads.
+        let mut buf = vec![0u8; READ_BUF - 1];
+        let n = match nix::unistd::read(&self.fd, &mut buf) {
+            Ok(n) => n,
+            Err(Errno::EINTR | Errno::EAGAIN) => return Read::Nothing,
+            Err(e) => return Read::End(Some(e.into())),
+        };
         if n == 0 && self.framing == Framing::Seqpacket && !self.peer_finished() {
             return Read::Records(vec![Record::Event(Vec::new())]);
         }
@@ -152,18 +155,8 @@ impl Source {
     /// After a zero-length read from the socket: whether that was the end of input (the peer
     /// closed or shut down its side, and no record is left) rather than an empty record.
     fn peer_finished(&self) -> bool {
-        let mut p = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN | libc::POLLRDHUP,
-            revents: 0,
-        };
-        // SAFETY: one pollfd, zero timeout.
-        let n = unsafe { libc::poll(&mut p, 1, 0) };
-        let hung_up = n > 0 && p.revents & (libc::POLLHUP | libc::POLLRDHUP) != 0;
-        let mut queued: libc::c_int = 0;
-        // SAFETY: FIONREAD stores an int at the pointer given.
-        let rc = unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::FIONREAD, &mut queued) };
-        hung_up && (rc != 0 || queued == 0)
+        let hung_up = hung_up_now(self.fd.as_fd());
+        hung_up && queued_bytes(self.fd.as_fd()).is_none_or(|n| n == 0)
     }
 
     fn take_lines(&mut self) -> Vec<Record> {
@@ -205,29 +198,36 @@ impl NonBlock for std::fs::OpenOptions {
     }
 }
 
-fn connect_seqpacket(path: &Path) -> std::io::Result<OwnedFd> {
-    use std::os::unix::ffi::OsStrExt;
-    // SAFETY: socket(2) then ownership of the new descriptor.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd was just created and is owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let (addr, len) = crate::clients::sockaddr_un(path.as_os_str().as_bytes())?;
-    // SAFETY: addr is a valid sockaddr_un of length len.
-    if unsafe {
-        libc::connect(
-            fd.as_raw_fd(),
-            (&addr as *const libc::sockaddr_un).cast(),
-            len,
-        )
-    } != 0
-    {
-        return Err(std::io::Error::last_os_error());
-    }
-    crate::clients::set_nonblock(fd.as_raw_fd())?;
+/// devd's socket, connected (blocking), then non-blocking like the other sources.
+fn connect_seqpacket(path: &Path) -> nix::Result<OwnedFd> {
+    let fd = crate::clients::connect_seqpacket(path)?;
+    set_nonblock(fd.as_fd())?;
     Ok(fd)
+}
+
+/// Whether poll(2) reports that the peer of `fd` hung up or shut down its writing side.
+/// Raw poll: nix's PollFlags has no POLLRDHUP, and its revents() drops the whole answer when
+/// the kernel sets a bit it does not know.
+fn hung_up_now(fd: BorrowedFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN | libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: poll reads and writes exactly the one pollfd it is given (count 1), `p`, a live
+    // local; timeout 0, so it does not wait. The descriptor is borrowed, so it stays open.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLHUP | libc::POLLRDHUP) != 0
+}
+
+/// The bytes waiting to be read on `fd` (FIONREAD); None if the ioctl fails. nix has no
+/// wrapper for it (its ioctl macros generate unsafe functions).
+fn queued_bytes(fd: BorrowedFd) -> Option<usize> {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through its pointer argument, which points at
+    // `queued`, a live local c_int; the descriptor is borrowed, so it stays open.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut queued) };
+    (rc == 0).then(|| usize::try_from(queued).unwrap_or(0))
 }
 
 #[cfg(test)]
