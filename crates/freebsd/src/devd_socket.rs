@@ -3,7 +3,13 @@
 //! is tested) on Linux against any SOCK_SEQPACKET server.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{
+    connect, recv, socket, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr,
+};
 
 /// devd's socket that delivers each event as one packet.
 pub const DEVD_SEQPACKET: &str = "/var/run/devd.seqpacket.pipe";
@@ -16,39 +22,13 @@ pub struct DevdSocket {
 impl DevdSocket {
     /// Connect to `path` (normally [`DEVD_SEQPACKET`]).
     pub fn connect(path: &str) -> io::Result<Self> {
-        // SAFETY: plain socket(2) call; the fd is owned below.
-        let raw =
-            unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: raw is a fresh, valid descriptor.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: zeroed sockaddr_un is a valid initial value.
-        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        let bytes = path.as_bytes();
-        if bytes.len() >= addr.sun_path.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "socket path too long",
-            ));
-        }
-        for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
-            *d = *s as libc::c_char;
-        }
-        let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-        // SAFETY: addr is initialised and len is its size.
-        let r = unsafe {
-            libc::connect(
-                fd.as_raw_fd(),
-                (&addr as *const libc::sockaddr_un).cast(),
-                len,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )?;
+        connect(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
         Ok(DevdSocket { fd })
     }
 
@@ -56,23 +36,17 @@ impl DevdSocket {
     /// when devd closed the connection.
     pub fn recv_event(&mut self) -> io::Result<Option<String>> {
         let mut buf = vec![0u8; 8192];
-        loop {
-            // SAFETY: buf is valid for buf.len() bytes.
-            let n =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
+        let n = loop {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Err(Errno::EINTR) => continue,
+                r => break r?,
             }
-            if n == 0 {
-                return Ok(None);
-            }
-            let s = String::from_utf8_lossy(&buf[..n as usize]);
-            return Ok(Some(s.trim_end_matches(['\n', '\0']).to_string()));
+        };
+        if n == 0 {
+            return Ok(None);
         }
+        let s = String::from_utf8_lossy(&buf[..n]);
+        Ok(Some(s.trim_end_matches(['\n', '\0']).to_string()))
     }
 }
 
@@ -84,18 +58,13 @@ impl DevdSocket {
         &mut self,
         timeout: std::time::Duration,
     ) -> io::Result<Option<String>> {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if n == 0 {
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        let ready = poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        )?;
+        if ready == 0 {
             return Ok(None);
         }
         match self.recv_event()? {
@@ -119,26 +88,21 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    use nix::sys::socket::{accept, bind, listen as listen_on, send, Backlog};
+    use std::os::fd::FromRawFd;
+
     /// A minimal SOCK_SEQPACKET server at `path`, returning its fd.
     fn listen(path: &str) -> OwnedFd {
-        // SAFETY: plain socket calls on fresh descriptors and a zeroed
-        // sockaddr_un filled with a short path.
-        unsafe {
-            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0);
-            assert!(fd >= 0);
-            let mut addr: libc::sockaddr_un = std::mem::zeroed();
-            addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-            for (d, s) in addr.sun_path.iter_mut().zip(path.as_bytes()) {
-                *d = *s as libc::c_char;
-            }
-            let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-            assert_eq!(
-                libc::bind(fd, (&addr as *const libc::sockaddr_un).cast(), len),
-                0
-            );
-            assert_eq!(libc::listen(fd, 4), 0);
-            OwnedFd::from_raw_fd(fd)
-        }
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            SockFlag::empty(),
+            None,
+        )
+        .unwrap();
+        bind(fd.as_raw_fd(), &UnixAddr::new(path).unwrap()).unwrap();
+        listen_on(&fd, Backlog::new(4).unwrap()).unwrap();
+        fd
     }
 
     #[test]
@@ -149,24 +113,17 @@ mod tests {
         let path_s = path.to_str().unwrap().to_string();
         let server = listen(&path_s);
         let t = std::thread::spawn(move || {
-            // SAFETY: accept/send on valid descriptors with valid buffers.
-            unsafe {
-                let c = libc::accept(
-                    server.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                );
-                assert!(c >= 0);
-                let c = OwnedFd::from_raw_fd(c);
-                for ev in [
-                    "!system=IFNET subsystem=hn0 type=LINK_UP\n",
-                    "!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP\n",
-                ] {
-                    let n = libc::send(c.as_raw_fd(), ev.as_ptr().cast(), ev.len(), 0);
-                    assert_eq!(n as usize, ev.len());
-                }
-                std::thread::sleep(Duration::from_millis(100));
+            let c = accept(server.as_raw_fd()).unwrap();
+            // SAFETY: accept just returned this descriptor: open and owned by nothing else.
+            let c = unsafe { OwnedFd::from_raw_fd(c) };
+            for ev in [
+                "!system=IFNET subsystem=hn0 type=LINK_UP\n",
+                "!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP\n",
+            ] {
+                let n = send(c.as_raw_fd(), ev.as_bytes(), MsgFlags::empty()).unwrap();
+                assert_eq!(n, ev.len());
             }
+            std::thread::sleep(Duration::from_millis(100));
         });
         let mut s = DevdSocket::connect(&path_s).unwrap();
         assert_eq!(

@@ -13,7 +13,9 @@ fn cname(name: &str) -> io::Result<CString> {
 pub fn sysctl_bytes(name: &str) -> io::Result<Vec<u8>> {
     let c = cname(name)?;
     let mut len: libc::size_t = 0;
-    // SAFETY: a NULL old pointer asks only for the size.
+    // SAFETY: `c` is a NUL-terminated name alive for the call; a null old pointer makes
+    // sysctlbyname only store the value's size in `len`, a live local; no new value.
+    // (nix has no sysctl wrapper.)
     let r = unsafe {
         libc::sysctlbyname(
             c.as_ptr(),
@@ -29,7 +31,8 @@ pub fn sysctl_bytes(name: &str) -> io::Result<Vec<u8>> {
     // The value may grow between the two calls; leave room.
     let mut buf = vec![0u8; len + 64];
     let mut len2: libc::size_t = buf.len();
-    // SAFETY: buf has len2 writable bytes; sysctlbyname writes at most len2.
+    // SAFETY: sysctlbyname writes at most `len2` bytes at the old pointer, and `buf` has
+    // `len2` writable bytes; it stores the length written in `len2`, a live local.
     let r = unsafe {
         libc::sysctlbyname(
             c.as_ptr(),

@@ -66,8 +66,16 @@ fn program(map_fd: RawFd) -> [Insn; 13] {
     ]
 }
 
-fn bpf(cmd: libc::c_long, attr: &mut [u8; 128]) -> io::Result<libc::c_long> {
-    // SAFETY: bpf(2) with a zero-padded attribute block of the size we pass.
+/// bpf(2) with the attribute block `attr` (nix has no wrapper for it).
+///
+/// # Safety
+///
+/// Every address stored in `attr` must point at memory that is valid for what `cmd` does
+/// with it (read or, for a lookup, written) at the size the command implies, until the call
+/// returns; the kernel follows those addresses.
+unsafe fn bpf(cmd: libc::c_long, attr: &mut [u8; 128]) -> io::Result<libc::c_long> {
+    // SAFETY: `attr` is a live 128-byte block and we pass its size, so the kernel reads and
+    // writes only inside it; the addresses in it are valid by this function's contract.
     let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len()) };
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -92,8 +100,9 @@ impl Gate {
         put_u32(&mut attr, 4, 4); // key_size
         put_u32(&mut attr, 8, 4); // value_size
         put_u32(&mut attr, 12, 1); // max_entries
-        let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
-        // SAFETY: the kernel just returned this new descriptor to us.
+                                   // SAFETY: a map's attributes are integers only: no address in `attr`.
+        let fd = unsafe { bpf(BPF_MAP_CREATE, &mut attr) }?;
+        // SAFETY: BPF_MAP_CREATE just returned this descriptor: open, owned by nothing else.
         let map = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
 
         let insns = program(map.as_raw_fd());
@@ -104,8 +113,11 @@ impl Gate {
         put_u64(&mut attr, 8, insns.as_ptr() as u64);
         put_u64(&mut attr, 16, license.as_ptr() as u64);
         attr[48..58].copy_from_slice(b"hvnet_gate"); // prog_name
-        let fd = bpf(BPF_PROG_LOAD, &mut attr)?;
-        // SAFETY: as above.
+                                                     // SAFETY: the two addresses are `insns` (insn_cnt instructions of 8 bytes, as given)
+                                                     // and `license` (NUL-terminated), both alive until the call returns; the kernel copies
+                                                     // them and keeps no pointer.
+        let fd = unsafe { bpf(BPF_PROG_LOAD, &mut attr) }?;
+        // SAFETY: BPF_PROG_LOAD just returned this descriptor: open, owned by nothing else.
         let prog = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
         let gate = Gate { map, prog };
         gate.set(true)?;
@@ -120,7 +132,9 @@ impl Gate {
         put_u32(&mut attr, 0, self.map.as_raw_fd() as u32);
         put_u64(&mut attr, 8, &key as *const u32 as u64);
         put_u64(&mut attr, 16, &value as *const u32 as u64);
-        bpf(BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+        // SAFETY: the addresses are `key` and `value`, live u32 locals: the map's key and
+        // value size (4 bytes), which the kernel reads.
+        unsafe { bpf(BPF_MAP_UPDATE_ELEM, &mut attr) }.map(drop)
     }
 
     /// Whether the gate is open, as the kernel's map holds it.
@@ -131,7 +145,9 @@ impl Gate {
         put_u32(&mut attr, 0, self.map.as_raw_fd() as u32);
         put_u64(&mut attr, 8, &key as *const u32 as u64);
         put_u64(&mut attr, 16, &mut value as *mut u32 as u64);
-        bpf(BPF_MAP_LOOKUP_ELEM, &mut attr)?;
+        // SAFETY: the addresses are `key` (read) and `value` (written), live u32 locals: the
+        // map's key and value size (4 bytes).
+        unsafe { bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) }?;
         Ok(value != 0)
     }
 

@@ -409,18 +409,7 @@ fn udp_receiver(
 /// receiving thread being descheduled on a loaded machine is not counted as a lost packet:
 /// the lab measures the network path, not its own scheduling. Best effort.
 fn deep_receive_buffer(sock: &UdpSocket) {
-    use std::os::fd::AsRawFd;
-    let size: libc::c_int = 32 << 20;
-    // SAFETY: setsockopt on a socket we own, with a correctly sized int.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+    let _ = nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::RcvBufForce, &(32 << 20));
 }
 
 /// TCP echo in the VM; the peer writes a counter every 5 ms and checks each echo. Both ends
@@ -719,10 +708,9 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         let (Running::Daemon { child, .. } | Running::Shell { child, .. }) = self;
-        // SAFETY: signalling the process group of a child we spawned (pgid = its pid).
-        unsafe {
-            libc::kill(-(child.id() as i32), libc::SIGTERM);
-        }
+        // The child leads its own process group (pgid = its pid).
+        let group = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
         let end = Instant::now() + Duration::from_secs(5);
         while matches!(child.try_wait(), Ok(None)) && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(10));

@@ -10,6 +10,8 @@
 use crate::netlink::{Hook, Link};
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::RouteNetlinkMessage;
+use nix::sys::socket::{recv, setsockopt, sockopt, MsgFlags};
+use nix::sys::time::TimeVal;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -140,15 +142,12 @@ impl Monitor {
             let end = Instant::now() + max_run;
             let mut buf = vec![0u8; 1 << 16];
             while !s.load(Ordering::Relaxed) && Instant::now() < end {
-                // SAFETY: recv into our own buffer of the given length.
-                let n = unsafe {
-                    libc::recv(socket.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0)
-                };
+                let n = recv(socket.as_raw_fd(), &mut buf, MsgFlags::empty());
                 let at = Instant::now();
-                if n <= 0 {
+                let Ok(n @ 1..) = n else {
                     continue; // timeout (SO_RCVTIMEO), EINTR or ENOBUFS: look again
-                }
-                let got = parse_notifications(&buf[..n as usize]);
+                };
+                let got = parse_notifications(&buf[..n]);
                 if !got.is_empty() {
                     let mut rec = r.lock().unwrap();
                     rec.extend(got.into_iter().map(|x| (at, x)));
@@ -220,23 +219,8 @@ fn subscribe(ns: &str) -> Result<rtnetlink::sys::Socket, String> {
         .map_err(|e| format!("bind: {e}"))?;
     let _ = s.set_rx_buf_sz(1 << 20);
     // A receive timeout, so the loop sees the stop flag.
-    let tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 50_000,
-    };
-    // SAFETY: setsockopt with a correctly sized timeval.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as u32,
-        )
-    };
-    if rc != 0 {
-        return Err(format!("SO_RCVTIMEO: {}", std::io::Error::last_os_error()));
-    }
+    setsockopt(&s, sockopt::ReceiveTimeout, &TimeVal::new(0, 50_000))
+        .map_err(|e| format!("SO_RCVTIMEO: {}", std::io::Error::from(e)))?;
     Ok(s)
 }
 
@@ -244,7 +228,8 @@ fn subscribe(ns: &str) -> Result<rtnetlink::sys::Socket, String> {
 /// as a notification arrives. Best effort: false if not permitted.
 pub fn set_realtime() -> bool {
     let param = libc::sched_param { sched_priority: 10 };
-    // SAFETY: sched_setscheduler on the calling thread (tid 0) with a valid param.
+    // SAFETY: sched_setscheduler reads one sched_param through its pointer, which points at
+    // `param`, a live local; pid 0 is the calling thread. (nix has no wrapper for it.)
     unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 }
 }
 

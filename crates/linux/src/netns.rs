@@ -2,7 +2,6 @@
 //! never on a failover path), entered per thread with setns(2), always deleted on drop.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::process::Command;
 
 /// A lab/test setup step failed.
@@ -48,7 +47,7 @@ pub fn run(program: &str, args: &[&str]) -> Result<String, NetnsError> {
 
 /// Whether the real-kernel lab can run here: root and `ip`/`tc` present. `Err` says why not.
 pub fn lab_available() -> Result<(), String> {
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         return Err("not root: root (CAP_NET_ADMIN) is needed".into());
     }
     if !has_cap_net_admin() {
@@ -127,11 +126,8 @@ pub fn enter(name: &str) -> Result<(), NetnsError> {
         source,
     };
     let f = File::open(format!("/run/netns/{name}")).map_err(err)?;
-    // SAFETY: setns on a valid fd we own; CLONE_NEWNET only changes this thread's netns.
-    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(err(std::io::Error::last_os_error()));
-    }
-    Ok(())
+    // CLONE_NEWNET only changes the calling thread's namespace.
+    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| err(e.into()))
 }
 
 /// Where the network sysctls are: the only place outside netlink the Linux backend writes

@@ -9,6 +9,7 @@
 use crate::gate::Gate;
 use crate::netlink::{Hook, Link, Netlink, NetlinkError};
 use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 /// Install the redirects of a pair (VF ingress first, so replies have a way in), then, with
@@ -93,31 +94,38 @@ pub fn garp_frame(mac: [u8; 6], ip: Option<Ipv4Addr>) -> [u8; 42] {
 
 /// Send a gratuitous ARP out of `ifindex` with an AF_PACKET socket (no process spawn).
 pub fn announce(ifindex: u32, mac: [u8; 6], ip: Option<Ipv4Addr>) -> std::io::Result<()> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
     let frame = garp_frame(mac, ip);
-    // SAFETY: plain socket calls with correctly sized, initialised buffers.
-    unsafe {
-        let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let mut addr: libc::sockaddr_ll = std::mem::zeroed();
-        addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_ifindex = ifindex as i32;
-        addr.sll_halen = 6;
-        addr.sll_addr[..6].copy_from_slice(&[0xff; 6]);
-        let n = libc::sendto(
-            fd,
+    let fd = socket(
+        AddressFamily::Packet,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let to = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as u16,
+        sll_protocol: 0,
+        sll_ifindex: ifindex as i32,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 6,
+        sll_addr: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0],
+    };
+    // nix can send to a LinkAddr, but has no safe way to make one from an ifindex.
+    // SAFETY: sendto reads `frame.len()` bytes from `frame` and one sockaddr_ll of the size
+    // given from `to`, both live locals; `fd` is an open socket borrowed for the call.
+    let n = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
             frame.as_ptr().cast(),
             frame.len(),
             0,
-            (&addr as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        );
-        let err = std::io::Error::last_os_error();
-        libc::close(fd);
-        if n < 0 {
-            return Err(err);
-        }
+            (&to as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }

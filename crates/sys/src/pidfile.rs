@@ -11,9 +11,11 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PidFileError {
@@ -36,7 +38,7 @@ pub enum PidFileError {
 #[derive(Debug)]
 pub struct PidFile {
     path: PathBuf,
-    file: File,
+    file: Flock<File>,
 }
 
 /// How often the path may change under us between open and lock before we give up.
@@ -61,7 +63,7 @@ impl PidFile {
             path: path.to_path_buf(),
             error,
         };
-        let mut file = std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
@@ -92,10 +94,9 @@ impl PidFile {
                 why,
             });
         }
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        let file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(locked) => locked,
+            Err((mut file, Errno::EWOULDBLOCK)) => {
                 // The holder may not have written its pid yet; pidfile(3) retries briefly.
                 let mut pid = -1;
                 for _ in 0..50 {
@@ -112,8 +113,8 @@ impl PidFile {
                     pid,
                 });
             }
-            return Err(io(e));
-        }
+            Err((_, e)) => return Err(io(e.into())),
+        };
         // Removed (or replaced) by its previous holder between our open and our lock?
         match std::fs::symlink_metadata(path) {
             Ok(now) if now.dev() == meta.dev() && now.ino() == meta.ino() => {}
@@ -129,11 +130,7 @@ impl PidFile {
     pub fn write_pid(&mut self) -> std::io::Result<()> {
         self.file.set_len(0)?;
         let text = format!("{}\n", std::process::id());
-        // SAFETY: pwrite on our own descriptor from a valid buffer.
-        let n = unsafe { libc::pwrite(self.file.as_raw_fd(), text.as_ptr().cast(), text.len(), 0) };
-        if n != text.len() as isize {
-            return Err(std::io::Error::last_os_error());
-        }
+        self.file.write_all_at(text.as_bytes(), 0)?;
         self.file.flush()
     }
 
