@@ -62,8 +62,8 @@ fn thread_cpu_time() -> Duration {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: clock_gettime writes one timespec; CLOCK_THREAD_CPUTIME_ID always exists on
-    // Linux and FreeBSD.
+    // SAFETY: clock_gettime writes one timespec through its pointer, which points at `ts`, a
+    // live local timespec. (The engine crate does not depend on nix for this one clock.)
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)

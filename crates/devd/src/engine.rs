@@ -631,7 +631,8 @@ impl Action {
                 None => event.star(),
             });
         if ascii {
-            // SAFETY: every byte is ASCII, which is valid UTF-8.
+            // SAFETY: `out` started empty and expand_resolved returns true only when no byte it
+            // appended is 0x80 or more; a sequence of bytes below 0x80 is valid UTF-8.
             unsafe { String::from_utf8_unchecked(out) }
         } else {
             utf8_lossy(out)

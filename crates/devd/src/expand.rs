@@ -160,11 +160,11 @@ fn find_escape(bytes: &[u8], high: &mut u8) -> Option<usize> {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
-    /// Bit i set when byte i of `v` needs a backslash; and the mask of high bits.
-    /// SAFETY (callers): SSE2 is part of the x86_64 baseline; `v` comes from an in-bounds
-    /// unaligned load.
+    /// Byte i all ones when byte i of `v` needs a backslash.
     #[inline(always)]
-    unsafe fn marks(v: __m128i) -> __m128i {
+    fn marks(v: __m128i) -> __m128i {
+        // SAFETY: these intrinsics are unsafe only because the CPU might lack SSE2; SSE2 is
+        // part of the x86_64 baseline, so every x86_64 CPU has it. They touch no memory.
         unsafe {
             _mm_or_si128(
                 _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\'' as i8)),
@@ -175,7 +175,8 @@ fn find_escape(bytes: &[u8], high: &mut u8) -> Option<usize> {
     let mut i = 0;
     // 64 bytes per step: one test for the whole block, the exact index only on a hit.
     while let Some(block) = bytes[i..].first_chunk::<64>() {
-        // SAFETY: each load reads 16 bytes inside `block`.
+        // SAFETY: `block` is a [u8; 64]: the four unaligned loads (loadu needs no alignment)
+        // at 16-byte steps from its start read exactly its 64 bytes. SSE2 is x86_64 baseline.
         let (hit, top) = unsafe {
             let p = block.as_ptr().cast::<__m128i>();
             let v = [
@@ -203,7 +204,8 @@ fn find_escape(bytes: &[u8], high: &mut u8) -> Option<usize> {
         i += 64;
     }
     let scan16 = |chunk: &[u8; 16], high: &mut u8| {
-        // SAFETY: the load reads the 16 bytes of `chunk`.
+        // SAFETY: `chunk` is a [u8; 16]: the one unaligned load reads exactly its bytes. SSE2
+        // is x86_64 baseline.
         let (hit, top) = unsafe {
             let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
             (_mm_movemask_epi8(marks(v)), _mm_movemask_epi8(v))

@@ -14,8 +14,11 @@ use crate::engine::{LinearScan, ScanRegex};
 /// A compiled POSIX regex (`regfree`d on drop).
 pub struct PosixRegex(Box<libc::regex_t>);
 
-// SAFETY: a compiled regex_t is only read by regexec, which POSIX requires to be thread-safe.
+// SAFETY: a PosixRegex is the only owner of its regex_t (boxed, never shared), and the C
+// library ties no state to the thread that compiled it: it may be used and freed on another.
 unsafe impl Send for PosixRegex {}
+// SAFETY: through `&PosixRegex` the regex_t is only read, by regexec (it takes a const
+// pointer), which POSIX requires to be thread-safe; only Drop (with `&mut`) frees it.
 unsafe impl Sync for PosixRegex {}
 
 impl PosixRegex {
@@ -27,10 +30,12 @@ impl PosixRegex {
         text.extend(pattern.iter().take_while(|&&b| b != 0));
         text.push(b'$');
         let text = CString::new(text).ok()?;
-        // SAFETY: regex_t is plain data that regcomp initialises.
+        // SAFETY: regex_t is a C struct of integers and pointers, for which all zero bits is
+        // a valid value; regcomp initialises it before any other use.
         let mut re: Box<libc::regex_t> = Box::new(unsafe { std::mem::zeroed() });
         let flags = libc::REG_EXTENDED | libc::REG_NOSUB | libc::REG_ICASE;
-        // SAFETY: `re` points to writable storage and `text` is NUL-terminated.
+        // SAFETY: `re` is a live, writable regex_t that regcomp fills in; `text` is a
+        // NUL-terminated CString that outlives the call (regcomp does not keep it).
         let rc = unsafe { libc::regcomp(&mut *re, text.as_ptr(), flags) };
         (rc == 0).then_some(PosixRegex(re))
     }
@@ -42,14 +47,17 @@ impl ScanRegex for PosixRegex {
         buf.clear();
         buf.extend(value.iter().take_while(|&&b| b != 0));
         buf.push(0);
-        // SAFETY: the regex was compiled by regcomp; buf is NUL-terminated; no match array.
+        // SAFETY: self.0 was compiled by regcomp (compile returns None otherwise) and not yet
+        // freed; `buf` is NUL-terminated and outlives the call; nmatch 0 with a null match
+        // array is how POSIX asks for no submatches.
         unsafe { libc::regexec(&*self.0, buf.as_ptr().cast(), 0, std::ptr::null_mut(), 0) == 0 }
     }
 }
 
 impl Drop for PosixRegex {
     fn drop(&mut self) {
-        // SAFETY: compiled successfully by regcomp and freed once.
+        // SAFETY: self.0 was compiled successfully by regcomp, and Drop runs once, so it is
+        // freed exactly once and never used after.
         unsafe { libc::regfree(&mut *self.0) }
     }
 }

@@ -3,6 +3,7 @@
 use anyhow::{bail, Context};
 use clap::Args;
 use hvnet_linux::lab::{self, LabConfig, LabReport, Phase, Reactor};
+use nix::sys::signal::{signal, SigHandler, Signal};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -97,10 +98,12 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
         bail!("--pps, --duration and --runs must be positive");
     }
     // Ctrl-C / SIGTERM: the lab stops at the next step and tears its namespaces down.
-    // SAFETY: the handler only stores to an atomic.
+    let on = SigHandler::Handler(on_signal);
+    // SAFETY: installing a handler is unsafe because it runs at any point of any thread;
+    // on_signal only stores to an atomic, which is async-signal-safe.
     unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        let _ = signal(Signal::SIGINT, on);
+        let _ = signal(Signal::SIGTERM, on);
     }
     let reactor = match args.reactor {
         ReactorArg::Hvnet => Reactor::Daemon {

@@ -122,8 +122,7 @@ fn error_line(msg: &str) -> String {
 
 /// Answer connections forever.
 pub async fn serve(sock: &ControlSocket, report: SharedReport) {
-    // SAFETY: geteuid has no preconditions.
-    let own = unsafe { libc::geteuid() };
+    let own = nix::unistd::geteuid().as_raw();
     loop {
         let (mut conn, _) = match sock.listener.accept().await {
             Ok(c) => c,
