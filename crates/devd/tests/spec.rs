@@ -121,7 +121,8 @@ fn non_regular_files_named_conf_are_skipped_with_a_warning() {
     std::fs::create_dir(d.path().join("sub.conf")).unwrap();
     // A FIFO nobody writes: opening it to read would wait for a writer forever.
     let fifo = std::ffi::CString::new(d.path().join("x.conf").to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo with a valid C path.
+    // SAFETY: mkfifo reads the NUL-terminated path `fifo` points at (a CString alive for
+    // the call) and keeps no pointer.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
     write(d.path(), "ok.conf", "attach 0 { action \"x\"; };");
     std::os::unix::fs::symlink(d.path().join("ok.conf"), d.path().join("link.conf")).unwrap();

@@ -25,8 +25,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,6 +34,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::socket::{
+    accept, bind, connect, listen, recv, send, socket, AddressFamily, Backlog, MsgFlags, SockFlag,
+    SockType, UnixAddr,
+};
+use nix::sys::stat::Mode;
+use nix::time::{clock_gettime, ClockId};
+use nix::unistd::{mkfifo, sysconf, Pid, SysconfVar};
 
 #[derive(Parser)]
 #[command(about = "Forwarding rate and action latency of `hvnet devd run`")]
@@ -62,119 +70,54 @@ struct Args {
     json: bool,
 }
 
-fn check(rc: libc::c_int, what: &str) -> anyhow::Result<libc::c_int> {
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error()).context(what.to_string());
-    }
-    Ok(rc)
-}
-
-fn seqpacket() -> anyhow::Result<OwnedFd> {
-    // SAFETY: plain socket(2); the descriptor is owned at once.
-    let fd = check(
-        unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) },
-        "socket",
-    )?;
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn sockaddr(path: &Path) -> (libc::sockaddr_un, libc::socklen_t) {
-    // SAFETY: sockaddr_un is plain old data.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    let bytes = path.as_os_str().as_bytes();
-    assert!(bytes.len() < addr.sun_path.len(), "socket path too long");
-    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
-        *d = *s as libc::c_char;
-    }
-    (
-        addr,
-        std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+fn seqpacket() -> nix::Result<OwnedFd> {
+    socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
     )
 }
 
 fn listen_seqpacket(path: &Path) -> anyhow::Result<OwnedFd> {
-    let fd = seqpacket()?;
-    let (addr, len) = sockaddr(path);
-    // SAFETY: valid address of the given length.
-    check(
-        unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&addr as *const libc::sockaddr_un).cast(),
-                len,
-            )
-        },
-        "bind",
-    )?;
-    check(unsafe { libc::listen(fd.as_raw_fd(), 1) }, "listen")?;
+    let fd = seqpacket().context("socket")?;
+    bind(fd.as_raw_fd(), &UnixAddr::new(path)?).context("bind")?;
+    listen(&fd, Backlog::new(1)?).context("listen")?;
     Ok(fd)
 }
 
 fn connect_seqpacket(path: &Path) -> anyhow::Result<OwnedFd> {
-    let fd = seqpacket()?;
-    let (addr, len) = sockaddr(path);
-    // SAFETY: valid address of the given length.
-    check(
-        unsafe {
-            libc::connect(
-                fd.as_raw_fd(),
-                (&addr as *const libc::sockaddr_un).cast(),
-                len,
-            )
-        },
-        "connect",
-    )?;
+    let fd = seqpacket().context("socket")?;
+    connect(fd.as_raw_fd(), &UnixAddr::new(path)?).context("connect")?;
     Ok(fd)
 }
 
 /// Accept one connection, waiting at most `limit`.
 fn accept_within(listener: &OwnedFd, limit: Duration) -> anyhow::Result<OwnedFd> {
-    let mut p = libc::pollfd {
-        fd: listener.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one pollfd.
-    let n = unsafe { libc::poll(&mut p, 1, limit.as_millis() as i32) };
-    if n <= 0 {
+    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    let timeout = PollTimeout::try_from(limit).unwrap_or(PollTimeout::MAX);
+    if poll(&mut fds, timeout).unwrap_or(0) <= 0 {
         bail!("hvnet did not connect to the devctl socket");
     }
-    let fd = check(
-        unsafe {
-            libc::accept(
-                listener.as_raw_fd(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            )
-        },
-        "accept",
-    )?;
+    let fd = accept(listener.as_raw_fd()).context("accept")?;
+    // SAFETY: accept just returned this descriptor: open, and owned by nothing else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn socketpair() -> anyhow::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for two descriptors.
-    check(
-        unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-                0,
-                fds.as_mut_ptr(),
-            )
-        },
-        "socketpair",
-    )?;
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    nix::sys::socket::socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .context("socketpair")
 }
 
 fn send_all(fd: RawFd, rec: &[u8]) -> anyhow::Result<()> {
-    // SAFETY: rec is a valid buffer.
-    let n = unsafe { libc::send(fd, rec.as_ptr().cast(), rec.len(), libc::MSG_NOSIGNAL) };
-    if n != rec.len() as isize {
-        return Err(std::io::Error::last_os_error()).context("send to the devctl socket");
+    let n = send(fd, rec, MsgFlags::MSG_NOSIGNAL).context("send to the devctl socket")?;
+    if n != rec.len() {
+        bail!("send to the devctl socket: {n} of {} bytes", rec.len());
     }
     Ok(())
 }
@@ -205,14 +148,11 @@ impl Readers {
                 let mut buf = [0u8; 2048];
                 let mut i = 0u64;
                 loop {
-                    // SAFETY: buf is a valid buffer; blocking read of one record.
-                    let n = unsafe {
-                        libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0)
-                    };
-                    if n <= 0 {
+                    // A blocking read of one record.
+                    let Ok(n @ 1..) = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) else {
                         return; // hung up (dropped by the forwarder, or the end)
-                    }
-                    if buf[..n as usize] != event(i, bench)[..] {
+                    };
+                    if buf[..n] != event(i, bench)[..] {
                         bad.store(true, Ordering::Relaxed);
                     }
                     i += 1;
@@ -294,20 +234,17 @@ fn process_cpu(pid: u32) -> anyhow::Result<Duration> {
     let f: Vec<&str> = after.split_whitespace().collect();
     // Fields 14 and 15 of stat(5); `after` starts at field 3.
     let ticks: u64 = f[11].parse::<u64>()? + f[12].parse::<u64>()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let hz = sysconf(SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100)
+        .max(1) as u64;
     Ok(Duration::from_micros(ticks * 1_000_000 / hz))
 }
 
 /// CPU time of the calling thread.
 fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: writes one timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(Duration::ZERO, Duration::from)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -342,9 +279,7 @@ struct Fifo {
 
 impl Fifo {
     fn create(path: &Path) -> anyhow::Result<Fifo> {
-        let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
-        // SAFETY: valid C string.
-        check(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, "mkfifo")?;
+        mkfifo(path, Mode::from_bits_truncate(0o600)).context("mkfifo")?;
         // Read-write: never EOF between writers, and a writer's open never blocks.
         let f = std::fs::OpenOptions::new()
             .read(true)
@@ -542,8 +477,7 @@ fn measure(a: &Args, hvnet: &Path, shell: &Path, dir: &Path) -> anyhow::Result<R
     }
     readers.wait_all(bench + a.latency as u64, Duration::from_secs(10))?;
     // SIGTERM: hvnet writes its counters to the status file and exits.
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    let _ = kill(Pid::from_raw(child.0.id() as i32), Signal::SIGTERM);
     let exit = child.0.wait()?;
     if !exit.success() {
         bail!("hvnet exited with {exit}");
@@ -567,23 +501,14 @@ fn measure(a: &Args, hvnet: &Path, shell: &Path, dir: &Path) -> anyhow::Result<R
         let mut records = 0u64;
         let start = thread_cpu();
         loop {
-            // SAFETY: valid buffer; blocking read of one record.
-            let n =
-                unsafe { libc::recv(src_rx.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n <= 0 {
+            // A blocking read of one record.
+            let Ok(n @ 1..) = recv(src_rx.as_raw_fd(), &mut buf, MsgFlags::empty()) else {
                 return records as f64 / (thread_cpu() - start).as_secs_f64();
-            }
+            };
             records += 1;
             for o in &outs {
-                // SAFETY: valid buffer of n bytes.
-                unsafe {
-                    libc::send(
-                        o.as_raw_fd(),
-                        buf.as_ptr().cast(),
-                        n as usize,
-                        libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-                    )
-                };
+                let flags = MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT;
+                let _ = send(o.as_raw_fd(), &buf[..n], flags);
             }
         }
     });

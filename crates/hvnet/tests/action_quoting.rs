@@ -7,13 +7,17 @@
 //! and nothing else may happen: the action's working directory holds only the files the
 //! actions write.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hvnet_devd::{Event, EventOptions};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{
+    accept, bind, listen, send, socket, AddressFamily, Backlog, MsgFlags, SockFlag, SockType,
+    UnixAddr,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -30,26 +34,16 @@ fn find(names: &[&str]) -> Option<PathBuf> {
 
 /// A SOCK_SEQPACKET listener at `path` (std has none).
 fn seqpacket_listener(path: &Path) -> OwnedFd {
-    // SAFETY: plain socket calls on a new descriptor owned right away.
-    unsafe {
-        let fd = OwnedFd::from_raw_fd(libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0));
-        let mut addr: libc::sockaddr_un = std::mem::zeroed();
-        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        for (dst, s) in addr.sun_path.iter_mut().zip(path.as_os_str().as_bytes()) {
-            *dst = *s as libc::c_char;
-        }
-        let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-        assert_eq!(
-            libc::bind(
-                fd.as_raw_fd(),
-                (&addr as *const libc::sockaddr_un).cast(),
-                len
-            ),
-            0
-        );
-        assert_eq!(libc::listen(fd.as_raw_fd(), 1), 0);
-        fd
-    }
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::empty(),
+        None,
+    )
+    .unwrap();
+    bind(fd.as_raw_fd(), &UnixAddr::new(path).unwrap()).unwrap();
+    listen(&fd, Backlog::new(1).unwrap()).unwrap();
+    fd
 }
 
 /// `hvnet devd run -d --shell SHELL` fed through a seqpacket connection; killed on drop.
@@ -121,22 +115,12 @@ impl Runner {
             .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
             .spawn()
             .unwrap();
-        let mut p = libc::pollfd {
-            fd: listener.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one pollfd; accept on a listening socket.
-        let conn = unsafe {
-            assert_eq!(libc::poll(&mut p, 1, 10_000), 1, "hvnet did not connect");
-            let c = libc::accept(
-                listener.as_raw_fd(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            );
-            assert!(c >= 0);
-            OwnedFd::from_raw_fd(c)
-        };
+        let mut p = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        let ready = poll(&mut p, PollTimeout::from(10_000u16));
+        assert_eq!(ready, Ok(1), "hvnet did not connect");
+        let c = accept(listener.as_raw_fd()).unwrap();
+        // SAFETY: accept just returned this descriptor: open, and owned by nothing else.
+        let conn = unsafe { OwnedFd::from_raw_fd(c) };
         Runner {
             dir,
             child,
@@ -175,16 +159,8 @@ impl Runner {
         for name in ["v", "star", "done"] {
             let _ = std::fs::remove_file(path(name));
         }
-        // SAFETY: send on our connected socket.
-        let sent = unsafe {
-            libc::send(
-                self.conn.as_raw_fd(),
-                line.as_ptr().cast(),
-                line.len(),
-                libc::MSG_EOR,
-            )
-        };
-        assert_eq!(sent, line.len() as isize);
+        let sent = send(self.conn.as_raw_fd(), &line, MsgFlags::MSG_EOR);
+        assert_eq!(sent, Ok(line.len()));
         let done = path("done");
         let start = Instant::now();
         while !done.exists() {

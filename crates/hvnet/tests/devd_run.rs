@@ -4,13 +4,22 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::socket::{
+    accept, bind, connect, listen, recv, send, setsockopt, socket, sockopt, AddressFamily, Backlog,
+    MsgFlags, SockFlag, SockType, UnixAddr,
+};
+use nix::sys::stat::Mode;
+use nix::sys::time::TimeVal;
+use nix::unistd::Pid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hvnet");
 const WAIT: Duration = Duration::from_secs(10);
@@ -24,77 +33,56 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 fn mkfifo(p: &Path) {
-    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    nix::unistd::mkfifo(p, Mode::from_bits_truncate(0o600)).unwrap();
+}
+
+fn seqpacket_socket() -> OwnedFd {
+    socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap()
 }
 
 /// A SOCK_SEQPACKET client of `path`, with a receive timeout.
 fn seqpacket_connect(path: &Path) -> std::io::Result<OwnedFd> {
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
-    assert!(fd >= 0);
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (d, s) in addr.sun_path.iter_mut().zip(path.as_os_str().as_bytes()) {
-        *d = *s as libc::c_char;
-    }
-    let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-    if unsafe {
-        libc::connect(
-            fd.as_raw_fd(),
-            (&addr as *const libc::sockaddr_un).cast(),
-            len,
-        )
-    } != 0
-    {
-        return Err(std::io::Error::last_os_error());
-    }
+    let fd = seqpacket_socket();
+    connect(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
     set_rcvtimeo(&fd, Duration::from_secs(5));
     Ok(fd)
 }
 
 fn set_rcvtimeo(fd: &OwnedFd, t: Duration) {
-    let tv = libc::timeval {
-        tv_sec: t.as_secs() as _,
-        tv_usec: t.subsec_micros() as _,
-    };
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
+    let tv = TimeVal::new(t.as_secs() as _, t.subsec_micros() as _);
+    setsockopt(fd, sockopt::ReceiveTimeout, &tv).unwrap();
 }
 
 /// One record (None on timeout or EOF).
 fn recv_record(fd: &OwnedFd) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; 1023];
-    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n <= 0 {
-        return None;
-    }
-    buf.truncate(n as usize);
-    Some(buf)
+    let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()).ok()?;
+    buf.truncate(n);
+    (n > 0).then_some(buf)
 }
 
 fn nonblocking_recv(fd: &OwnedFd) -> Result<Option<Vec<u8>>, i32> {
     let mut buf = vec![0u8; 2048];
-    let n = unsafe {
-        libc::recv(
-            fd.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            libc::MSG_DONTWAIT,
-        )
-    };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
-    }
-    buf.truncate(n as usize);
+    let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT).map_err(|e| e as i32)?;
+    buf.truncate(n);
     Ok(if n == 0 { None } else { Some(buf) })
+}
+
+/// Send `sig` (a libc signal number) to `pid`; false if it could not be sent.
+fn send_signal(pid: i32, sig: i32) -> bool {
+    let sig = Signal::try_from(sig).unwrap();
+    nix::sys::signal::kill(Pid::from_raw(pid), sig).is_ok()
+}
+
+/// Whether process `pid` exists (kill with no signal).
+fn exists(pid: i32) -> bool {
+    nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok()
 }
 
 struct Devd {
@@ -183,7 +171,7 @@ impl Devd {
     }
 
     fn signal(&self, sig: i32) {
-        unsafe { libc::kill(self.pid(), sig) };
+        send_signal(self.pid(), sig);
     }
 
     /// Counters via SIGUSR1 (written to the status file).
@@ -221,7 +209,7 @@ impl Drop for Devd {
         // A daemonised instance is not our child: stop it by its pid file.
         if let Ok(text) = std::fs::read_to_string(self.path("devd.pid")) {
             if let Ok(pid) = text.trim().parse::<i32>() {
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                send_signal(pid, libc::SIGKILL);
             }
         }
     }
@@ -430,6 +418,8 @@ fn actions_get_devd_environment_and_no_inherited_descriptors() {
     let leak_fd = leak.as_raw_fd();
     let mut cmd = d.command(&["-d"]);
     cmd.env("HVNET_TEST_MARK", "kept");
+    // SAFETY: the closure runs in the forked child before exec; dup2 is async-signal-safe
+    // and allocates nothing, and leak_fd is still open there (`leak` lives until after spawn).
     unsafe {
         cmd.pre_exec(move || {
             libc::dup2(leak_fd, 7);
@@ -690,13 +680,13 @@ fn boot_backlog_is_drained_with_actions_before_daemonising() {
     });
     let pid: i32 = d.read_file("devd.pid").trim().parse().unwrap();
     assert_ne!(pid, child.id() as i32);
-    assert_eq!(unsafe { libc::kill(pid, 0) }, 0);
+    assert!(exists(pid));
     d.send(b"!system=BOOT subsystem=s type=4\n");
     wait_for("the daemon's action", || {
         d.read_file("log").ends_with("4\n")
     });
     // SIGTERM: exit and remove the pid file.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert!(send_signal(pid, libc::SIGTERM));
     wait_for("pid file removal", || !d.path("devd.pid").exists());
 }
 
@@ -744,7 +734,7 @@ fn a_second_instance_reports_the_locked_pid_file() {
         err.contains(&format!("devd already running, pid: {pid}")),
         "{err}"
     );
-    assert_eq!(unsafe { libc::kill(pid, 0) }, 0, "the first instance died");
+    assert!(exists(pid), "the first instance died");
 }
 
 #[test]
@@ -840,55 +830,28 @@ fn a_seqpacket_socket_can_stand_in_for_devctl() {
         "attach 0 {{ device-name \"em[0-9]+\"; action \"echo $device-name $bus >> {log}\"; }};"
     );
     std::fs::write(d.path("devd.conf"), Devd::conf(&rules, d.dir.path())).unwrap();
-    // A seqpacket listener at a path; std has no seqpacket listener, so use libc.
+    // A seqpacket listener at a path; std has no seqpacket listener.
     let path = d.path("devctl.sock");
-    let lfd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0) };
-    let lfd = unsafe { OwnedFd::from_raw_fd(lfd) };
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (dst, s) in addr.sun_path.iter_mut().zip(path.as_os_str().as_bytes()) {
-        *dst = *s as libc::c_char;
-    }
-    let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-    assert_eq!(
-        unsafe {
-            libc::bind(
-                lfd.as_raw_fd(),
-                (&addr as *const libc::sockaddr_un).cast(),
-                len,
-            )
-        },
-        0
-    );
-    assert_eq!(unsafe { libc::listen(lfd.as_raw_fd(), 1) }, 0);
+    let lfd = seqpacket_socket();
+    bind(lfd.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+    listen(&lfd, Backlog::new(1).unwrap()).unwrap();
     d.child = Some(d.command_from(&path, &["-d"]).spawn().unwrap());
-    let mut p = libc::pollfd {
-        fd: lfd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut p = [PollFd::new(lfd.as_fd(), PollFlags::POLLIN)];
     assert_eq!(
-        unsafe { libc::poll(&mut p, 1, 10_000) },
-        1,
+        poll(&mut p, PollTimeout::from(10_000u16)),
+        Ok(1),
         "hvnet did not connect: {}",
         d.stderr()
     );
-    let conn = unsafe { libc::accept(lfd.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut()) };
-    assert!(conn >= 0);
+    let conn = accept(lfd.as_raw_fd()).unwrap();
+    // SAFETY: accept just returned this descriptor: open, and owned by nothing else.
     let conn = unsafe { OwnedFd::from_raw_fd(conn) };
     for rec in [
         &b"+em0 at slot=1 function=0 on pci0\n"[..],
         b"+em1 at slot=2 function=0 on pci1\n",
     ] {
-        let n = unsafe {
-            libc::send(
-                conn.as_raw_fd(),
-                rec.as_ptr().cast(),
-                rec.len(),
-                libc::MSG_EOR,
-            )
-        };
-        assert_eq!(n, rec.len() as isize);
+        let n = send(conn.as_raw_fd(), rec, MsgFlags::MSG_EOR).unwrap();
+        assert_eq!(n, rec.len());
     }
     wait_for("both actions", || {
         d.read_file("log") == "em0 pci0\nem1 pci1\n"
@@ -1062,7 +1025,7 @@ fn metrics_are_served_by_the_daemonised_process_after_the_boot_drain() {
     wait_for("both events in the scrape", || {
         metric(&scrape(addr), "hvnet_devd_actions_total") == Some(2.0)
     });
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    send_signal(pid, libc::SIGTERM);
     wait_for("pid file removal", || !d.path("devd.pid").exists());
 }
 

@@ -47,8 +47,8 @@ fn stop_mid_run(reactor: &str, signal: libc::c_int, after: Duration) {
         "the lab was running"
     );
     let sent = Instant::now();
-    // SAFETY: signalling the child we spawned.
-    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+    let signal = nix::sys::signal::Signal::try_from(signal).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(sent.elapsed() < Duration::from_secs(5), "stopped promptly");

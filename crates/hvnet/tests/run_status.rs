@@ -121,8 +121,10 @@ impl Daemon {
 
     /// SIGTERM, then it must exit 0 and remove its socket.
     fn stop(mut self) {
-        // SAFETY: kill on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let t = Instant::now();
         let status = loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -369,8 +371,10 @@ fn sighup_reloads_the_hosted_devd_rules() {
         s["devd"]["actions_run"].as_u64() >= Some(1)
     });
     write_rules("new");
-    // SAFETY: kill on our own child's pid.
-    unsafe { libc::kill(d.child.id() as i32, libc::SIGHUP) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(d.child.id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    );
     let s = d.wait_for("the VF's IFATTACH handled", |s| {
         s["devd"]["actions_run"].as_u64() >= Some(2)
     });
@@ -476,8 +480,7 @@ fn configured_metrics_on_loopback_and_hosted_devd_rules() {
 
 #[test]
 fn peers_other_than_root_are_refused() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         eprintln!("SKIPPED peers_other_than_root_are_refused: needs root (to act as another user)");
         return;
     }

@@ -6,14 +6,23 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::socket::{
+    accept, bind, connect, listen, recv, send, setsockopt, socket, sockopt, AddressFamily, Backlog,
+    MsgFlags, SockFlag, SockType, UnixAddr,
+};
+use nix::sys::stat::Mode;
+use nix::sys::time::TimeVal;
+use nix::unistd::Pid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hvnet");
 const WAIT: Duration = Duration::from_secs(10);
@@ -37,9 +46,7 @@ fn mode(p: &Path) -> u32 {
 }
 
 fn mkfifo(p: &Path) {
-    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-    // SAFETY: mkfifo with a valid C path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    nix::unistd::mkfifo(p, Mode::from_bits_truncate(0o600)).unwrap();
 }
 
 /// A FIFO opened read-write, so it never reports EOF and writes never block on open.
@@ -88,8 +95,7 @@ struct PidFileKill(PathBuf);
 impl Drop for PidFileKill {
     fn drop(&mut self) {
         if let Some(pid) = read_pid(&self.0) {
-            // SAFETY: kill with a pid read from the pid file our daemon wrote.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
 }
@@ -99,8 +105,8 @@ fn read_pid(p: &Path) -> Option<i32> {
 }
 
 fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 }
+    // No signal is sent: kill only checks that the process exists.
+    kill(Pid::from_raw(pid), None).is_ok()
 }
 
 fn stderr_of(p: &Path) -> String {
@@ -139,78 +145,34 @@ fn devd(conf: &Path, devctl: &Path, sockets: &Path, err: &Path, extra: &[&str]) 
     c
 }
 
-/// A SOCK_SEQPACKET client of `path`, with a receive timeout.
-fn seqpacket_connect(path: &Path) -> std::io::Result<OwnedFd> {
-    // SAFETY: socket(2), wrapped at once.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
-    assert!(fd >= 0);
-    // SAFETY: a fresh descriptor.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let (addr, len) = sockaddr(path);
-    // SAFETY: a valid sockaddr_un of length len.
-    if unsafe {
-        libc::connect(
-            fd.as_raw_fd(),
-            (&addr as *const libc::sockaddr_un).cast(),
-            len,
-        )
-    } != 0
-    {
-        return Err(std::io::Error::last_os_error());
-    }
-    let tv = libc::timeval {
-        tv_sec: 5,
-        tv_usec: 0,
-    };
-    // SAFETY: SO_RCVTIMEO with a timeval.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    Ok(fd)
+fn seqpacket_socket() -> OwnedFd {
+    socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap()
 }
 
-fn sockaddr(path: &Path) -> (libc::sockaddr_un, libc::socklen_t) {
-    // SAFETY: all-zero is a valid sockaddr_un.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (d, s) in addr.sun_path.iter_mut().zip(path.as_os_str().as_bytes()) {
-        *d = *s as libc::c_char;
-    }
-    (
-        addr,
-        std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
-    )
+/// A SOCK_SEQPACKET client of `path`, with a receive timeout.
+fn seqpacket_connect(path: &Path) -> std::io::Result<OwnedFd> {
+    let fd = seqpacket_socket();
+    connect(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
+    setsockopt(&fd, sockopt::ReceiveTimeout, &TimeVal::new(5, 0))?;
+    Ok(fd)
 }
 
 /// One record (None on timeout or EOF).
 fn recv_record(fd: &OwnedFd) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; 1023];
-    // SAFETY: recv into a buffer we own.
-    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n <= 0 {
-        return None;
-    }
-    buf.truncate(n as usize);
-    Some(buf)
+    let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()).ok()?;
+    buf.truncate(n);
+    (n > 0).then_some(buf)
 }
 
 fn send_record(fd: &OwnedFd, rec: &[u8]) {
-    // SAFETY: send from a valid buffer.
-    let n = unsafe {
-        libc::send(
-            fd.as_raw_fd(),
-            rec.as_ptr().cast(),
-            rec.len(),
-            libc::MSG_EOR,
-        )
-    };
-    assert_eq!(n, rec.len() as isize, "{}", std::io::Error::last_os_error());
+    assert_eq!(send(fd.as_raw_fd(), rec, MsgFlags::MSG_EOR), Ok(rec.len()));
 }
 
 fn status_json(p: &Path) -> Option<serde_json::Value> {
@@ -243,8 +205,7 @@ fn a_planted_status_temporary_is_not_followed() {
     assert_eq!(mode(&victim), 0o644);
     assert!(std::fs::symlink_metadata(&status).unwrap().is_file());
     assert_eq!(mode(&status), 0o600);
-    // SAFETY: SIGTERM to our child.
-    unsafe { libc::kill(p.pid(), libc::SIGTERM) };
+    let _ = kill(Pid::from_raw(p.pid()), Signal::SIGTERM);
     assert!(p.exit_within(WAIT).unwrap().success());
     // Nothing but the planted links is left of the temporaries.
     let leftovers: Vec<String> = std::fs::read_dir(d)
@@ -323,7 +284,8 @@ fn devd_sockets_get_their_mode_at_bind_and_are_never_chmoded_by_path() {
     let mut cmd = devd(&conf, &d.join("devctl"), d, &d.join("err"), &["-d"]);
     cmd.env("LD_PRELOAD", &so).env("SWAP_VICTIM", &victim);
     // A restrictive umask inherited: the sockets' 0666 must not depend on it.
-    // SAFETY: umask is async-signal-safe.
+    // SAFETY: the closure runs in the forked child before exec; umask is async-signal-safe
+    // and allocates nothing, so it cannot wait on a lock another thread held at fork.
     unsafe {
         cmd.pre_exec(|| {
             libc::umask(0o077);
@@ -529,44 +491,21 @@ fn a_second_foreground_devd_does_not_take_over_live_sockets() {
 
 /// A seqpacket listener standing in for /dev/devctl, and the connection hvnet makes to it.
 fn seqpacket_source(path: &Path) -> OwnedFd {
-    // SAFETY: socket(2), wrapped at once.
-    let l = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
-    assert!(l >= 0);
-    // SAFETY: a fresh descriptor.
-    let l = unsafe { OwnedFd::from_raw_fd(l) };
-    let (addr, len) = sockaddr(path);
-    // SAFETY: valid sockaddr_un.
-    assert_eq!(
-        unsafe {
-            libc::bind(
-                l.as_raw_fd(),
-                (&addr as *const libc::sockaddr_un).cast(),
-                len,
-            )
-        },
-        0
-    );
-    // SAFETY: listen on our socket.
-    assert_eq!(unsafe { libc::listen(l.as_raw_fd(), 1) }, 0);
+    let l = seqpacket_socket();
+    bind(l.as_raw_fd(), &UnixAddr::new(path).unwrap()).unwrap();
+    listen(&l, Backlog::new(1).unwrap()).unwrap();
     l
 }
 
-fn accept_within(l: &OwnedFd, ms: i32) -> OwnedFd {
-    let mut p = libc::pollfd {
-        fd: l.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one pollfd.
+fn accept_within(l: &OwnedFd, ms: u16) -> OwnedFd {
+    let mut p = [PollFd::new(l.as_fd(), PollFlags::POLLIN)];
     assert_eq!(
-        unsafe { libc::poll(&mut p, 1, ms) },
-        1,
+        poll(&mut p, PollTimeout::from(ms)),
+        Ok(1),
         "hvnet did not connect"
     );
-    // SAFETY: accept on our listener, wrapped at once.
-    let c = unsafe { libc::accept(l.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut()) };
-    assert!(c >= 0);
-    // SAFETY: a fresh descriptor.
+    let c = accept(l.as_raw_fd()).unwrap();
+    // SAFETY: accept just returned this descriptor: open, and owned by nothing else.
     unsafe { OwnedFd::from_raw_fd(c) }
 }
 
@@ -675,8 +614,7 @@ fn a_fifo_named_conf_hangs_neither_the_start_nor_a_reload() {
         stderr_of(&err)
     );
     mkfifo(&rules.join("b.conf"));
-    // SAFETY: SIGHUP to our child.
-    unsafe { libc::kill(p.pid(), libc::SIGHUP) };
+    let _ = kill(Pid::from_raw(p.pid()), Signal::SIGHUP);
     wait_for("the reload", || {
         status_json(&status).is_some_and(|v| v["reloads"] == 1)
     });
@@ -711,7 +649,8 @@ fn the_control_socket_is_never_chmoded_by_path() {
     let socket = d.join("run/hvnet.sock");
     let mut cmd = hvnet_run(&socket, &d.join("err"), &[]);
     cmd.env("LD_PRELOAD", &so).env("SWAP_VICTIM", &victim);
-    // SAFETY: umask is async-signal-safe.
+    // SAFETY: the closure runs in the forked child before exec; umask is async-signal-safe
+    // and allocates nothing, so it cannot wait on a lock another thread held at fork.
     unsafe {
         cmd.pre_exec(|| {
             libc::umask(0);
@@ -761,8 +700,7 @@ fn the_instance_lock_stops_a_second_daemon_even_when_the_socket_is_gone() {
     assert!(!socket.exists());
     assert_eq!(first.exit_within(Duration::ZERO), None);
     // At exit the first removes its lock.
-    // SAFETY: SIGTERM to our child.
-    unsafe { libc::kill(first.pid(), libc::SIGTERM) };
+    let _ = kill(Pid::from_raw(first.pid()), Signal::SIGTERM);
     assert!(first.exit_within(WAIT).unwrap().success());
     assert!(!lock.exists());
 }
