@@ -1,7 +1,7 @@
 //! hvnet-devd: FreeBSD devd's configuration language, event parsing, rule matching and
 //! action expansion, as a pure library (no processes, no sockets; it reads config files).
 //!
-//! The behaviour follows `shared/spec/devd.md` (upstream devd ≈2024–2025), bugs included
+//! The behaviour follows FreeBSD's devd(8) (upstream `sbin/devd` ≈2024–2025), bugs included
 //! where configurations in the wild depend on them; every deviation is an opt-in option.
 //!
 //! ```
