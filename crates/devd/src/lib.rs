@@ -58,6 +58,6 @@ pub use config::{Config, ConfigError, DirOrder, LoadOptions, MatchStmt, Rule, St
 pub use engine::{Decision, Engine, IndexStats, LinearMatcher, LinearScan, RuleRef, ScanRegex};
 pub use event::{Event, EventError, EventKind, EventOptions, MAX_LINE_LEN};
 pub use expand::Quoting;
-pub use media::{MediaKind, MediaProbe, MediaType, NoMedia, StaticMedia};
+pub use media::{kernel_ifname, MediaKind, MediaProbe, MediaType, NoMedia, StaticMedia, IFNAMSIZ};
 #[cfg(unix)]
 pub use posix::PosixLinearMatcher;
