@@ -100,8 +100,23 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Run the daemon until SIGTERM/SIGINT.
+/// The engine thread's body: it reports on `ready` once it runs, then steps until shutdown.
+type EngineFn = fn(Config, Metrics, SharedReport, Receiver<Wake>, Sender<anyhow::Result<()>>);
+
+/// Run the daemon until SIGTERM/SIGINT, or until the engine thread stops (an error).
 pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
+    run_with(cfg, engine)
+}
+
+/// The message a panic carried.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+fn run_with(cfg: Config, engine: EngineFn) -> anyhow::Result<std::process::ExitCode> {
     crate::logging::init(cfg.log_level);
     let metrics = Metrics::default();
     let shared: SharedReport = Arc::new(std::sync::Mutex::new(Report {
@@ -138,11 +153,19 @@ pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
     })?;
     let (tx, rx) = channel::<Wake>();
     let (ready_tx, ready_rx) = channel::<anyhow::Result<()>>();
+    // Whatever ends the engine thread, serve() hears of it: a daemon whose engine is gone
+    // must not go on answering `hvnet status` as if it were managing the network.
+    let (gone_tx, gone_rx) = tokio::sync::oneshot::channel::<Option<String>>();
     let engine = {
         let (cfg, metrics, shared) = (cfg.clone(), metrics.clone(), shared.clone());
         std::thread::Builder::new()
             .name("engine".into())
-            .spawn(move || engine(cfg, metrics, shared, rx, ready_tx))
+            .spawn(move || {
+                let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    engine(cfg, metrics, shared, rx, ready_tx)
+                }));
+                let _ = gone_tx.send(ended.err().map(|p| panic_message(p.as_ref())));
+            })
             .context("starting the engine thread")?
     };
     match ready_rx.recv() {
@@ -157,11 +180,10 @@ pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
         metrics,
         shared,
         tx.clone(),
+        gone_rx,
     ));
     let _ = tx.send(Wake::Shutdown);
-    if engine.join().is_err() {
-        tracing::error!("the engine thread panicked");
-    }
+    let _ = engine.join();
     result?;
     tracing::info!("stopped");
     Ok(std::process::ExitCode::SUCCESS)
@@ -174,6 +196,7 @@ async fn serve(
     metrics: Metrics,
     shared: SharedReport,
     tx: Sender<Wake>,
+    mut engine_gone: tokio::sync::oneshot::Receiver<Option<String>>,
 ) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -200,6 +223,15 @@ async fn serve(
     loop {
         tokio::select! {
             _ = &mut server => {}
+            gone = &mut engine_gone => {
+                let why = match gone {
+                    Ok(Some(panic)) => format!("panicked: {panic}"),
+                    Ok(None) | Err(_) => "ended".to_string(),
+                };
+                tracing::error!("the engine thread {why}; stopping");
+                // Returning drops the control socket: no status is served without an engine.
+                return Err(anyhow!("the engine thread {why}"));
+            }
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
@@ -575,5 +607,70 @@ mod devd_events {
             clients.forward(b"!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP\n");
             assert!(matches!(wait(), Wake::Event(l) if l.ends_with("type=VF_UP")));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Set once the test has seen the daemon serve its status.
+    static SERVED: AtomicBool = AtomicBool::new(false);
+
+    /// An engine that starts and reports a healthy state, then dies once that was served.
+    fn dying_engine(
+        _: Config,
+        _: Metrics,
+        shared: SharedReport,
+        _: Receiver<Wake>,
+        ready: Sender<anyhow::Result<()>>,
+    ) {
+        lock(&shared).converged = true;
+        let _ = ready.send(Ok(()));
+        let t = Instant::now();
+        while !SERVED.load(Ordering::SeqCst) && t.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("engine failure for the test");
+    }
+
+    #[test]
+    fn a_dead_engine_stops_the_daemon_instead_of_serving_a_healthy_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("hvnet.sock");
+        let cfg = Config {
+            backend: BackendKind::Sim,
+            control_socket: sock.clone(),
+            ..Default::default()
+        };
+        let (done_tx, done_rx) = channel();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(run_with(cfg, dying_engine).map_err(|e| e.to_string()));
+        });
+        // While the engine runs, its status is served.
+        let t = Instant::now();
+        loop {
+            match control::query(&sock) {
+                Ok(r) => {
+                    assert!(r.converged);
+                    break;
+                }
+                Err(e) => assert!(t.elapsed() < Duration::from_secs(10), "never served: {e}"),
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        SERVED.store(true, Ordering::SeqCst);
+        let ended = done_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the daemon went on serving after its engine died");
+        let e = ended.unwrap_err();
+        assert!(
+            e.contains("the engine thread panicked: engine failure for the test"),
+            "{e}"
+        );
+        assert!(!sock.exists(), "the control socket outlived the engine");
     }
 }
