@@ -7,5 +7,6 @@
 pub mod cmd;
 mod daemon;
 mod devd_run;
+pub mod limits;
 mod logging;
 mod scratch;

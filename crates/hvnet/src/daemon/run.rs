@@ -454,7 +454,7 @@ fn sim_engine(
             Ok(Wake::Event(_) | Wake::Kick) | Err(RecvTimeoutError::Timeout) => {}
         }
         if !finished {
-            let target = start.elapsed().mul_f64(cfg.sim_speed).min(end);
+            let target = crate::limits::scale(start.elapsed(), cfg.sim_speed).min(end);
             sim.advance_to(target);
             finished = target >= end;
             if finished {

@@ -186,13 +186,11 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     let pid_path = absolute(Path::new(cfg.pid_file().unwrap_or(DEFAULT_PID_FILE)));
-    let timeout = match args.action_timeout {
-        Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
-        Some(s) => {
-            anyhow::bail!("--action-timeout: expected a positive number of seconds, found {s}")
-        }
-        None => None,
-    };
+    let timeout = args
+        .action_timeout
+        .map(|s| crate::limits::POSITIVE_SECONDS.seconds("--action-timeout", s))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     // Bound now, so a bad address or a busy port is an error on the terminal; served from a
     // thread started once the process has daemonised (threads do not survive the fork).
     let metrics_listener = match args.metrics {
