@@ -4,10 +4,10 @@
 //! every socket client, then run the first matching rule's actions one after another, waiting
 //! for each. Without `-d`/`-n` the boot backlog is processed before daemonising (spec §5.3).
 //!
-//! Modules: [`source`] (devctl or a FIFO/seqpacket stand-in), [`clients`] (the two client
-//! sockets), [`action`] (`/bin/sh -c` like devd's `my_system`), [`pidfile`] (pidfile(3)
-//! locking), [`log`] (syslog/stderr), [`signals`], [`counters`] (the status file and
-//! `--metrics`).
+//! Modules: [`source`] (devctl or a FIFO/seqpacket stand-in) and [`framing`] (its records),
+//! [`record`] (what a record decides), [`clients`] (the two client sockets), [`action`]
+//! (`/bin/sh -c` like devd's `my_system`), [`pidfile`] (pidfile(3) locking), [`log`]
+//! (syslog/stderr), [`signals`], [`counters`] (the status file and `--metrics`).
 //!
 //! The counters stay plain integers owned by the loop. After each pass that changed them the
 //! loop publishes a copy for the metrics thread (only with `--metrics`) and rewrites the
@@ -16,9 +16,11 @@
 pub mod action;
 pub mod clients;
 pub mod counters;
+pub mod framing;
 pub mod log;
 pub mod media;
 pub mod pidfile;
+pub mod record;
 pub mod signals;
 pub mod source;
 
@@ -29,11 +31,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use hvnet_devd::{Config, Engine, Event, EventKind, EventOptions, LoadOptions, Quoting};
+use hvnet_devd::{Config, Engine, EventKind, EventOptions, LoadOptions, Quoting};
 
 use clients::{Clients, Kind, Listener};
 use counters::{Counters, Snapshot};
 use log::Logger;
+use record::Outcome;
 use source::{Read, Record, Source};
 
 const USAGE: &str = "usage: devd [-dnq] [-l connlimit] [-f file]";
@@ -537,25 +540,21 @@ impl Daemon {
         }
         self.counters.clients_dropped += f.dropped as u64;
         self.counters.clients_connected = self.clients.len() as u64;
-        let mut line = raw.as_slice();
-        while let [rest @ .., b'\n'] = line {
-            line = rest;
-        }
-        let text = String::from_utf8_lossy(line);
+        let text = String::from_utf8_lossy(record::event_line(&raw));
         let opts = EventOptions {
             fix_empty_location: self.args.fix_empty_location,
             ..Default::default()
         };
-        let event = match Event::parse_with(line, &opts) {
-            Ok(ev) => ev,
-            Err(e) => {
+        let (kind, actions) = match record::decide(&self.engine, &raw, &opts, &media::SystemMedia) {
+            Outcome::Malformed(e) => {
                 self.counters.events.malformed += 1;
                 self.log.warning(&format!("Skipping event '{text}': {e}"));
                 return;
             }
+            Outcome::Unmatched(kind) => (kind, None),
+            Outcome::Matched { kind, actions } => (kind, Some(actions)),
         };
         self.log.info(&format!("Processing event '{text}'"));
-        let kind = event.kind();
         let ec = &mut self.counters.events;
         *match kind {
             EventKind::Notify => &mut ec.notify,
@@ -566,13 +565,10 @@ impl Daemon {
         } += 1;
         self.log
             .debug(&format!("Processing {} event", kind.as_str()));
-        let actions = match self.engine.find(&event, &media::SystemMedia) {
-            Some(rule) => {
-                self.counters.events_matched += 1;
-                self.engine.expand_actions(rule, &event)
-            }
-            None => return,
+        let Some(actions) = actions else {
+            return;
         };
+        self.counters.events_matched += 1;
         for cmd in actions {
             let shown = String::from_utf8_lossy(&cmd).into_owned();
             self.log.info(&format!("Executing '{shown}'"));
