@@ -39,6 +39,15 @@ pub const HOLD_DOWN: Range = Range::seconds_from(0.0);
 pub const RETRY: Range = Range::seconds_from(0.001);
 /// `devd bench --seconds`.
 pub const BENCH_SECONDS: Range = Range::seconds_from(0.01);
+/// `lab --duration`.
+pub const LAB_SECONDS: Range = Range {
+    min: 1.0,
+    above: false,
+    max: 3600.0,
+    unit: Unit::Seconds,
+};
+/// `lab`: the packets per direction it keeps a send and an arrival time for (pps × duration).
+pub const LAB_MAX_PACKETS: u64 = 10_000_000;
 /// `[sim] speed`, `run --speed`, `simulate --speed`.
 pub const SPEED: Range = Range {
     min: 0.0,

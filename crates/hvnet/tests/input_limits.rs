@@ -151,6 +151,26 @@ fn speed_and_timeout_flags_are_range_checked() {
     }
 }
 
+/// Refused before any namespace is built, so this needs no root: a huge duration overflowed the
+/// lab's deadline arithmetic, and pps × duration packet records could exhaust memory.
+#[cfg(target_os = "linux")]
+#[test]
+fn lab_duration_and_packet_count_are_bounded() {
+    refused(
+        &hvnet(&["lab", "--duration", "18446744073709551615"]),
+        "--duration: expected a number of seconds from 1 to 3600, found 18446744073709551615",
+    );
+    refused(&hvnet(&["lab", "--duration", "0"]), "--duration: expected");
+    refused(
+        &hvnet(&["lab", "--pps", "4294967295", "--duration", "3600"]),
+        "--pps 4294967295 --duration 3600: expected 1 to 10000000 packets per direction in all, found 15461882262000",
+    );
+    refused(
+        &hvnet(&["lab", "--pps", "0"]),
+        "expected 1 to 10000000 packets",
+    );
+}
+
 #[test]
 fn chaos_runs_exactly_the_seeds_it_reports() {
     let max = u64::MAX.to_string();
