@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hvnet_devd::{Config, ConfigError, Engine, Event, EventKind, EventOptions, LoadOptions};
+use hvnet_devd::{Config, ConfigError, Engine, EventKind, EventOptions, LoadOptions};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
@@ -22,6 +22,7 @@ use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
 use crate::clients::{self, Clients, Kind, Listener};
 use crate::counters::{Counters, Snapshot};
 use crate::log::Logger;
+use crate::record::{self, Outcome};
 use crate::source::{self, Read, Record, Source};
 use crate::{action, media, shell, signals};
 use hvnet_sys::{pidfile, shared_dir};
@@ -522,25 +523,32 @@ impl Daemon {
         }
         self.counters.clients_dropped += f.dropped as u64;
         self.counters.clients_connected = self.clients.len() as u64;
-        let mut line = raw.as_slice();
-        while let [rest @ .., b'\n'] = line {
-            line = rest;
-        }
-        let text = String::from_utf8_lossy(line);
+        let text = String::from_utf8_lossy(record::event_line(&raw));
         let opts = EventOptions {
             fix_empty_location: self.args.fix_empty_location,
             ..Default::default()
         };
-        let event = match Event::parse_with(line, &opts) {
-            Ok(ev) => ev,
-            Err(e) => {
+        let decided = record::decide(
+            &self.engine,
+            &raw,
+            &opts,
+            &media::SystemMedia,
+            self.shell.quoting,
+        );
+        let (kind, matched) = match decided {
+            Outcome::Malformed(e) => {
                 self.counters.events.malformed += 1;
                 self.log.warning(&format!("Skipping event '{text}': {e}"));
                 return;
             }
+            Outcome::Unmatched(kind) => (kind, None),
+            Outcome::Matched {
+                kind,
+                place,
+                actions,
+            } => (kind, Some((place, actions))),
         };
         self.log.info(&format!("Processing event '{text}'"));
-        let kind = event.kind();
         let ec = &mut self.counters.events;
         *match kind {
             EventKind::Notify => &mut ec.notify,
@@ -551,12 +559,11 @@ impl Daemon {
         } += 1;
         self.log
             .debug(&format!("Processing {} event", kind.as_str()));
-        let Some(rule) = self.engine.find(&event, &media::SystemMedia) else {
+        let Some((place, actions)) = matched else {
             return;
         };
         self.counters.events_matched += 1;
-        let place = format!("{}:{}", rule.file(), rule.line());
-        for cmd in self.engine.commands(rule, &event, self.shell.quoting) {
+        for cmd in actions {
             let cmd = match cmd {
                 Ok(cmd) => cmd,
                 Err(why) => {

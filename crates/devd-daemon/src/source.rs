@@ -7,9 +7,10 @@
 //! * a FIFO (or a regular file): a byte stream, split into records after each `\n`.
 //!
 //! Records longer than 1015 bytes are reported as [`Record::Oversized`] and skipped, as the
-//! kernel would never have delivered them. A zero-length record from a socket is returned as
-//! an empty [`Record::Event`] (the daemon counts it as malformed and skips it), not taken for
-//! the end of input, which a socket reports with the same zero-length read.
+//! kernel would never have delivered them ([`super::framing`]). A zero-length record from a
+//! socket is returned as an empty [`Record::Event`] (the daemon counts it as malformed and
+//! skips it), not taken for the end of input, which a socket reports with the same
+//! zero-length read.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
@@ -19,18 +20,11 @@ use crate::clients::set_nonblock;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-/// The largest record devctl delivers on 64-bit (1024 − sizeof(pointer) − NUL).
-pub const MAX_RECORD: usize = 1015;
+use super::framing::{classify, LineSplitter};
+pub use super::framing::{Record, MAX_RECORD};
+
 /// devd's read buffer (DEVCTL_MAXBUF).
 const READ_BUF: usize = 8192;
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Record {
-    /// One event, bytes exactly as read (normally ending in `\n`).
-    Event(Vec<u8>),
-    /// A record longer than [`MAX_RECORD`]; its length.
-    Oversized(usize),
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Framing {
@@ -45,10 +39,8 @@ enum Framing {
 pub struct Source {
     fd: OwnedFd,
     framing: Framing,
-    /// Lines mode: bytes read but not yet returned.
-    pending: Vec<u8>,
-    /// Lines mode: discarding an over-long line until its newline.
-    skipping: Option<usize>,
+    /// Lines mode: the unfinished line.
+    lines: LineSplitter,
     eof: bool,
 }
 
@@ -99,8 +91,7 @@ impl Source {
         Ok(Source {
             fd,
             framing,
-            pending: Vec::new(),
-            skipping: None,
+            lines: LineSplitter::default(),
             eof: false,
         })
     }
@@ -111,13 +102,13 @@ impl Source {
 
     /// Whether complete records are already buffered (so polling the fd is not enough).
     pub fn has_buffered(&self) -> bool {
-        self.framing == Framing::Lines && self.pending.contains(&b'\n')
+        self.framing == Framing::Lines && self.lines.has_complete()
     }
 
     /// Read once and return what is complete. Datagram framing returns at most one record.
     pub fn read(&mut self) -> Read {
         if self.has_buffered() {
-            return Read::Records(self.take_lines());
+            return Read::Records(self.lines.take_lines());
         }
         if self.eof {
             return Read::End(None);
@@ -134,21 +125,18 @@ impl Source {
         }
         if n == 0 {
             self.eof = true;
-            // A last line without a newline is still an event.
-            if self.framing == Framing::Lines && !self.pending.is_empty() && self.skipping.is_none()
-            {
-                let rest = std::mem::take(&mut self.pending);
-                return Read::Records(vec![classify(rest)]);
+            // A last line without a newline is still a record.
+            if self.framing == Framing::Lines {
+                if let Some(last) = self.lines.finish() {
+                    return Read::Records(vec![last]);
+                }
             }
             return Read::End(None);
         }
         buf.truncate(n);
         match self.framing {
             Framing::Datagram | Framing::Seqpacket => Read::Records(vec![classify(buf)]),
-            Framing::Lines => {
-                self.pending.extend_from_slice(&buf);
-                Read::Records(self.take_lines())
-            }
+            Framing::Lines => Read::Records(self.lines.push(&buf)),
         }
     }
 
@@ -157,31 +145,6 @@ impl Source {
     fn peer_finished(&self) -> bool {
         let hung_up = hung_up_now(self.fd.as_fd());
         hung_up && queued_bytes(self.fd.as_fd()).is_none_or(|n| n == 0)
-    }
-
-    fn take_lines(&mut self) -> Vec<Record> {
-        let mut out = Vec::new();
-        while let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=pos).collect();
-            match self.skipping.take() {
-                Some(skipped) => out.push(Record::Oversized(skipped + line.len())),
-                None => out.push(classify(line)),
-            }
-        }
-        // An unterminated line already past the limit can never become a valid record.
-        if self.pending.len() > MAX_RECORD {
-            *self.skipping.get_or_insert(0) += self.pending.len();
-            self.pending.clear();
-        }
-        out
-    }
-}
-
-fn classify(record: Vec<u8>) -> Record {
-    if record.len() > MAX_RECORD {
-        Record::Oversized(record.len())
-    } else {
-        Record::Event(record)
     }
 }
 
@@ -282,6 +245,17 @@ mod tests {
         exact.push(b'\n');
         let mut s = lines_source(&exact);
         assert_eq!(drain(&mut s), vec![Record::Event(exact.clone())]);
+    }
+
+    #[test]
+    fn an_over_long_last_line_without_a_newline_is_reported() {
+        let mut data = b"!ok\n".to_vec();
+        data.extend(vec![b'q'; 9000]);
+        let mut s = lines_source(&data);
+        assert_eq!(
+            drain(&mut s),
+            vec![Record::Event(b"!ok\n".to_vec()), Record::Oversized(9000)]
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Criterion: hvnet's engine vs devd's linear scan on the mixed workload, with the whole
-//! corpus and without devmatch.conf. Needs shared/corpus/devd next to the repository.
+//! corpus (testdata/devd/corpus) and without devmatch.conf.
 
 use std::path::PathBuf;
 
@@ -9,13 +9,7 @@ use hvnet_devd::{
 };
 
 fn corpus() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/devd");
-    assert!(
-        p.is_dir(),
-        "shared/corpus/devd not found at {}",
-        p.display()
-    );
-    p
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/devd/corpus")
 }
 
 fn setup(with_devmatch: bool) -> Config {

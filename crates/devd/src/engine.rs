@@ -81,7 +81,7 @@ fn media_holds(
     if ifname.is_empty() {
         ifname = lookup(config, event, b"subsystem");
     }
-    let answer = std::str::from_utf8(ifname)
+    let answer = std::str::from_utf8(crate::media::kernel_ifname(ifname))
         .ok()
         .and_then(|n| media.media(n));
     kind.matches(answer)

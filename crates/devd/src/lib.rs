@@ -1,7 +1,7 @@
 //! hvnet-devd: FreeBSD devd's configuration language, event parsing, rule matching and
 //! action expansion, as a pure library (no processes, no sockets; it reads config files).
 //!
-//! The behaviour follows `shared/spec/devd.md` (upstream devd ≈2024–2025), bugs included
+//! The behaviour follows FreeBSD's devd(8) (upstream `sbin/devd` ≈2024–2025), bugs included
 //! where configurations in the wild depend on them; every deviation is an opt-in option.
 //!
 //! ```
@@ -59,7 +59,7 @@ pub mod workload;
 pub use config::{Config, ConfigError, DirOrder, LoadOptions, MatchStmt, Rule, Statement, Warning};
 pub use engine::{Decision, Engine, IndexStats, LinearMatcher, LinearScan, RuleRef, ScanRegex};
 pub use event::{Event, EventError, EventKind, EventOptions, MAX_LINE_LEN};
-pub use expand::Quoting;
-pub use media::{MediaKind, MediaProbe, MediaType, NoMedia, StaticMedia};
+pub use expand::{Quoting, Refused};
+pub use media::{kernel_ifname, MediaKind, MediaProbe, MediaType, NoMedia, StaticMedia, IFNAMSIZ};
 #[cfg(unix)]
 pub use posix::PosixLinearMatcher;

@@ -35,7 +35,25 @@ impl MediaType {
     }
 }
 
+/// Size of the kernel's interface name field (`IFNAMSIZ`): 15 bytes and the NUL.
+pub const IFNAMSIZ: usize = 16;
+
+/// The name the kernel looks up when devd asks for `name`'s media: devd copies the name into
+/// the 16-byte `ifm_name` field of SIOCGIFMEDIA's request (strlcpy), so only its first 15
+/// bytes count, and a NUL ends it earlier, as in any C string. A name cut inside a UTF-8
+/// character is no longer UTF-8; no interface has such a name.
+pub fn kernel_ifname(name: &[u8]) -> &[u8] {
+    let end = name
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(name.len())
+        .min(IFNAMSIZ - 1);
+    &name[..end]
+}
+
 /// Answers "what media does interface X have?" for `media-type` statements.
+///
+/// The engine asks with the name the kernel would look up ([`kernel_ifname`]).
 ///
 /// Return `None` when devd's ioctl would fail or report no valid media (no such interface,
 /// no media support, `IFM_AVALID` clear); `Some(type)` otherwise.
@@ -126,6 +144,24 @@ mod tests {
         assert_eq!(MediaKind::from_name(b"802.11"), MediaKind::Ieee80211);
         assert_eq!(MediaKind::from_name(b"Tokenring"), MediaKind::Unknown);
         assert_eq!(MediaKind::from_name(b"etherent"), MediaKind::Unknown);
+    }
+
+    #[test]
+    fn the_kernel_sees_at_most_15_bytes_up_to_a_nul() {
+        assert_eq!(kernel_ifname(b"em0"), b"em0");
+        assert_eq!(kernel_ifname(b"abcdefghijklmno"), b"abcdefghijklmno");
+        assert_eq!(kernel_ifname(b"abcdefghijklmnop"), b"abcdefghijklmno");
+        assert_eq!(
+            kernel_ifname(b"abcdefghijklmnopqrstuvwxyz"),
+            b"abcdefghijklmno"
+        );
+        assert_eq!(kernel_ifname(b"em0\0junk"), b"em0");
+        assert_eq!(kernel_ifname(b"\0em0"), b"");
+        assert_eq!(kernel_ifname(b""), b"");
+        // 14 ASCII bytes then a two-byte character: the cut leaves half of it.
+        let cut = kernel_ifname("abcdefghijklmné".as_bytes());
+        assert_eq!(cut.len(), 15);
+        assert!(std::str::from_utf8(cut).is_err());
     }
 
     #[test]

@@ -122,7 +122,7 @@ mod tests {
     fn agrees_with_the_engine_on_the_hyperv_rules() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/corpus/devd/hyperv.conf"
+            "/../../testdata/devd/corpus/hyperv.conf"
         );
         let Ok(cfg) = Config::load(path, &LoadOptions::default()) else {
             panic!("cannot load {path}");

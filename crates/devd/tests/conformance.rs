@@ -1,4 +1,4 @@
-//! Every line of shared/conformance/devd/*.jsonl must agree, for the indexed engine and for
+//! Every line of testdata/devd/conformance/*.jsonl must agree, for the indexed engine and for
 //! the linear reference.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Every file of shared/corpus/devd loads; block counts and `set` variables match the spec's
+//! Every file of testdata/devd/corpus loads; block counts and `set` variables match the spec's
 //! appendix A and the conformance README.
 
 mod common;

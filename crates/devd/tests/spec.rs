@@ -465,6 +465,47 @@ fn media_type_statements() {
     assert_eq!(calls.get(), 0);
 }
 
+/// devd copies the name into SIOCGIFMEDIA's 16-byte field (IFNAMSIZ), so the kernel looks up
+/// only its first 15 bytes: a longer name whose first 15 bytes name an interface has that
+/// interface's media, and the probe is asked for exactly those 15 bytes.
+#[test]
+fn media_type_looks_up_the_first_15_bytes_of_the_name() {
+    let c = cfg(
+        "notify 1 { match \"type\" \"LINK_UP\"; media-type \"ethernet\"; action \"eth\"; };\n\
+         notify 0 { match \"type\" \"LINK_UP\"; media-type \"unknown\"; action \"none\"; };",
+    );
+    let mut m = StaticMedia::new();
+    m.insert("vtnet0123456789", MediaType::Ethernet);
+    let (calls, last) = (Cell::new(0), Cell::new(None));
+    let probe = Counting {
+        inner: m,
+        calls: &calls,
+        last: &last,
+    };
+    for (name, action) in [
+        ("vtnet0123456789", "eth"),
+        ("vtnet0123456789x", "eth"),
+        ("vtnet0123456789-and-more", "eth"),
+        ("vtnet012345678", "none"),
+        ("vtnet01234567x9", "none"),
+    ] {
+        let line = format!("!system=IFNET subsystem={name} type=LINK_UP");
+        assert_eq!(
+            decide_with(&c, &line, &probe).actions[..],
+            [action],
+            "{name}"
+        );
+        let asked = last.take().unwrap();
+        assert_eq!(asked.as_bytes(), &name.as_bytes()[..name.len().min(15)]);
+    }
+    // The same through device-name on an attach event.
+    let c = cfg("attach 0 { media-type \"ethernet\"; action \"att\"; };");
+    assert_eq!(
+        decide_with(&c, "+vtnet0123456789abc at  on pci0", &probe).actions[..],
+        ["att"]
+    );
+}
+
 // §3 events, expansion, quoting ---------------------------------------------------------------
 
 #[test]

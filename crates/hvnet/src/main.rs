@@ -1,15 +1,11 @@
 //! hvnet: keeps a VM's network up while its SR-IOV VF comes and goes.
 //!
-//! The binary is a thin shell: each subcommand lives in its own module under `cmd/` and
-//! calls into the library crates.
+//! The binary is a thin shell: each subcommand lives in its own module under the library's
+//! `cmd/` and calls into the library crates.
 
 use clap::{Parser, Subcommand};
 
-mod cmd;
-mod daemon;
-mod logging;
-mod printable;
-mod scratch;
+use hvnet::cmd;
 
 #[derive(Parser)]
 #[command(

@@ -1,6 +1,6 @@
 //! `hvnet compare`: the original scripts (real processes) and hvnet side by side. hvnet passes
-//! every scenario; the original fails where shared/spec/hn.md predicts, with the problem kinds
-//! the spec's defects produce; the real-process run agrees with the in-process emulation.
+//! every scenario; the original fails where the hn(4) failover analysis predicts, with the problem kinds
+//! its defects produce; the real-process run agrees with the in-process emulation.
 
 use std::collections::BTreeSet;
 use std::process::Command;

@@ -8,22 +8,13 @@ fn hvnet() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hvnet"))
 }
 
-fn shared() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    assert!(
-        p.join("corpus/devd").is_dir(),
-        "shared/ not found at {}",
-        p.display()
-    );
-    p
+/// The repository's devd corpus (testdata/devd/corpus).
+fn corpus_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/devd/corpus")
 }
 
 fn corpus(name: &str) -> String {
-    shared()
-        .join("corpus/devd")
-        .join(name)
-        .display()
-        .to_string()
+    corpus_dir().join(name).display().to_string()
 }
 
 /// The keys of a JSON object, sorted.
@@ -68,7 +59,7 @@ fn json_lines(o: &Output) -> Vec<serde_json::Value> {
 /// A directory with every top-level corpus file except devd.conf (and optionally devmatch.conf).
 fn etc_devd(with_devmatch: bool) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
-    for e in std::fs::read_dir(shared().join("corpus/devd")).unwrap() {
+    for e in std::fs::read_dir(corpus_dir()).unwrap() {
         let p = e.unwrap().path();
         let name = p.file_name().unwrap().to_str().unwrap().to_string();
         if p.is_file()

@@ -13,14 +13,9 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn shared() -> PathBuf {
-    let p = repo().join("../shared");
-    assert!(
-        p.join("corpus/devd/hyperv.conf").is_file(),
-        "shared/ not found at {}",
-        p.display()
-    );
-    p
+/// The repository's devd corpus (testdata/devd/corpus).
+fn corpus() -> PathBuf {
+    repo().join("testdata/devd/corpus")
 }
 
 fn read(rel: &str) -> String {
@@ -80,7 +75,7 @@ impl System {
         let local_devd = dir.path().join("usr/local/etc/devd");
         std::fs::create_dir_all(&etc_devd).unwrap();
         std::fs::create_dir_all(&local_devd).unwrap();
-        for e in std::fs::read_dir(shared().join("corpus/devd")).unwrap() {
+        for e in std::fs::read_dir(corpus()).unwrap() {
             let p = e.unwrap().path();
             let name = p.file_name().unwrap().to_str().unwrap().to_string();
             if p.is_file() && name.ends_with(".conf") && name != "devd.conf" {
@@ -99,7 +94,7 @@ impl System {
 
     /// `hvnet devd match --json` for `events`: one decision per event.
     fn decide(&self, events: &[&str]) -> Vec<serde_json::Value> {
-        let main = shared().join("corpus/devd/devd.conf");
+        let main = corpus().join("devd.conf");
         let etc = format!("/etc/devd={}", self.etc_devd.display());
         let local = format!("/usr/local/etc/devd={}", self.local_devd.display());
         let mut args = vec![

@@ -535,7 +535,7 @@ fn bad_configuration_is_a_file_line_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!(
-            "{}:3: vf_delay: expected a number of seconds >= 2",
+            "{}:3: vf_delay: expected a number of seconds from 2 to 86400, found 1",
             conf.display()
         )),
         "{err}"

@@ -1,23 +1,17 @@
-//! Shared helpers: locating `shared/` and building the conformance setup.
+//! Shared helpers: locating the repository's devd test data and building the conformance setup.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 
 use hvnet_devd::{Config, LoadOptions};
 
-/// `shared/` next to the repository (CARGO_MANIFEST_DIR/../../../shared).
-pub fn shared() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    assert!(
-        p.join("corpus/devd").is_dir(),
-        "shared data not found at {} (expected the hvnet shared/ directory next to the repository)",
-        p.display()
-    );
-    p
+/// The repository's `testdata/devd` (corpus and conformance data; see its README).
+pub fn testdata() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/devd")
 }
 
 pub fn corpus() -> PathBuf {
-    shared().join("corpus/devd")
+    testdata().join("corpus")
 }
 
 /// The top-level `*.conf` files of the corpus other than devd.conf.
@@ -55,7 +49,7 @@ pub fn conformance_config(with_devmatch: bool) -> (Config, tempfile::TempDir) {
 
 /// (event, expected actions) pairs from a conformance JSONL file.
 pub fn conformance_cases(name: &str) -> Vec<(String, Vec<String>)> {
-    let text = std::fs::read_to_string(shared().join("conformance/devd").join(name)).unwrap();
+    let text = std::fs::read_to_string(testdata().join("conformance").join(name)).unwrap();
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {

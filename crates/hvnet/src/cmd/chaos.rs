@@ -27,13 +27,29 @@ pub struct ChaosArgs {
     pub show: bool,
 }
 
+/// The seeds `--from F --seeds N` names: F, F+1, ..., F+N-1, which must all be u64 values
+/// (a range that would wrap or saturate is refused rather than reported as run).
+pub fn seed_range(from: u64, seeds: u64) -> anyhow::Result<impl DoubleEndedIterator<Item = u64>> {
+    if seeds > 0 && from.checked_add(seeds - 1).is_none() {
+        anyhow::bail!(
+            "--from {from} --seeds {seeds}: seeds end at {}; the largest --seeds from {from} is {}",
+            u64::MAX,
+            u64::MAX - from + 1
+        );
+    }
+    Ok((0..seeds).map(move |i| from + i))
+}
+
 pub fn run(a: ChaosArgs) -> anyhow::Result<ExitCode> {
+    let seeds = seed_range(a.from, a.seeds)?;
     let start = Instant::now();
     let mut failed = Vec::new();
     let mut violations = 0u64;
     let mut vf_up_max: f64 = 0.0;
     let mut back_max: f64 = 0.0;
-    for seed in a.from..a.from.saturating_add(a.seeds) {
+    let mut ran = 0u64;
+    for seed in seeds {
+        ran += 1;
         let r = run_seed(seed);
         violations += r.invariant_violations;
         vf_up_max = vf_up_max.max(r.vf_up_max_ms.unwrap_or(0.0));
@@ -53,12 +69,12 @@ pub fn run(a: ChaosArgs) -> anyhow::Result<ExitCode> {
         println!(
             "{}",
             json!({
-                "seeds": a.seeds,
+                "seeds": ran,
                 "from": a.from,
                 "failed_seeds": failed,
                 "invariant_violations": violations,
                 "wall_ms": (secs * 1000.0 * 1000.0).round() / 1000.0,
-                "seeds_per_sec": if secs > 0.0 { (a.seeds as f64 / secs).round() } else { 0.0 },
+                "seeds_per_sec": if secs > 0.0 { (ran as f64 / secs).round() } else { 0.0 },
                 "vf_up_max_ms": vf_up_max,
                 "back_to_hn_max_ms": back_max,
             })
@@ -66,15 +82,11 @@ pub fn run(a: ChaosArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!(
             "{} seeds from {}: {} failed, {} invariant violations, {:.0} seeds/s",
-            a.seeds,
+            ran,
             a.from,
             failed.len(),
             violations,
-            if secs > 0.0 {
-                a.seeds as f64 / secs
-            } else {
-                0.0
-            }
+            if secs > 0.0 { ran as f64 / secs } else { 0.0 }
         );
     }
     Ok(if failed.is_empty() {
@@ -82,4 +94,30 @@ pub fn run(a: ChaosArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_range_is_exactly_the_seeds_that_run() {
+        let seeds = |from, n| seed_range(from, n).unwrap().collect::<Vec<u64>>();
+        assert_eq!(seeds(0, 3), [0, 1, 2]);
+        assert_eq!(seeds(u64::MAX, 1), [u64::MAX]);
+        assert_eq!(
+            seeds(u64::MAX - 2, 3),
+            [u64::MAX - 2, u64::MAX - 1, u64::MAX]
+        );
+        assert!(seeds(u64::MAX, 0).is_empty());
+        // The ends of the longest range, without walking it.
+        let mut all = seed_range(1, u64::MAX).unwrap();
+        assert_eq!((all.next(), all.next_back()), (Some(1), Some(u64::MAX)));
+        let e = seed_range(u64::MAX, 2).err().unwrap().to_string();
+        assert_eq!(
+            e,
+            "--from 18446744073709551615 --seeds 2: seeds end at 18446744073709551615; the largest --seeds from 18446744073709551615 is 1"
+        );
+        assert!(seed_range(2, u64::MAX).is_err());
+    }
 }

@@ -7,13 +7,12 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use hvnet_devd::{
-    Config, Decision, DirOrder, Engine, Event, EventError, EventKind, EventOptions, LoadOptions,
-    MediaType, Quoting, StaticMedia,
+    kernel_ifname, Config, Decision, DirOrder, Engine, Event, EventError, EventKind, EventOptions,
+    LoadOptions, MediaType, Quoting, StaticMedia, IFNAMSIZ,
 };
 use serde_json::json;
 
@@ -202,7 +201,8 @@ pub struct MatchArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
     /// Media of an interface for `media-type`: IF=TYPE (ethernet, 802.11, atm). Repeatable;
-    /// interfaces not listed have no media (the ioctl fails).
+    /// interfaces not listed have no media (the ioctl fails). As in devd, an event's interface
+    /// name is looked up by its first 15 bytes (IFNAMSIZ), so IF has at most 15.
     #[arg(long = "media", value_name = "IF=TYPE")]
     pub media: Vec<String>,
     /// Fix devd's empty-location parsing bug.
@@ -224,6 +224,15 @@ fn parse_media(specs: &[String]) -> anyhow::Result<StaticMedia> {
         let ty = MediaType::from_name(ty).with_context(|| {
             format!("--media {spec:?}: expected TYPE ethernet, 802.11 or atm, found {ty:?}")
         })?;
+        // An interface the kernel could have: devd looks up only the first 15 bytes of an
+        // event's name (hvnet_devd::kernel_ifname), so a longer IF could never be found.
+        if ifname.is_empty() || kernel_ifname(ifname.as_bytes()) != ifname.as_bytes() {
+            anyhow::bail!(
+                "--media {spec:?}: expected an interface name of 1 to {} bytes without NUL (IFNAMSIZ), found {} bytes",
+                IFNAMSIZ - 1,
+                ifname.len()
+            );
+        }
         media.insert(ifname, ty);
     }
     Ok(media)
@@ -360,7 +369,10 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
             .collect(),
         None => hvnet_devd::workload::mixed(&cfg, a.count, 0x5eed),
     };
-    let r = hvnet_devd::bench::compare(&cfg, &lines, Duration::from_secs_f64(a.seconds.max(0.01)))?;
+    let seconds = crate::limits::BENCH_SECONDS
+        .seconds("--seconds", a.seconds)
+        .map_err(anyhow::Error::msg)?;
+    let r = hvnet_devd::bench::compare(&cfg, &lines, seconds)?;
     if a.json {
         println!("{}", serde_json::to_string(&r)?);
     } else {

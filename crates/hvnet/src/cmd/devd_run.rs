@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Args;
 use hvnet_devd_daemon::daemon::{self, Options, RunError};
@@ -97,13 +96,11 @@ pub fn parse_limit(s: &str) -> usize {
 
 /// The daemon's options from the command line (after `-D`, which is a usage error).
 fn options(args: RunArgs) -> anyhow::Result<Options> {
-    let action_timeout = match args.action_timeout {
-        Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
-        Some(s) => {
-            anyhow::bail!("--action-timeout: expected a positive number of seconds, found {s}")
-        }
-        None => None,
-    };
+    let action_timeout = args
+        .action_timeout
+        .map(|s| crate::limits::POSITIVE_SECONDS.seconds("--action-timeout", s))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     Ok(Options {
         debug: args.debug,
         file: args.file,
@@ -196,13 +193,16 @@ mod tests {
         .unwrap();
         assert_eq!((o.debug, o.no_drain, o.quiet), (true, true, true));
         assert_eq!(o.max_clients, 32);
-        assert_eq!(o.action_timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(
+            o.action_timeout,
+            Some(std::time::Duration::from_millis(1500))
+        );
         assert_eq!(o.metrics, Some("127.0.0.1:9100".parse().unwrap()));
-        for bad in ["0", "-1", "nan", "inf"] {
+        for bad in ["0", "-1", "nan", "inf", "1e300"] {
             let e = parse(&[&format!("--action-timeout={bad}")]).unwrap_err();
             assert!(
                 e.to_string()
-                    .starts_with("--action-timeout: expected a positive number of seconds"),
+                    .starts_with("--action-timeout: expected a number of seconds above 0"),
                 "{bad}: {e}"
             );
         }

@@ -1,5 +1,6 @@
 //! `hvnet lab`: the Linux real-kernel lab (namespaces, bridge, steered hn0/vf0, live traffic).
 
+use crate::limits;
 use anyhow::{bail, Context};
 use clap::Args;
 use hvnet_linux::lab::{self, LabConfig, LabReport, Phase, Reactor};
@@ -94,8 +95,26 @@ fn phase_json(p: &Phase) -> serde_json::Value {
 
 pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
     crate::logging::init("warn");
-    if args.pps == 0 || args.duration == 0 || args.runs == 0 {
-        bail!("--pps, --duration and --runs must be positive");
+    // Checked before anything is built: pps × duration records are kept in memory, and a
+    // huge duration overflowed the deadline arithmetic.
+    if !limits::LAB_SECONDS.contains(args.duration as f64) {
+        bail!(
+            "--duration: expected {}, found {}",
+            limits::LAB_SECONDS.describe(),
+            args.duration
+        );
+    }
+    let packets = u64::from(args.pps) * args.duration;
+    if args.pps == 0 || packets > limits::LAB_MAX_PACKETS {
+        bail!(
+            "--pps {} --duration {}: expected 1 to {} packets per direction in all, found {packets}",
+            args.pps,
+            args.duration,
+            limits::LAB_MAX_PACKETS
+        );
+    }
+    if args.runs == 0 {
+        bail!("--runs must be positive");
     }
     // Ctrl-C / SIGTERM: the lab stops at the next step and tears its namespaces down.
     let on = SigHandler::Handler(on_signal);

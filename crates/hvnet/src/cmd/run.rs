@@ -65,11 +65,9 @@ pub fn settings(a: &RunArgs) -> anyhow::Result<Config> {
         c.sim_seed = s;
     }
     if let Some(s) = a.speed {
-        anyhow::ensure!(
-            s.is_finite() && s > 0.0,
-            "--speed: expected a number > 0, found {s}"
-        );
-        c.sim_speed = s;
+        c.sim_speed = crate::limits::SPEED
+            .check("--speed", s)
+            .map_err(anyhow::Error::msg)?;
     }
     if let Some(s) = &a.socket {
         c.control_socket = s.clone();

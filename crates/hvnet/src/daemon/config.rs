@@ -14,6 +14,8 @@ use hvnet_vf::{Backoff, FlapDamping, ModeSetting, ReadinessGate};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::limits;
+
 /// The default configuration file of this OS.
 pub fn default_path() -> &'static str {
     if cfg!(target_os = "freebsd") {
@@ -257,10 +259,6 @@ fn line_of(text: &str, span: Option<Range<usize>>) -> usize {
     })
 }
 
-fn secs(v: f64) -> Option<Duration> {
-    (v.is_finite() && v >= 0.0).then(|| Duration::from_secs_f64(v))
-}
-
 impl Config {
     /// Read `path`. With `must_exist == false` a missing file gives the defaults.
     pub fn load(path: &Path, must_exist: bool) -> Result<Config, ConfigError> {
@@ -292,23 +290,18 @@ impl Config {
             let msg = e.message().trim().to_string();
             err(e.span(), msg)
         })?;
+        // Every duration goes through its range (crate::limits) before it becomes one.
         let dur = |v: &Option<Spanned<f64>>,
                    key: &str,
-                   min: f64|
+                   range: limits::Range|
          -> Result<Option<Duration>, ConfigError> {
-            match v {
-                None => Ok(None),
-                Some(s) if *s.get_ref() >= min && secs(*s.get_ref()).is_some() => {
-                    Ok(secs(*s.get_ref()))
-                }
-                Some(s) => Err(err(
-                    Some(s.span()),
-                    format!(
-                        "{key}: expected a number of seconds >= {min}, found {}",
-                        s.get_ref()
-                    ),
-                )),
-            }
+            v.as_ref()
+                .map(|s| {
+                    range
+                        .seconds(key, *s.get_ref())
+                        .map_err(|e| err(Some(s.span()), e))
+                })
+                .transpose()
         };
         let mut c = Config::default();
         if let Some(b) = raw.backend {
@@ -322,7 +315,7 @@ impl Config {
                 RawMode::Steered => ModeSetting::Steered,
             };
         }
-        c.vf_delay = dur(&raw.vf_delay, "vf_delay", 2.0)?;
+        c.vf_delay = dur(&raw.vf_delay, "vf_delay", limits::VF_DELAY)?;
         c.gate =
             match (raw.readiness_file, raw.readiness_command) {
                 (Some(f), Some(_)) => {
@@ -343,15 +336,7 @@ impl Config {
                 (None, Some(c)) => Some(ReadinessGate::Command(c.into_inner())),
                 (None, None) => None,
             };
-        if let Some(r) = &raw.resync {
-            if *r.get_ref() <= 0.0 {
-                return Err(err(
-                    Some(r.span()),
-                    format!("resync: expected seconds > 0, found {}", r.get_ref()),
-                ));
-            }
-        }
-        if let Some(r) = dur(&raw.resync, "resync", 0.0)? {
+        if let Some(r) = dur(&raw.resync, "resync", limits::POSITIVE_SECONDS)? {
             c.resync = r;
         }
         if let Some(m) = raw.manage_daemons {
@@ -367,18 +352,11 @@ impl Config {
         }
         c.devd_rules = raw.devd_rules;
         c.devd_shell = raw.devd_shell;
-        if let Some(t) = &raw.action_timeout {
-            if *t.get_ref() <= 0.0 {
-                return Err(err(
-                    Some(t.span()),
-                    format!(
-                        "action_timeout: expected seconds > 0, found {}",
-                        t.get_ref()
-                    ),
-                ));
-            }
-        }
-        c.action_timeout = dur(&raw.action_timeout, "action_timeout", 0.0)?;
+        c.action_timeout = dur(
+            &raw.action_timeout,
+            "action_timeout",
+            limits::POSITIVE_SECONDS,
+        )?;
         if let Some(l) = raw.log_level {
             c.log_level = match l {
                 RawLevel::Error => "error",
@@ -392,13 +370,13 @@ impl Config {
         if let Some(t) = h.threshold {
             c.damping.threshold = t;
         }
-        if let Some(d) = dur(&h.window, "hold_down.window", 0.0)? {
+        if let Some(d) = dur(&h.window, "hold_down.window", limits::HOLD_DOWN)? {
             c.damping.window = d;
         }
-        if let Some(d) = dur(&h.hold, "hold_down.hold", 0.0)? {
+        if let Some(d) = dur(&h.hold, "hold_down.hold", limits::HOLD_DOWN)? {
             c.damping.hold = d;
         }
-        if let Some(d) = dur(&h.max_hold, "hold_down.max_hold", 0.0)? {
+        if let Some(d) = dur(&h.max_hold, "hold_down.max_hold", limits::HOLD_DOWN)? {
             c.damping.max_hold = d;
         }
         if c.damping.max_hold < c.damping.hold {
@@ -408,10 +386,10 @@ impl Config {
                 "hold_down: max_hold must be at least hold".to_string(),
             ));
         }
-        if let Some(d) = dur(&raw.retry.initial, "retry.initial", 0.001)? {
+        if let Some(d) = dur(&raw.retry.initial, "retry.initial", limits::RETRY)? {
             c.retry.initial = d;
         }
-        if let Some(d) = dur(&raw.retry.max, "retry.max", 0.001)? {
+        if let Some(d) = dur(&raw.retry.max, "retry.max", limits::RETRY)? {
             c.retry.max = d;
         }
         if c.retry.max < c.retry.initial {
@@ -445,14 +423,9 @@ impl Config {
             c.sim_seed = s;
         }
         if let Some(s) = &raw.sim.speed {
-            let v = *s.get_ref();
-            if !(v.is_finite() && v > 0.0) {
-                return Err(err(
-                    Some(s.span()),
-                    format!("sim.speed: expected a number > 0, found {v}"),
-                ));
-            }
-            c.sim_speed = v;
+            c.sim_speed = limits::SPEED
+                .check("sim.speed", *s.get_ref())
+                .map_err(|e| err(Some(s.span()), e))?;
         }
         Ok(c)
     }
@@ -550,7 +523,7 @@ speed = 10
             (
                 "\n\nvf_delay = 1\n",
                 3,
-                "vf_delay: expected a number of seconds >= 2",
+                "vf_delay: expected a number of seconds from 2 to 86400, found 1",
             ),
             ("mode = \"sideways\"\n", 1, "unknown variant"),
             ("\nmetrics = \"nowhere\"\n", 2, "metrics: expected PORT"),
@@ -571,6 +544,70 @@ speed = 10
             );
             assert!(s.contains(needle), "{text:?}: {s}");
         }
+    }
+
+    /// Every number that becomes a duration or a factor, whatever its value: a clean
+    /// `FILE:LINE: key: expected RANGE, found VALUE`, never a panic (1e300 used to abort
+    /// `hvnet run` in `Duration::from_secs_f64`).
+    #[test]
+    fn numbers_out_of_range_are_errors_naming_file_line_key_and_range() {
+        let keys = [
+            ("", "vf_delay", "from 2 to 86400"),
+            ("", "resync", "above 0 and at most 86400"),
+            ("", "action_timeout", "above 0 and at most 86400"),
+            ("[hold_down]\n", "window", "from 0 to 86400"),
+            ("[hold_down]\n", "hold", "from 0 to 86400"),
+            ("[hold_down]\n", "max_hold", "from 0 to 86400"),
+            ("[retry]\n", "initial", "from 0.001 to 86400"),
+            ("[retry]\n", "max", "from 0.001 to 86400"),
+            ("[sim]\n", "speed", "above 0 and at most 1000000"),
+        ];
+        for (table, key, range) in keys {
+            let name = match table {
+                "" => key.to_string(),
+                t => format!("{}.{key}", &t[1..t.len() - 2]),
+            };
+            for value in ["1e300", "-1", "nan", "inf", "-inf", "1e7", "86401e3"] {
+                let text = format!("# comment\n{table}{key} = {value}\n");
+                let e = Config::parse("/etc/hvnet.conf", &text)
+                    .expect_err(&text)
+                    .to_string();
+                let line = 2 + usize::from(!table.is_empty());
+                let what = if key == "speed" {
+                    "a number"
+                } else {
+                    "a number of seconds"
+                };
+                let found = match value {
+                    "nan" => "NaN",
+                    "1e7" => "10000000",
+                    "86401e3" => "86401000",
+                    v => v,
+                };
+                assert_eq!(
+                    e,
+                    format!(
+                        "/etc/hvnet.conf:{line}: {name}: expected {what} {range}, found {found}"
+                    ),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_ends_of_the_ranges_load() {
+        let c = Config::parse(
+            "x.conf",
+            "vf_delay = 86400\nresync = 86400\naction_timeout = 0.001\n\
+             [hold_down]\nwindow = 0\nhold = 0\nmax_hold = 86400\n\
+             [retry]\ninitial = 0.001\nmax = 86400\n[sim]\nspeed = 1000000\n",
+        )
+        .unwrap();
+        assert_eq!(c.vf_delay, Some(Duration::from_secs(86_400)));
+        assert_eq!(c.damping.max_hold, Duration::from_secs(86_400));
+        assert_eq!(c.retry.initial, Duration::from_millis(1));
+        assert_eq!(c.sim_speed, 1e6);
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! umask at bind time, and every connection is checked with the peer's credentials
 //! (SO_PEERCRED / getpeereid): only root or the daemon's own uid get an answer.
 //!
-//! Protocol: one request line (`status`), one JSON answer line, then the daemon closes.
-//! Errors are `{"error": "..."}`.
+//! Protocol ([`super::protocol`]): one request line (`status`), one JSON answer line, then the
+//! daemon closes. Errors are `{"error": "..."}`.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
@@ -21,6 +21,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as Tokio
 use tokio::net::UnixListener;
 
 use super::manager::{lock, SharedReport};
+use super::protocol::{self, error_line, MAX_REQUEST};
 use super::report::Report;
 use hvnet_sys::peer;
 use hvnet_sys::pidfile::{PidFile, PidFileError};
@@ -116,10 +117,6 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn error_line(msg: &str) -> String {
-    format!("{}\n", serde_json::json!({ "error": msg }))
-}
-
 /// Answer connections forever.
 pub async fn serve(sock: &ControlSocket, report: SharedReport) {
     let own = nix::unistd::geteuid().as_raw();
@@ -142,9 +139,11 @@ pub async fn serve(sock: &ControlSocket, report: SharedReport) {
                 }
             };
             let (rd, mut wr) = conn.split();
-            let mut line = String::new();
-            let mut rd = TokioBufReader::new(rd).take(1024);
-            let got = tokio::time::timeout(Duration::from_secs(5), rd.read_line(&mut line)).await;
+            // Bytes, not a String: a request that is not UTF-8 still gets an answer.
+            let mut line = Vec::new();
+            let mut rd = TokioBufReader::new(rd).take(MAX_REQUEST as u64);
+            let got =
+                tokio::time::timeout(Duration::from_secs(5), rd.read_until(b'\n', &mut line)).await;
             if !matches!(got, Ok(Ok(_))) {
                 return;
             }
@@ -152,19 +151,14 @@ pub async fn serve(sock: &ControlSocket, report: SharedReport) {
                 tracing::warn!("control socket: refused uid {uid}");
                 error_line("permission denied: root only")
             } else {
-                match line.trim() {
-                    "status" => {
-                        let mut r = lock(&report).clone();
-                        if r.clock == "monotonic" {
-                            // Steps may be seconds apart; "now" is now.
-                            r.now_ms = r.now_ms.max(unix_ms().saturating_sub(r.started_unix_ms));
-                        }
-                        serde_json::to_string(&r)
-                            .map(|s| s + "\n")
-                            .unwrap_or_else(|e| error_line(&format!("encoding the report: {e}")))
+                protocol::answer(&line, || {
+                    let mut r = lock(&report).clone();
+                    if r.clock == "monotonic" {
+                        // Steps may be seconds apart; "now" is now.
+                        r.now_ms = r.now_ms.max(unix_ms().saturating_sub(r.started_unix_ms));
                     }
-                    other => error_line(&format!("unknown request {other:?} (try \"status\")")),
-                }
+                    r
+                })
             };
             let _ = wr.write_all(answer.as_bytes()).await;
         });
@@ -189,19 +183,14 @@ pub fn query(path: &Path) -> anyhow::Result<Report> {
     BufReader::new(&s)
         .read_line(&mut line)
         .with_context(|| format!("{}: reading the answer", path.display()))?;
-    if line.is_empty() {
-        bail!("{}: the daemon closed the connection", path.display());
-    }
-    let v: serde_json::Value = serde_json::from_str(&line)
-        .with_context(|| format!("{}: answer is not JSON", path.display()))?;
-    if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-        bail!(
+    // The daemon's words are printed to a terminal: no control bytes from the server.
+    protocol::parse_answer(&line).map_err(|e| {
+        anyhow::anyhow!(
             "{}: {}",
             path.display(),
-            crate::printable::escape_controls(e)
-        );
-    }
-    serde_json::from_value(v).with_context(|| format!("{}: unexpected answer", path.display()))
+            crate::printable::escape_controls(&e.to_string())
+        )
+    })
 }
 
 #[cfg(test)]

@@ -419,10 +419,9 @@ pub fn serve_realtime(
     exe: &Path,
 ) -> anyhow::Result<RunResult> {
     use hvnet_devd_daemon::clients::{Clients, Kind, Listener};
-    anyhow::ensure!(
-        speed.is_finite() && speed > 0.0,
-        "--speed: expected a number > 0, found {speed}"
-    );
+    crate::limits::SPEED
+        .check("--speed", speed)
+        .map_err(anyhow::Error::msg)?;
     let root = Root::at(dir.to_path_buf(), false, exe)?;
     std::fs::set_permissions(&root.dir, std::fs::Permissions::from_mode(0o700))?;
     std::fs::write(root.dir.join("rc.conf"), &sc.rc_conf)?;
@@ -466,7 +465,7 @@ pub fn serve_realtime(
                 Err(e) => return Err(e).context("accepting a guest command"),
             }
         }
-        let target = wall.elapsed().mul_f64(speed).min(end);
+        let target = crate::limits::scale(wall.elapsed(), speed).min(end);
         sim.advance_to(target.max(sim.now()));
         for line in std::mem::take(&mut mailbox.borrow_mut().lines) {
             clients.forward(format!("{line}\n").as_bytes());

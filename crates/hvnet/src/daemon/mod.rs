@@ -10,5 +10,6 @@ pub mod freebsd_sim;
 pub mod hosted;
 pub mod manager;
 pub mod metrics;
+pub mod protocol;
 pub mod report;
 pub mod run;

@@ -104,8 +104,34 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Run the daemon until SIGTERM/SIGINT.
+/// The engine thread's body: it reports on `ready` once it runs, then steps until shutdown.
+/// On Linux it shares the fast path (the steered gates) with the netlink reader.
+#[cfg(target_os = "linux")]
+type EngineFn = fn(
+    Config,
+    Metrics,
+    SharedReport,
+    Receiver<Wake>,
+    Sender<anyhow::Result<()>>,
+    hvnet_linux::fastpath::FastPath,
+);
+#[cfg(not(target_os = "linux"))]
+type EngineFn = fn(Config, Metrics, SharedReport, Receiver<Wake>, Sender<anyhow::Result<()>>);
+
+/// Run the daemon until SIGTERM/SIGINT, or until the engine thread stops (an error).
 pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
+    run_with(cfg, engine)
+}
+
+/// The message a panic carried.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+fn run_with(cfg: Config, engine: EngineFn) -> anyhow::Result<std::process::ExitCode> {
     crate::logging::init(cfg.log_level);
     let metrics = Metrics::default();
     let shared: SharedReport = Arc::new(std::sync::Mutex::new(Report {
@@ -129,7 +155,7 @@ pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
     // Bind before the engine starts: the instance lock taken first is the guard against a
     // second daemon, which must stop before it touches the system (or the first one's
     // socket). The configuration, scenario and hosted rules were checked before this.
-    let (sock, metrics_listener) = rt.block_on(async {
+    let listeners = rt.block_on(async {
         let sock = control::bind(&cfg.control_socket)?;
         let metrics_listener = match cfg.metrics {
             Some(addr) => Some(
@@ -139,7 +165,10 @@ pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
             ),
             None => None,
         };
-        anyhow::Ok((sock, metrics_listener))
+        anyhow::Ok(Listeners {
+            control: sock,
+            metrics: metrics_listener,
+        })
     })?;
     let (tx, rx) = channel::<Wake>();
     let (ready_tx, ready_rx) = channel::<anyhow::Result<()>>();
@@ -147,6 +176,9 @@ pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
     // gate the moment its VF goes).
     #[cfg(target_os = "linux")]
     let fast = hvnet_linux::fastpath::FastPath::new(linux::patterns(&cfg), cfg.sysfs.clone());
+    // Whatever ends the engine thread, serve() hears of it: a daemon whose engine is gone
+    // must not go on answering `hvnet status` as if it were managing the network.
+    let (gone_tx, gone_rx) = tokio::sync::oneshot::channel::<Option<String>>();
     let engine = {
         let (cfg, metrics, shared) = (cfg.clone(), metrics.clone(), shared.clone());
         #[cfg(target_os = "linux")]
@@ -154,15 +186,18 @@ pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
         std::thread::Builder::new()
             .name("engine".into())
             .spawn(move || {
-                engine(
-                    cfg,
-                    metrics,
-                    shared,
-                    rx,
-                    ready_tx,
-                    #[cfg(target_os = "linux")]
-                    fast,
-                )
+                let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    engine(
+                        cfg,
+                        metrics,
+                        shared,
+                        rx,
+                        ready_tx,
+                        #[cfg(target_os = "linux")]
+                        fast,
+                    )
+                }));
+                let _ = gone_tx.send(ended.err().map(|p| panic_message(p.as_ref())));
             })
             .context("starting the engine thread")?
     };
@@ -173,35 +208,43 @@ pub fn run(cfg: Config) -> anyhow::Result<std::process::ExitCode> {
     }
     let result = rt.block_on(serve(
         &cfg,
-        sock,
-        metrics_listener,
+        listeners,
         metrics,
         shared,
         tx.clone(),
         #[cfg(target_os = "linux")]
         fast,
+        gone_rx,
     ));
     let _ = tx.send(Wake::Shutdown);
-    if engine.join().is_err() {
-        tracing::error!("the engine thread panicked");
-    }
+    let _ = engine.join();
     result?;
     tracing::info!("stopped");
     Ok(std::process::ExitCode::SUCCESS)
 }
 
+/// What the daemon listens on: the control socket, and the metrics endpoint when configured.
+struct Listeners {
+    control: control::ControlSocket,
+    metrics: Option<tokio::net::TcpListener>,
+}
+
 async fn serve(
     cfg: &Config,
-    sock: control::ControlSocket,
-    metrics_listener: Option<tokio::net::TcpListener>,
+    listeners: Listeners,
     metrics: Metrics,
     shared: SharedReport,
     tx: Sender<Wake>,
     #[cfg(target_os = "linux")] fast: hvnet_linux::fastpath::FastPath,
+    mut engine_gone: tokio::sync::oneshot::Receiver<Option<String>>,
 ) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let Listeners {
+        control: sock,
+        metrics: metrics_listener,
+    } = listeners;
     if let Some(l) = metrics_listener {
         tracing::info!("metrics on http://{}/metrics", l.local_addr()?);
         tokio::spawn(hvnet_metrics::serve(l, Arc::new(metrics.registry())));
@@ -225,6 +268,15 @@ async fn serve(
     loop {
         tokio::select! {
             _ = &mut server => {}
+            gone = &mut engine_gone => {
+                let why = match gone {
+                    Ok(Some(panic)) => format!("panicked: {panic}"),
+                    Ok(None) | Err(_) => "ended".to_string(),
+                };
+                tracing::error!("the engine thread {why}; stopping");
+                // Returning drops the control socket: no status is served without an engine.
+                return Err(anyhow!("the engine thread {why}"));
+            }
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
@@ -448,7 +500,7 @@ fn sim_engine(
             }
         }
         if !finished {
-            let target = start.elapsed().mul_f64(cfg.sim_speed).min(end);
+            let target = crate::limits::scale(start.elapsed(), cfg.sim_speed).min(end);
             sim.advance_to(target);
             finished = target >= end;
             if finished {
@@ -630,5 +682,71 @@ mod devd_events {
             clients.forward(b"!system=HYPERV_NIC_VF subsystem=hn0 type=VF_UP\n");
             assert!(matches!(wait(), Wake::Event(l) if l.ends_with("type=VF_UP")));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Set once the test has seen the daemon serve its status.
+    static SERVED: AtomicBool = AtomicBool::new(false);
+
+    /// An engine that starts and reports a healthy state, then dies once that was served.
+    fn dying_engine(
+        _: Config,
+        _: Metrics,
+        shared: SharedReport,
+        _: Receiver<Wake>,
+        ready: Sender<anyhow::Result<()>>,
+        #[cfg(target_os = "linux")] _: hvnet_linux::fastpath::FastPath,
+    ) {
+        lock(&shared).converged = true;
+        let _ = ready.send(Ok(()));
+        let t = Instant::now();
+        while !SERVED.load(Ordering::SeqCst) && t.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("engine failure for the test");
+    }
+
+    #[test]
+    fn a_dead_engine_stops_the_daemon_instead_of_serving_a_healthy_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("hvnet.sock");
+        let cfg = Config {
+            backend: BackendKind::Sim,
+            control_socket: sock.clone(),
+            ..Default::default()
+        };
+        let (done_tx, done_rx) = channel();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(run_with(cfg, dying_engine).map_err(|e| e.to_string()));
+        });
+        // While the engine runs, its status is served.
+        let t = Instant::now();
+        loop {
+            match control::query(&sock) {
+                Ok(r) => {
+                    assert!(r.converged);
+                    break;
+                }
+                Err(e) => assert!(t.elapsed() < Duration::from_secs(10), "never served: {e}"),
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        SERVED.store(true, Ordering::SeqCst);
+        let ended = done_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the daemon went on serving after its engine died");
+        let e = ended.unwrap_err();
+        assert!(
+            e.contains("the engine thread panicked: engine failure for the test"),
+            "{e}"
+        );
+        assert!(!sock.exists(), "the control socket outlived the engine");
     }
 }
