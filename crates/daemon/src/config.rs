@@ -43,7 +43,7 @@ pub const DEFAULT_SOCKET: &str = if cfg!(target_os = "linux") {
 };
 
 /// Where events come from and where changes go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BackendKind {
     /// FreeBSD: devd's seqpacket socket, ifconfig/sysctl/dhclient.
@@ -612,7 +612,7 @@ speed = 10
 
     #[test]
     fn the_shipped_example_is_valid_and_all_defaults() {
-        let text = include_str!("../../../../packaging/hvnet.conf.example");
+        let text = include_str!("../../../packaging/hvnet.conf.example");
         let c = Config::parse("hvnet.conf.example", text).unwrap();
         assert_eq!(c, Config::default());
         // Every commented-out setting is valid too.

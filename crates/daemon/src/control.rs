@@ -6,7 +6,7 @@
 //! umask at bind time, and every connection is checked with the peer's credentials
 //! (SO_PEERCRED / getpeereid): only root or the daemon's own uid get an answer.
 //!
-//! Protocol ([`super::protocol`]): one request line (`status`), one JSON answer line, then the
+//! Protocol ([`crate::protocol`]): one request line (`status`), one JSON answer line, then the
 //! daemon closes. Errors are `{"error": "..."}`.
 
 use std::ffi::OsString;
@@ -20,9 +20,9 @@ use anyhow::{bail, Context};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as TokioBufReader};
 use tokio::net::UnixListener;
 
-use super::manager::{lock, SharedReport};
-use super::protocol::{self, error_line, MAX_REQUEST};
-use super::report::Report;
+use crate::manager::{lock, SharedReport};
+use crate::protocol::{self, error_line, MAX_REQUEST};
+use crate::report::Report;
 use hvnet_sys::peer;
 use hvnet_sys::pidfile::{PidFile, PidFileError};
 use hvnet_sys::shared_dir;

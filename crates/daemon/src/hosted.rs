@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::Context;
 use hvnet_devd::{Config, Engine, Event, LoadOptions, MediaProbe, NoMedia};
 
-use super::metrics::Metrics;
-use super::report::{DevdAction, DevdReport};
+use crate::metrics::Metrics;
+use crate::report::{DevdAction, DevdReport};
 use hvnet_devd_daemon::action;
 use hvnet_devd_daemon::media::SystemMedia;
 use hvnet_devd_daemon::shell::{self, ActionShell};

@@ -1,7 +1,7 @@
 //! The daemon's manager: the reconciler plus what `hvnet status` needs beyond one step —
 //! since when each pair's traffic is on its path, failovers, time spent without the VF, the
 //! latest actions with their results — and the hosted devd rules. Backend-neutral: the
-//! engine loops in [`super::run`] call [`Manager::step`] with a backend and a clock.
+//! engine loops in [`crate::run`] call [`Manager::step`] with a backend and a clock.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -13,9 +13,9 @@ use hvnet_vf::{
     Status,
 };
 
-use super::hosted::Hosted;
-use super::metrics::{pair, Metrics};
-use super::report::{ActionRecord, DaemonReport, ErrorReport, PairReport, Report, SimReport};
+use crate::hosted::Hosted;
+use crate::metrics::{pair, Metrics};
+use crate::report::{ActionRecord, DaemonReport, ErrorReport, PairReport, Report, SimReport};
 
 /// How many actions the report keeps.
 const RECENT_ACTIONS: usize = 32;

@@ -2,7 +2,7 @@
 //! JSON answer line, an error as `{"error": "..."}`. The daemon answers any bytes with such a
 //! line; the client reads any line as a report or a clean error.
 
-use super::report::Report;
+use crate::report::Report;
 
 /// The longest request the daemon reads (bytes, newline included).
 pub const MAX_REQUEST: usize = 1024;

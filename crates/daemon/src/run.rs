@@ -10,7 +10,7 @@
 //! - the tokio runtime serves the control socket and the metrics endpoint, turns signals
 //!   into wake-ups, and (Linux) reads rtnetlink link notifications.
 //! - FreeBSD: a thread reads devd's seqpacket socket and reconnects when devd restarts.
-//! - hosted devd actions run on their own thread ([`super::hosted`]).
+//! - hosted devd actions run on their own thread ([`crate::hosted`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -24,12 +24,12 @@ use hvnet_sim::{AgentContext, AgentFactory, GuestAgent, RunOptions, Sim};
 use hvnet_vf::{Backend, NetConfig, NetConfigSource};
 use tokio::signal::unix::{signal, SignalKind};
 
-use super::config::{BackendKind, Config};
-use super::control;
-use super::hosted::Hosted;
-use super::manager::{lock, Manager, SharedReport};
-use super::metrics::Metrics;
-use super::report::{Report, SimReport};
+use crate::config::{BackendKind, Config};
+use crate::control;
+use crate::hosted::Hosted;
+use crate::manager::{lock, Manager, SharedReport};
+use crate::metrics::Metrics;
+use crate::report::{Report, SimReport};
 
 /// A reason to step.
 #[derive(Debug)]
@@ -132,7 +132,6 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 fn run_with(cfg: Config, engine: EngineFn) -> anyhow::Result<std::process::ExitCode> {
-    crate::logging::init(cfg.log_level);
     let metrics = Metrics::default();
     let shared: SharedReport = Arc::new(std::sync::Mutex::new(Report {
         version: env!("CARGO_PKG_VERSION").into(),
@@ -437,7 +436,7 @@ fn sim_engine(
     rx: Receiver<Wake>,
     ready: Sender<anyhow::Result<()>>,
 ) {
-    let sc = match crate::cmd::simulate::load_scenario(&cfg.sim_scenario) {
+    let sc = match hvnet_sim::builtin::load(&cfg.sim_scenario) {
         Ok(sc) => sc,
         Err(e) => {
             let _ = ready.send(Err(anyhow!("{e}")));
@@ -529,8 +528,8 @@ mod linux {
 
     use hvnet_linux::fastpath::{FastAction, FastPath};
 
-    use super::super::config::Config;
     use super::Wake;
+    use crate::config::Config;
 
     /// The configured role patterns.
     pub fn patterns(cfg: &Config) -> hvnet_linux::roles::RolePatterns {

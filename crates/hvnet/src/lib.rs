@@ -6,20 +6,20 @@
 
 pub mod cmd;
 mod daemon;
-pub mod limits;
 mod logging;
-mod printable;
 mod scratch;
+
+pub use hvnet_daemon::limits;
 
 /// The daemons' input handling, for fuzz targets and property tests: hvnet.conf (`hvnet
 /// run`), the control socket's requests and answers (`hvnet run`, `hvnet status`), devctl
 /// records (`hvnet devd run`).
 pub mod inputs {
-    pub use crate::daemon::config::{Config, ConfigError};
-    pub use crate::daemon::protocol::{
+    pub use hvnet_daemon::config::{Config, ConfigError};
+    pub use hvnet_daemon::protocol::{
         answer, parse_answer, parse_request, AnswerError, Request, MAX_REQUEST,
     };
-    pub use crate::daemon::report::{
+    pub use hvnet_daemon::report::{
         ActionRecord, DaemonReport, DevdAction, DevdReport, ErrorReport, PairReport, Report,
         SimReport,
     };

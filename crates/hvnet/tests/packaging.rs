@@ -878,9 +878,9 @@ fn hvnet_8_documents_every_subcommand_and_option() {
 }
 
 /// Keys the daemon's configuration accepts: the fields of the `Raw*` structs in
-/// daemon/config.rs (serde deny_unknown_fields), top level and per section.
+/// crates/daemon/src/config.rs (serde deny_unknown_fields), top level and per section.
 fn config_keys() -> BTreeSet<String> {
-    let src = read("crates/hvnet/src/daemon/config.rs");
+    let src = read("crates/daemon/src/config.rs");
     let mut keys = BTreeSet::new();
     let mut in_raw = false;
     for line in src.lines() {

@@ -356,6 +356,23 @@ pub fn get(name: &str) -> Option<Scenario> {
     Some(sc)
 }
 
+/// A built-in scenario by name, else the scenario file at that path. A file error is
+/// `FILE:LINE: message`.
+pub fn load(name: &str) -> Result<Scenario, String> {
+    if let Some(sc) = get(name) {
+        return Ok(sc);
+    }
+    let path = std::path::Path::new(name);
+    if !path.exists() {
+        return Err(format!(
+            "{name}: expected a built-in scenario ({}) or a scenario file, found neither",
+            names().join(", ")
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
+    parse(name, &text).map_err(|e| e.to_string())
+}
+
 /// The one-line description of a built-in scenario.
 pub fn description(name: &str) -> String {
     get(name).map(|s| s.description).unwrap_or_default()

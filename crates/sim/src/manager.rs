@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use crate::agent::{AgentContext, AgentFactory, GuestAgent};
 use hvnet_rcconf::RcConf;
-use hvnet_sim::{AgentContext, AgentFactory, GuestAgent};
 use hvnet_vf::{Backend, Inputs, ManagerConfig, Reconciler};
 
 /// The manager in the simulated guest.
@@ -84,7 +84,7 @@ pub fn manager_agent() -> AgentFactory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hvnet_sim::{builtin, run, RunOptions};
+    use crate::{builtin, run, RunOptions};
 
     #[test]
     fn every_builtin_scenario_passes_with_the_manager() {

@@ -43,7 +43,7 @@ pub struct RunArgs {
     pub devctl: PathBuf,
     /// Directory of devd.seqpacket.pipe and devd.pipe (default /run/hvnet on Linux, /var/run
     /// on FreeBSD).
-    #[arg(long, value_name = "DIR", default_value = crate::daemon::config::RUN_DIR)]
+    #[arg(long, value_name = "DIR", default_value = hvnet_daemon::config::RUN_DIR)]
     pub socket_dir: PathBuf,
     /// Kill an action that runs longer than this many seconds (and log it). Default: no limit.
     #[arg(long, value_name = "SECS")]
@@ -159,7 +159,7 @@ mod tests {
     /// it may write).
     #[test]
     fn defaults_are_devds() {
-        use crate::daemon::config::RUN_DIR;
+        use hvnet_daemon::config::RUN_DIR;
         let o = parse(&[]).unwrap();
         assert_eq!(o.file, PathBuf::from("/etc/devd.conf"));
         assert_eq!(o.devctl, PathBuf::from("/dev/devctl"));

@@ -4,9 +4,30 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
 
-use crate::daemon::config::{self, BackendKind, Config};
+use hvnet_daemon::config::{self, BackendKind, Config};
+
+/// `--backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// FreeBSD: devd's seqpacket socket, ifconfig/sysctl/dhclient.
+    Freebsd,
+    /// Linux: rtnetlink link notifications, rtnetlink and tc changes.
+    Linux,
+    /// The built-in simulator (a scenario in virtual time).
+    Sim,
+}
+
+impl From<BackendArg> for BackendKind {
+    fn from(b: BackendArg) -> BackendKind {
+        match b {
+            BackendArg::Freebsd => BackendKind::Freebsd,
+            BackendArg::Linux => BackendKind::Linux,
+            BackendArg::Sim => BackendKind::Sim,
+        }
+    }
+}
 
 #[derive(Args, Debug)]
 #[command(after_help = "\
@@ -30,7 +51,7 @@ pub struct RunArgs {
     pub check: bool,
     /// Event source and system to manage.
     #[arg(long, value_enum)]
-    pub backend: Option<BackendKind>,
+    pub backend: Option<BackendArg>,
     /// With --backend sim: a built-in scenario name or a scenario file.
     #[arg(long, value_name = "NAME|FILE")]
     pub scenario: Option<String>,
@@ -56,7 +77,7 @@ pub fn settings(a: &RunArgs) -> anyhow::Result<Config> {
         None => Config::load(std::path::Path::new(config::default_path()), false)?,
     };
     if let Some(b) = a.backend {
-        c.backend = b;
+        c.backend = b.into();
     }
     if let Some(s) = &a.scenario {
         c.sim_scenario = s.clone();
@@ -87,8 +108,7 @@ pub fn settings(a: &RunArgs) -> anyhow::Result<Config> {
 /// that an error in any of them stops it before it creates a directory, a lock or a socket.
 fn validate(c: &Config) -> anyhow::Result<()> {
     if c.backend == BackendKind::Sim {
-        let sc = crate::cmd::simulate::load_scenario(&c.sim_scenario)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let sc = hvnet_sim::builtin::load(&c.sim_scenario).map_err(|e| anyhow::anyhow!("{e}"))?;
         let opts = hvnet_sim::RunOptions {
             seed: c.sim_seed,
             ..Default::default()
@@ -97,7 +117,7 @@ fn validate(c: &Config) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     if let Some(r) = &c.devd_rules {
-        crate::daemon::hosted::check(r).context("devd_rules")?;
+        hvnet_daemon::hosted::check(r).context("devd_rules")?;
     }
     Ok(())
 }
@@ -123,11 +143,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         );
         if let Some(r) = &c.devd_rules {
             println!("devd_rules {}", r.display());
-            let shell = crate::daemon::hosted::choose_shell(c.devd_shell.as_deref())?;
+            let shell = hvnet_daemon::hosted::choose_shell(c.devd_shell.as_deref())?;
             println!("devd_shell {} ({})", shell.path.display(), shell.reason);
             println!("devd_quoting {}", shell.quoting.describe());
         }
         return Ok(ExitCode::SUCCESS);
     }
-    crate::daemon::run::run(c)
+    crate::logging::init(c.log_level);
+    hvnet_daemon::run::run(c)
 }

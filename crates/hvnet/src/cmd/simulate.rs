@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use hvnet_sim::{builtin, AgentFactory, RunOptions, Scenario};
+use hvnet_sim::{builtin, AgentFactory, RunOptions};
 
 #[derive(Args, Debug)]
 pub struct SimulateArgs {
@@ -70,7 +70,7 @@ pub fn agent_factory(name: &str) -> anyhow::Result<AgentFactory> {
     match name {
         "none" => Ok(hvnet_sim::no_agent()),
         "scripts" => Ok(hvnet_sim::original_scripts()),
-        "hvnet" => Ok(crate::daemon::agent::manager_agent()),
+        "hvnet" => Ok(hvnet_sim::manager_agent()),
         crate::daemon::freebsd_sim::AGENT => anyhow::bail!(
             "agent {:?} drives the simulator itself (hvnet simulate NAME --agent freebsd); it has no in-simulator factory",
             crate::daemon::freebsd_sim::AGENT
@@ -82,22 +82,8 @@ pub fn agent_factory(name: &str) -> anyhow::Result<AgentFactory> {
     }
 }
 
-/// Load a built-in scenario or a scenario file. A file error is
-/// `FILE:LINE: message`.
-pub fn load_scenario(name: &str) -> Result<Scenario, String> {
-    if let Some(sc) = builtin::get(name) {
-        return Ok(sc);
-    }
-    let path = std::path::Path::new(name);
-    if !path.exists() {
-        return Err(format!(
-            "{name}: expected a built-in scenario ({}) or a scenario file, found neither",
-            builtin::names().join(", ")
-        ));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
-    hvnet_sim::parse(name, &text).map_err(|e| e.to_string())
-}
+/// Load a built-in scenario or a scenario file (`FILE:LINE: message` for a bad file).
+pub use hvnet_sim::builtin::load as load_scenario;
 
 fn bucket_for(d: Duration) -> Duration {
     let ms = (d.as_millis() / 400).max(10);

@@ -11,8 +11,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use clap::Args;
 
-use crate::daemon::{config, control};
-use crate::printable;
+use hvnet_daemon::{config, control, printable};
 use hvnet_devd_daemon::counters::Counters;
 
 /// `hvnet devd run`'s status file with its default `--socket-dir` ([`config::RUN_DIR`]).

@@ -17,7 +17,7 @@ use std::time::Duration;
 use hvnet_sim::{parse, run, RunOptions};
 use serde::Serialize;
 
-use super::agent::manager_agent;
+use hvnet_sim::manager_agent;
 
 /// splitmix64: small, fast and good enough to draw scenarios.
 struct Rng(u64);

@@ -1,7 +1,7 @@
 //! The VF manager with the FreeBSD backend against the simulator's FreeBSD userland, in
 //! deterministic virtual time (`hvnet simulate NAME --agent freebsd`).
 //!
-//! The in-process manager ([`super::agent::ManagerAgent`]) acts on the simulated kernel
+//! The in-process manager ([`hvnet_sim::ManagerAgent`]) acts on the simulated kernel
 //! through [`hvnet_sim::SimBackend`]. Here the same manager runs over
 //! [`hvnet_freebsd::FreeBsdBackend`]: every observation and every change is a real command
 //! (`ifconfig`, `sysctl`, `netstat -rn`, `ps`, `pgrep`, `route`, `dhclient`, `kill`, the helper
@@ -41,7 +41,7 @@ use hvnet_sim::{
 use hvnet_vf::Backend;
 use serde_json::json;
 
-use super::agent::ManagerAgent;
+use hvnet_sim::ManagerAgent;
 
 /// The agent name (`hvnet simulate --agent freebsd`).
 pub const AGENT: &str = "freebsd";

@@ -1,15 +1,5 @@
-//! The VF manager as a running program: the guest agent used in the simulator, chaos runs,
-//! and the `hvnet run` daemon (configuration, engine loop, control socket, metrics, hosted
-//! devd rules) with the report `hvnet status` shows.
+//! The VF manager in the simulator: chaos runs, and the manager over the FreeBSD backend
+//! with the simulator answering its commands. The daemon itself is crates/daemon.
 
-pub mod agent;
 pub mod chaos;
-pub mod config;
-pub mod control;
 pub mod freebsd_sim;
-pub mod hosted;
-pub mod manager;
-pub mod metrics;
-pub mod protocol;
-pub mod report;
-pub mod run;

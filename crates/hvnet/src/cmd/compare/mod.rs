@@ -129,8 +129,8 @@ pub fn compare(sc: &Scenario, seed: u64, original: Original) -> anyhow::Result<R
             side("scripts (real processes)", &r, extra, &rc)
         }
     };
-    let r = hvnet_sim::run(sc.clone(), opts, crate::daemon::agent::manager_agent())
-        .map_err(anyhow::Error::msg)?;
+    let r =
+        hvnet_sim::run(sc.clone(), opts, hvnet_sim::manager_agent()).map_err(anyhow::Error::msg)?;
     let hv = side("hvnet", &r, Vec::new(), &rc);
     Ok(Row {
         scenario: sc.name.clone(),

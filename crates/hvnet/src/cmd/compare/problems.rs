@@ -294,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_clean_run_has_no_problems() {
-        let (r, rc) = run("live-migration-nt", crate::daemon::agent::manager_agent());
+        let (r, rc) = run("live-migration-nt", hvnet_sim::manager_agent());
         assert!(r.summary.passed);
         assert_eq!(of_run(&r, &rc), Vec::new());
     }
