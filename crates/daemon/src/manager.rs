@@ -15,7 +15,7 @@ use hvnet_vf::{
 
 use crate::hosted::Hosted;
 use crate::metrics::{pair, Metrics};
-use crate::report::{ActionRecord, DaemonReport, ErrorReport, PairReport, Report, SimReport};
+use crate::report::{ActionRecord, PairReport, Report, SimReport};
 
 /// How many actions the report keeps.
 const RECENT_ACTIONS: usize = 32;
@@ -348,25 +348,11 @@ impl Manager {
             .map(|p| {
                 let t = self.pairs.get(&p.synthetic);
                 PairReport {
-                    synthetic: p.synthetic.clone(),
-                    vf: p.vf.clone(),
-                    vf_state: serde_json::to_value(p.vf_state)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    vf_ready_in_ms: p.vf_ready_in_ms,
-                    aggregate: p.aggregate.clone(),
-                    holder: p.holder.clone(),
-                    path: path_name(p.path).into(),
+                    status: p.clone(),
                     path_since_ms: t.map_or(0, |t| ms(t.since)),
                     path_since_unix_ms: None,
                     failovers: t.map_or(0, |t| t.failovers),
                     without_vf_ms: t.map_or(0, |t| ms(t.without_vf)),
-                    vf_losses: p.vf_losses,
-                    dhcp: p.dhcp,
-                    waiting_for_lease: p.waiting_for_lease,
-                    overridden: p.overridden,
-                    problems: p.problems.clone(),
                 }
             })
             .collect();
@@ -378,35 +364,13 @@ impl Manager {
             }
         }
         r.now_ms = sim_now(&self.sim).unwrap_or(ms(now)).max(ms(now));
-        r.mode = serde_json::to_value(status.mode)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string));
+        r.mode = Some(status.mode);
         r.converged = status.converged;
         r.steps = self.steps;
         r.pairs = pairs;
         r.unpaired_vfs = status.unpaired_vfs.clone();
-        r.daemons = status
-            .daemons
-            .iter()
-            .map(|d| DaemonReport {
-                name: d.name.clone(),
-                device_present: d.device_present,
-                pid: d.pid,
-                restarts: d.restarts,
-            })
-            .collect();
-        r.errors = status
-            .errors
-            .iter()
-            .map(|e| ErrorReport {
-                unit: e.unit.clone(),
-                op: e.op.clone(),
-                interface: e.interface.clone(),
-                message: e.message.clone(),
-                failures: e.failures,
-                retry_in_ms: e.retry_in_ms,
-            })
-            .collect();
+        r.daemons = status.daemons.clone();
+        r.errors = status.errors.clone();
         r.recent_actions = self.actions.iter().cloned().collect();
         r.actions_applied = self.applied;
         r.actions_failed = self.failed;
@@ -478,7 +442,10 @@ mod tests {
         }
         let pair = |shared: &SharedReport| {
             let r = lock(shared);
-            (r.pairs[0].path.clone(), r.pairs[0].vf_state.clone())
+            (
+                r.pairs[0].status.path.to_string(),
+                r.pairs[0].status.vf_state.to_string(),
+            )
         };
         assert_eq!(pair(&shared), ("vf".into(), "ready".into()));
         m.leave("hn0", at(2300));
@@ -567,7 +534,7 @@ mod tests {
         step(&mut m, &mut b, Duration::from_secs(10));
         {
             let r = lock(&shared);
-            assert_eq!(r.pairs[0].path, "vf", "{r:?}");
+            assert_eq!(r.pairs[0].status.path, DataPath::Vf, "{r:?}");
             assert_eq!(r.pairs[0].failovers, 1);
             // hn from 0 until the VF was used (2 s delay after 5 s, plus a settle step).
             let without = r.pairs[0].without_vf_ms;
@@ -578,7 +545,7 @@ mod tests {
         b.view.interfaces.retain(|i| i.name != "vf0");
         step(&mut m, &mut b, Duration::from_secs(12));
         let r = lock(&shared);
-        assert_eq!(r.pairs[0].path, "hn");
+        assert_eq!(r.pairs[0].status.path, DataPath::Synthetic);
         assert_eq!(r.pairs[0].failovers, 2);
         assert!(r.pairs[0].path_since_ms >= 10_000);
         let text = hvnet_metrics::exposition(&metrics.registry());

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use hvnet_vf::{DaemonStatus, ErrorStatus, Mode, PairStatus};
 use serde::{Deserialize, Serialize};
 
 /// The whole report.
@@ -19,16 +20,16 @@ pub struct Report {
     /// Wall-clock time the daemon started (Unix ms).
     pub started_unix_ms: u64,
     /// The mode in effect (`null` before the first observation).
-    pub mode: Option<String>,
+    pub mode: Option<Mode>,
     /// The last step found nothing to do and nothing is failing.
     pub converged: bool,
     /// Reconciler steps so far.
     pub steps: u64,
     pub pairs: Vec<PairReport>,
     pub unpaired_vfs: Vec<String>,
-    pub daemons: Vec<DaemonReport>,
+    pub daemons: Vec<DaemonStatus>,
     /// Steps that failed and are being retried.
-    pub errors: Vec<ErrorReport>,
+    pub errors: Vec<ErrorStatus>,
     /// The latest actions, oldest first.
     pub recent_actions: Vec<ActionRecord>,
     pub actions_applied: u64,
@@ -39,21 +40,12 @@ pub struct Report {
     pub sim: Option<SimReport>,
 }
 
-/// One synthetic NIC and its VF.
+/// One synthetic NIC and its VF: the manager's [`PairStatus`] and the daemon's history of
+/// the pair (the JSON object has the fields of both).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PairReport {
-    pub synthetic: String,
-    pub vf: Option<String>,
-    /// `absent`, `waiting`, `held_down`, `ready`, `leaving`.
-    pub vf_state: String,
-    /// When waiting or held down: ms until the VF may be used.
-    pub vf_ready_in_ms: Option<u64>,
-    pub aggregate: Option<String>,
-    /// Interface holding the IP configuration.
-    pub holder: String,
-    /// Where the kernel sends the pair's traffic: `hn`, `vf`, or `dropped` (steered mode: a
-    /// redirect to a VF that is gone or down; `problems` says which).
-    pub path: String,
+    #[serde(flatten)]
+    pub status: PairStatus,
     /// Since when (daemon clock, ms) `path` carries the traffic.
     pub path_since_ms: u64,
     /// The same as wall-clock time (Unix ms); `null` with the simulator's virtual clock.
@@ -62,32 +54,6 @@ pub struct PairReport {
     pub failovers: u64,
     /// Time the pair's traffic was not on a VF (ms).
     pub without_vf_ms: u64,
-    /// VF losses inside the flap-damping window.
-    pub vf_losses: u32,
-    pub dhcp: bool,
-    pub waiting_for_lease: bool,
-    pub overridden: bool,
-    pub problems: Vec<String>,
-}
-
-/// A KVP/VSS helper daemon.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DaemonReport {
-    pub name: String,
-    pub device_present: bool,
-    pub pid: Option<u32>,
-    pub restarts: u32,
-}
-
-/// A failing unit of work, retried with back-off.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ErrorReport {
-    pub unit: String,
-    pub op: String,
-    pub interface: Option<String>,
-    pub message: String,
-    pub failures: u32,
-    pub retry_in_ms: u64,
 }
 
 /// One action the manager took, and how it went.
@@ -173,7 +139,7 @@ impl Report {
             self.version,
             self.pid,
             self.backend,
-            self.mode.as_deref().unwrap_or("unknown"),
+            self.mode.map_or("unknown", Mode::as_str),
             if self.converged {
                 "converged"
             } else {
@@ -201,16 +167,17 @@ impl Report {
                 .pairs
                 .iter()
                 .map(|p| {
-                    let state = match p.vf_ready_in_ms {
-                        Some(ms) => format!("{} ({} left)", p.vf_state, fmt_ms(ms)),
-                        None => p.vf_state.clone(),
+                    let s = &p.status;
+                    let state = match s.vf_ready_in_ms {
+                        Some(ms) => format!("{} ({} left)", s.vf_state, fmt_ms(ms)),
+                        None => s.vf_state.to_string(),
                     };
                     [
-                        p.synthetic.clone(),
-                        p.vf.clone().unwrap_or_else(|| "-".into()),
+                        s.synthetic.clone(),
+                        s.vf.clone().unwrap_or_else(|| "-".into()),
                         state,
-                        p.holder.clone(),
-                        p.path.clone(),
+                        s.holder.clone(),
+                        s.path.to_string(),
                         format!(
                             "{} ago",
                             fmt_ms(self.now_ms.saturating_sub(p.path_since_ms))
@@ -250,7 +217,7 @@ impl Report {
             for r in &rows {
                 let _ = writeln!(o, "{}", line(r.iter().map(String::as_str).collect()));
             }
-            for p in &self.pairs {
+            for p in self.pairs.iter().map(|p| &p.status) {
                 for pr in &p.problems {
                     let _ = writeln!(o, "  {}: {pr}", p.synthetic);
                 }
@@ -359,13 +326,16 @@ mod tests {
             backend: "sim".into(),
             clock: "virtual".into(),
             now_ms: 30_000,
-            mode: Some("non_transparent".into()),
+            mode: Some(Mode::NonTransparent),
             pairs: vec![PairReport {
-                synthetic: "hn0".into(),
-                vf: Some("mce0".into()),
-                vf_state: "ready".into(),
-                holder: "lagg0".into(),
-                path: "vf".into(),
+                status: PairStatus {
+                    synthetic: "hn0".into(),
+                    vf: Some("mce0".into()),
+                    vf_state: hvnet_vf::VfState::Ready,
+                    holder: "lagg0".into(),
+                    path: hvnet_vf::DataPath::Vf,
+                    ..Default::default()
+                },
                 path_since_ms: 12_000,
                 failovers: 1,
                 without_vf_ms: 12_000,
@@ -389,5 +359,55 @@ mod tests {
         );
         assert!(t.contains("FAILED  ifconfig lagg0 create (boom)"), "{t}");
         assert!(t.contains("(virtual time)"));
+        assert!(t.contains("mode non_transparent"), "{t}");
+    }
+
+    /// The wire form is today's: one flat object per pair with the names and values
+    /// `hvnet status --json` has always had (the lab and scripts read them).
+    #[test]
+    fn a_pair_is_one_flat_json_object_with_the_status_names() {
+        let p = PairReport {
+            status: PairStatus {
+                synthetic: "hn0".into(),
+                vf: None,
+                vf_state: hvnet_vf::VfState::HeldDown,
+                vf_ready_in_ms: Some(7),
+                holder: "hn0".into(),
+                path: hvnet_vf::DataPath::Synthetic,
+                vf_losses: 4,
+                ..Default::default()
+            },
+            path_since_ms: 5,
+            path_since_unix_ms: None,
+            failovers: 2,
+            without_vf_ms: 9,
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "synthetic": "hn0", "vf": null, "vf_state": "held_down", "vf_ready_in_ms": 7,
+                "aggregate": null, "holder": "hn0", "path": "hn", "path_since_ms": 5,
+                "path_since_unix_ms": null, "failovers": 2, "without_vf_ms": 9, "vf_losses": 4,
+                "dhcp": false, "waiting_for_lease": false, "overridden": false, "problems": []
+            })
+        );
+        assert_eq!(serde_json::from_value::<PairReport>(v).unwrap(), p);
+        let r = Report {
+            mode: Some(Mode::Steered),
+            daemons: vec![DaemonStatus {
+                name: "hv_kvp_daemon".into(),
+                device_present: true,
+                pid: Some(3),
+                restarts: 1,
+            }],
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["mode"], "steered");
+        assert_eq!(
+            v["daemons"][0],
+            serde_json::json!({"name": "hv_kvp_daemon", "device_present": true, "pid": 3, "restarts": 1})
+        );
     }
 }

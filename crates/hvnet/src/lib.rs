@@ -20,9 +20,9 @@ pub mod inputs {
         answer, parse_answer, parse_request, AnswerError, Request, MAX_REQUEST,
     };
     pub use hvnet_daemon::report::{
-        ActionRecord, DaemonReport, DevdAction, DevdReport, ErrorReport, PairReport, Report,
-        SimReport,
+        ActionRecord, DevdAction, DevdReport, PairReport, Report, SimReport,
     };
     pub use hvnet_devd_daemon::framing::{classify, LineSplitter, Record, MAX_RECORD};
     pub use hvnet_devd_daemon::record::{decide, event_line, Outcome};
+    pub use hvnet_vf::{DaemonStatus, DataPath, ErrorStatus, Mode, PairStatus, VfState};
 }

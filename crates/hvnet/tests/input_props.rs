@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use hvnet::inputs::{
     answer, classify, decide, event_line, parse_answer, parse_request, ActionRecord, AnswerError,
-    Config, DevdAction, DevdReport, LineSplitter, Outcome, PairReport, Record, Report, SimReport,
-    MAX_RECORD,
+    Config, DataPath, DevdAction, DevdReport, LineSplitter, Mode, Outcome, PairReport, PairStatus,
+    Record, Report, SimReport, VfState, MAX_RECORD,
 };
 use hvnet::limits;
 use hvnet_devd::{Engine, Event, EventOptions, LoadOptions, MediaType, Quoting, StaticMedia};
@@ -250,22 +250,48 @@ fn text_with_anything() -> impl Strategy<Value = String> {
 }
 
 fn report() -> impl Strategy<Value = Report> {
+    let vf_state = prop_oneof![
+        Just(VfState::Absent),
+        Just(VfState::Waiting),
+        Just(VfState::HeldDown),
+        Just(VfState::Ready),
+        Just(VfState::Leaving),
+    ];
+    let path = prop_oneof![
+        Just(DataPath::Synthetic),
+        Just(DataPath::Vf),
+        Just(DataPath::Dropped)
+    ];
     let pair = (
         text_with_anything(),
         prop::option::of(text_with_anything()),
         any::<u64>(),
         any::<bool>(),
         prop::collection::vec(text_with_anything(), 0..3),
+        (vf_state, path, prop::option::of(any::<u64>())),
     )
-        .prop_map(|(synthetic, vf, ms, dhcp, problems)| PairReport {
-            synthetic,
-            vf,
-            path_since_ms: ms,
-            path_since_unix_ms: Some(ms / 2),
-            dhcp,
-            problems,
-            ..Default::default()
-        });
+        .prop_map(
+            |(synthetic, vf, ms, dhcp, problems, (vf_state, path, vf_ready_in_ms))| PairReport {
+                status: PairStatus {
+                    synthetic,
+                    vf,
+                    vf_state,
+                    vf_ready_in_ms,
+                    path,
+                    dhcp,
+                    problems,
+                    ..Default::default()
+                },
+                path_since_ms: ms,
+                path_since_unix_ms: Some(ms / 2),
+                ..Default::default()
+            },
+        );
+    let mode = prop::option::of(prop_oneof![
+        Just(Mode::NonTransparent),
+        Just(Mode::Transparent),
+        Just(Mode::Steered)
+    ]);
     let action = (any::<u64>(), text_with_anything(), any::<bool>()).prop_map(|(at_ms, op, ok)| {
         ActionRecord {
             at_ms,
@@ -288,7 +314,7 @@ fn report() -> impl Strategy<Value = Report> {
             text_with_anything(),
             any::<f64>().prop_filter("finite", |f| f.is_finite()),
         )),
-        (any::<bool>(), prop::option::of(text_with_anything())),
+        (any::<bool>(), mode),
     )
         .prop_map(
             |(

@@ -32,6 +32,23 @@ pub enum Mode {
     Steered,
 }
 
+impl Mode {
+    /// The name in the status report and table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::NonTransparent => "non_transparent",
+            Mode::Transparent => "transparent",
+            Mode::Steered => "steered",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl ModeSetting {
     /// Resolve `Auto` with the platform's `vf_transparent` fact.
     pub fn resolve(self, vf_transparent: bool) -> Mode {

@@ -9,6 +9,7 @@ pub mod model;
 pub mod netconf;
 pub mod plan;
 pub mod reconcile;
+pub mod status;
 
 pub use backend::{Backend, BackendError};
 pub use config::{Backoff, FlapDamping, ManagerConfig, Mode, ModeSetting, ReadinessGate};
@@ -20,7 +21,5 @@ pub use model::{
 };
 pub use netconf::{IfConfig, NetConfig, NetConfigSource};
 pub use plan::{plan, DataPath, PairPlan, Plan, PlanInput, Unit};
-pub use reconcile::{
-    DaemonStatus, ErrorStatus, Inputs, LogEntry, LogLevel, PairStatus, Reconciler, Status,
-    StepReport, VfState,
-};
+pub use reconcile::{Inputs, LogEntry, LogLevel, Reconciler, StepReport};
+pub use status::{DaemonStatus, ErrorStatus, PairStatus, Status, VfState};

@@ -15,7 +15,8 @@ use crate::backend::{Backend, BackendError};
 use crate::config::{ManagerConfig, Mode, MIN_VF_DELAY};
 use crate::model::{Daemon, Mac, Op, SystemView};
 use crate::netconf::NetConfigSource;
-use crate::plan::{pairing, plan, DataPath, Plan, PlanInput};
+use crate::plan::{pairing, plan, Plan, PlanInput};
+use crate::status::{DaemonStatus, ErrorStatus, PairStatus, Status, VfState};
 
 /// What the caller knows at this step (time and I/O results).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,73 +94,6 @@ pub enum LogLevel {
     Info,
     Warn,
     Error,
-}
-
-/// State of a pair's VF.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VfState {
-    Absent,
-    /// Present, waiting for the delay or the readiness gate.
-    Waiting,
-    /// Present, held down after flapping.
-    HeldDown,
-    /// Present and allowed to carry traffic.
-    Ready,
-    /// Announced to leave; traffic moved off it.
-    Leaving,
-}
-
-/// One pair in [`Status`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PairStatus {
-    pub synthetic: String,
-    pub vf: Option<String>,
-    pub vf_state: VfState,
-    /// Milliseconds until the VF may be used, when waiting or held down.
-    pub vf_ready_in_ms: Option<u64>,
-    pub aggregate: Option<String>,
-    /// Interface holding the IP configuration.
-    pub holder: String,
-    pub path: DataPath,
-    pub dhcp: bool,
-    /// DHCP wanted and no IPv4 address yet.
-    pub waiting_for_lease: bool,
-    pub overridden: bool,
-    pub vf_losses: u32,
-    pub problems: Vec<String>,
-}
-
-/// A failing unit in [`Status`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ErrorStatus {
-    pub unit: String,
-    pub op: String,
-    pub interface: Option<String>,
-    pub message: String,
-    pub failures: u32,
-    pub retry_in_ms: u64,
-}
-
-/// A helper daemon in [`Status`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DaemonStatus {
-    pub name: String,
-    pub device_present: bool,
-    pub pid: Option<u32>,
-    pub restarts: u32,
-}
-
-/// What the manager sees and does (`hvnet status`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Status {
-    pub mode: Mode,
-    /// The last step found nothing to do and nothing is failing.
-    pub converged: bool,
-    pub pairs: Vec<PairStatus>,
-    pub unpaired_vfs: Vec<String>,
-    pub daemons: Vec<DaemonStatus>,
-    pub errors: Vec<ErrorStatus>,
 }
 
 /// The result of one step.

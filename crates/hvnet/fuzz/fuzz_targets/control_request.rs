@@ -3,7 +3,7 @@
 //! client reads any line as a report or a clean error; a report survives the round trip.
 #![no_main]
 
-use hvnet::inputs::{answer, parse_answer, parse_request, Report, SimReport};
+use hvnet::inputs::{answer, parse_answer, parse_request, Mode, Report, SimReport};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -11,7 +11,9 @@ fuzz_target!(|data: &[u8]| {
     let report = Report {
         version: text.clone(),
         backend: "sim".into(),
-        mode: Some(text.chars().rev().collect()),
+        mode: [Mode::NonTransparent, Mode::Transparent, Mode::Steered]
+            .get(data.len() % 4)
+            .copied(),
         sim: Some(SimReport {
             scenario: text.clone(),
             speed: data.len() as f64 / 7.0,

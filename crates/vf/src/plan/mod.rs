@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{ManagerConfig, Mode};
 use crate::model::{Daemon, EgressRedirect, Interface, Op, SystemView};
@@ -59,15 +59,35 @@ pub struct Unit {
     pub ops: Vec<Op>,
 }
 
-/// Which path carries a pair's traffic, as far as the view shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Which path carries a pair's traffic, as far as the view shows. Its JSON name (the status
+/// report's `path`) is `hn`, `vf` or `dropped`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DataPath {
+    #[default]
+    #[serde(rename = "hn")]
     Synthetic,
     Vf,
     /// The kernel sends the pair's outgoing packets somewhere they cannot leave (a steering
     /// redirect to a VF that is gone or down): they are dropped.
     Dropped,
+}
+
+impl DataPath {
+    /// The name in the status report and table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataPath::Synthetic => "hn",
+            DataPath::Vf => "vf",
+            DataPath::Dropped => "dropped",
+        }
+    }
+}
+
+impl std::fmt::Display for DataPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What the planner concluded about one synthetic NIC.
