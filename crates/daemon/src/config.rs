@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hvnet_metrics::parse_listen;
-use hvnet_vf::{Backoff, FlapDamping, ModeSetting, ReadinessGate};
+use hvnet_vf::{Backoff, FlapDamping, ModeSetting};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -41,6 +41,16 @@ pub const DEFAULT_SOCKET: &str = if cfg!(target_os = "linux") {
 } else {
     "/var/run/hvnet.sock"
 };
+
+/// Something that says "the system is ready for the VF" earlier than the VF delay (e.g. the
+/// cloud agent finished provisioning); checked beside the manager's steps ([`crate::gate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadinessGate {
+    /// Ready once this file exists.
+    File(String),
+    /// Ready once this command (argv, no shell) exits 0.
+    Command(Vec<String>),
+}
 
 /// Where events come from and where changes go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -437,7 +447,6 @@ impl Config {
             m.vf_delay = d.max(hvnet_vf::config::MIN_VF_DELAY);
         }
         m.mode = self.mode;
-        m.gate = self.gate.clone();
         m.damping = self.damping;
         m.retry = self.retry;
         m.manage_daemons = self.manage_daemons;

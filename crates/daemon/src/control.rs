@@ -20,8 +20,8 @@ use anyhow::{bail, Context};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as TokioBufReader};
 use tokio::net::UnixListener;
 
-use crate::manager::{lock, SharedReport};
 use crate::protocol::{self, error_line, MAX_REQUEST};
+use crate::publish::{lock, SharedReport};
 use crate::report::Report;
 use hvnet_sys::peer;
 use hvnet_sys::pidfile::{PidFile, PidFileError};

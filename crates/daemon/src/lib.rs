@@ -1,15 +1,26 @@
-//! hvnet-daemon: the VF manager as a running program (`hvnet run`) — its configuration
-//! (hvnet.conf), the engine loop over a backend, the control socket and its protocol with the
-//! report `hvnet status` shows, the Prometheus metrics and the hosted devd rules. The `hvnet`
-//! binary parses the command line and calls [`run::run`].
+//! hvnet-daemon: the VF manager as a running program (`hvnet run`). The manager itself is
+//! [`hvnet_vf::Manager`] (the simulator runs the same); this crate gives it a configuration
+//! (hvnet.conf), event sources and an engine loop per backend, a readiness gate, and what
+//! `hvnet status` and Prometheus see of it: history, metrics, the report and the control
+//! socket that serves it; plus the hosted devd rules. The `hvnet` binary parses the command
+//! line and calls [`run::run`].
 
 pub mod config;
 pub mod control;
+pub mod devd_events;
+pub mod engine;
+pub mod gate;
+pub mod history;
 pub mod hosted;
 pub mod limits;
-pub mod manager;
+#[cfg(target_os = "linux")]
+pub mod linux_events;
 pub mod metrics;
 pub mod printable;
 pub mod protocol;
+pub mod publish;
+pub mod rc;
+pub mod recorder;
 pub mod report;
 pub mod run;
+pub mod sim_engine;

@@ -8,6 +8,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::history::PairChange;
+
 type Labels = Vec<(String, String)>;
 
 /// The daemon's counters. Clones share the same values.
@@ -31,6 +33,35 @@ pub fn pair(synthetic: &str) -> Labels {
 }
 
 impl Metrics {
+    /// Count one step: its actions and what changed for each pair.
+    pub fn record_step(&self, applied: usize, failed: usize, changes: &[PairChange]) {
+        self.steps.inc();
+        self.actions_applied.inc_by(applied as u64);
+        self.actions_failed.inc_by(failed as u64);
+        for c in changes {
+            let labels = pair(&c.synthetic);
+            if let Some(d) = c.without_vf {
+                self.without_vf
+                    .get_or_create(&labels)
+                    .inc_by(d.as_secs_f64());
+            }
+            if c.failover {
+                self.failovers.get_or_create(&labels).inc();
+            }
+            self.on_vf.get_or_create(&labels).set(i64::from(c.on_vf));
+        }
+    }
+
+    /// An interface's packet counter as the kernel counts it (`direction`: `rx` or `tx`).
+    pub fn set_packets(&self, interface: &str, direction: &str, packets: u64) {
+        self.packets
+            .get_or_create(&vec![
+                ("interface".into(), interface.into()),
+                ("direction".into(), direction.into()),
+            ])
+            .set(i64::try_from(packets).unwrap_or(i64::MAX));
+    }
+
     /// A registry exposing these counters.
     pub fn registry(&self) -> Registry {
         let mut r = Registry::with_prefix("hvnet");

@@ -15,12 +15,14 @@
 //! * [`scripts`]: `hyperv_vfattach` / `hyperv_vfup` (faithful or improved).
 //! * [`userland`]: FreeBSD's own devd rules and scripts as one model over a
 //!   runner (the baseline hvnet is compared with).
+//! * [`overrides`]: the `hyperv_vfup.hnX` override programs the manager defers to.
 //!
 //! FreeBSD only (`cfg(target_os = "freebsd")`): `sys` — sysctlbyname(3).
 //! Any Unix: `devd_socket` — the client of devd's seqpacket socket.
 
 pub mod backend;
 pub mod cmd;
+pub mod overrides;
 pub mod parse;
 pub mod runner;
 pub mod scripts;

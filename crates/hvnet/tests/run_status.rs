@@ -306,6 +306,77 @@ fn status_follows_the_simulated_vf_and_metrics_are_off_by_default() {
     d.stop();
 }
 
+/// A readiness command that never exits: the daemon keeps stepping — the VF is used after
+/// its delay and the traffic fails over to hn when the VF is revoked — while each check is
+/// killed at its time limit (10 s, virtual time here) with a warning, and a check running
+/// when the daemon stops goes with it. (It used to run the command inside every step
+/// without a limit: the engine stopped at the first check.)
+#[test]
+fn a_hung_readiness_command_neither_stops_the_daemon_nor_failover() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = dir.path().join("gate.scenario");
+    std::fs::write(
+        &sc,
+        "name gate\nduration 100s\nmode non-transparent\nrc ifconfig_hn0=\"DHCP\"\n\
+         at 5s offer-vf hn0\nat 45s revoke-vf hn0\nat 50s offer-vf hn0\n",
+    )
+    .unwrap();
+    let conf = dir.path().join("hvnet.conf");
+    // The directory as the shell's $0 marks this test's gate processes.
+    let marker = dir.path().display().to_string();
+    std::fs::write(
+        &conf,
+        format!(
+            "vf_delay = 25\nreadiness_command = [\"sh\", \"-c\", \"sleep 1000\", \"{marker}\"]\n"
+        ),
+    )
+    .unwrap();
+    let d = Daemon::with_socket(dir.path(), &sc, &["-c", conf.to_str().unwrap()]);
+    let s = d.wait_for("traffic on the VF after its delay", |s| {
+        pair(s)["path"] == "vf"
+    });
+    let since = pair(&s)["path_since_ms"].as_u64().unwrap();
+    assert!((30_000..31_000).contains(&since), "{s}");
+    let s = d.wait_for("traffic back on hn after the revocation", |s| {
+        pair(s)["path"] == "hn" && pair(s)["failovers"] == 2
+    });
+    let since = pair(&s)["path_since_ms"].as_u64().unwrap();
+    assert!((45_000..46_000).contains(&since), "{s}");
+    let log = d.log();
+    let stopped = log
+        .lines()
+        .filter(|l| {
+            l.contains("WARN")
+                && l.contains(r#"readiness gate readiness_command ["sh", "-c", "sleep 1000""#)
+                && l.contains("no answer within 10 s; stopped it")
+        })
+        .count();
+    assert!(stopped >= 2, "{log}");
+    // Stopped while the next VF waits on a running check: that check does not outlive it.
+    d.wait_for("the returning VF waiting", |s| {
+        pair(s)["vf_state"] == "waiting" && s["sim"]["virtual_ms"].as_u64() > Some(52_000)
+    });
+    d.stop();
+    // No gate process outlives the daemon (any that did is killed before the verdict).
+    let left: Vec<(i32, String)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            Some((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")))
+        })
+        .filter(|(_, c)| c.contains(&marker) && c.contains("sleep"))
+        .collect();
+    for (pid, _) in &left {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[test]
 fn failed_steps_are_retried_and_reported() {
     let dir = tempfile::tempdir().unwrap();

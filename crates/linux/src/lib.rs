@@ -2,11 +2,12 @@
 //! steering gate), the drop-in files that keep other network managers off a VF, and the
 //! namespace lab with its independent netlink monitor.
 //!
-//! The netlink parts only build on Linux; `install` and `roles` are plain code that
-//! type-checks everywhere.
+//! The netlink parts only build on Linux; `install`, `roles` and `stats` (sysfs packet
+//! counters) are plain code that type-checks everywhere.
 
 pub mod install;
 pub mod roles;
+pub mod stats;
 
 #[cfg(target_os = "linux")]
 pub mod backend;

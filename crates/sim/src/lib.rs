@@ -71,7 +71,7 @@ pub use agent::{no_agent, AgentContext, AgentFactory, GuestAgent, NoAgent};
 pub use backend::{observe_world, SimBackend};
 pub use faults::{FaultConfig, Faults};
 pub use host::VfOffer;
-pub use manager::{manager_agent, ManagerAgent};
+pub use manager::{guest_manager, manager_agent, ManagerAgent, Watcher};
 pub use runner::{run, Marker, RunOptions, RunResult, Sim, SimError, TimelineEntry};
 pub use scenario::{parse, Scenario, ScenarioError};
 pub use scripts::{original_scripts, OriginalScripts};

@@ -1,45 +1,69 @@
-//! The VF manager ([`hvnet_vf::Reconciler`]) as a simulator guest agent.
-//! Level-triggered: every devctl line and every timer is only a wake-up
-//! for a full observe/plan/apply step.
+//! The VF manager ([`hvnet_vf::Manager`], what the daemon runs) as the simulated guest's
+//! agent. Level-triggered: every devctl line and every timer is only a wake-up for a full
+//! observe/plan/apply step. A [`Watcher`] sees every devctl line and step (the daemon's
+//! `--backend sim` keeps its history, metrics and report with one).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
+use hvnet_vf::{Backend, Manager, ManagerConfig, StepReport};
+
 use crate::agent::{AgentContext, AgentFactory, GuestAgent};
-use hvnet_rcconf::RcConf;
-use hvnet_vf::{Backend, Inputs, ManagerConfig, Reconciler};
+
+/// Sees what the agent sees and does.
+pub trait Watcher {
+    /// A devctl line, before the step it wakes.
+    fn devctl(&mut self, line: &str) {
+        let _ = line;
+    }
+    /// A step at `now` and its report.
+    fn stepped(&mut self, now: Duration, report: &StepReport);
+}
 
 /// The manager in the simulated guest.
 pub struct ManagerAgent {
-    rec: Reconciler,
-    rc: RcConf,
+    mgr: Manager,
     next: Option<Duration>,
     log: Vec<String>,
+    watcher: Option<Box<dyn Watcher>>,
+}
+
+/// The manager for the simulated guest with `config`: the guest's rc.conf as its network
+/// configuration; the simulated guest has no `hyperv_vfup.hnX` overrides.
+pub fn guest_manager(ctx: &AgentContext, config: ManagerConfig) -> Manager {
+    Manager::new(config, Box::new(ctx.rc()))
 }
 
 impl ManagerAgent {
+    /// The manager with rc.conf's options (`hyperv_vf_delay`), as in every simulation.
     pub fn new(ctx: &AgentContext) -> Self {
-        let rc = ctx.rc();
+        ManagerAgent::running(guest_manager(ctx, ManagerConfig::from_rcconf(&ctx.rc())))
+    }
+
+    /// An agent running `mgr`.
+    pub fn running(mgr: Manager) -> Self {
         ManagerAgent {
-            rec: Reconciler::new(ManagerConfig::from_rcconf(&rc)),
-            rc,
+            mgr,
             next: None,
             log: Vec::new(),
+            watcher: None,
         }
     }
 
+    /// Tell `watcher` about every devctl line and step.
+    pub fn watched_by(mut self, watcher: Box<dyn Watcher>) -> Self {
+        self.watcher = Some(watcher);
+        self
+    }
+
     fn step(&mut self, now: Duration, backend: &mut dyn Backend) {
-        let rep = self.rec.step(
-            backend,
-            &self.rc,
-            &Inputs {
-                now,
-                ..Default::default()
-            },
-        );
+        let rep = self.mgr.step(now, backend);
         self.next = rep.next_wakeup;
+        if let Some(w) = &mut self.watcher {
+            w.stepped(now, &rep);
+        }
         // The simulator journals applied ops itself; keep the rest.
-        let applied: std::collections::BTreeSet<String> =
-            rep.applied.iter().map(ToString::to_string).collect();
+        let applied: BTreeSet<String> = rep.applied.iter().map(ToString::to_string).collect();
         self.log.extend(
             rep.log
                 .into_iter()
@@ -58,7 +82,10 @@ impl GuestAgent for ManagerAgent {
         self.step(now, backend);
     }
 
-    fn on_devctl(&mut self, now: Duration, _line: &str, backend: &mut dyn Backend) {
+    fn on_devctl(&mut self, now: Duration, line: &str, backend: &mut dyn Backend) {
+        if let Some(w) = &mut self.watcher {
+            w.devctl(line);
+        }
         self.step(now, backend);
     }
 
@@ -75,8 +102,8 @@ impl GuestAgent for ManagerAgent {
     }
 }
 
-/// A factory for [`ManagerAgent`] (a fresh manager on every restart: only
-/// timers are lost, the state is read back from the kernel).
+/// A factory for [`ManagerAgent`] (a fresh manager on every restart: only timers are lost,
+/// the state is read back from the kernel).
 pub fn manager_agent() -> AgentFactory {
     Box::new(|ctx| Box::new(ManagerAgent::new(ctx)))
 }

@@ -1,4 +1,4 @@
-//! Manager options: mode, VF delay and readiness gate, flap damping, retry
+//! Manager options: mode, VF delay, flap damping, retry
 //! back-off. Plain data; the daemon fills it from rc.conf and its own
 //! configuration.
 
@@ -62,18 +62,6 @@ impl ModeSetting {
     }
 }
 
-/// Something that says "the system is ready for the VF" earlier than the
-/// fixed delay (e.g. the cloud agent finished provisioning). Evaluated by
-/// the caller (it is I/O); the planner only sees the result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReadinessGate {
-    /// Ready once this file exists.
-    File(String),
-    /// Ready once this command (argv, no shell) exits 0.
-    Command(Vec<String>),
-}
-
 /// Exponential back-off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backoff {
@@ -121,7 +109,6 @@ pub struct ManagerConfig {
     /// `hyperv_vf_delay`: how long a new VF waits before it is used. With a
     /// readiness gate this is the upper bound; never below [`MIN_VF_DELAY`].
     pub vf_delay: Duration,
-    pub gate: Option<ReadinessGate>,
     pub damping: FlapDamping,
     /// Retry of failed steps.
     pub retry: Backoff,
@@ -141,7 +128,6 @@ impl Default for ManagerConfig {
         ManagerConfig {
             mode: ModeSetting::Auto,
             vf_delay: MIN_VF_DELAY,
-            gate: None,
             damping: FlapDamping::default(),
             retry: Backoff {
                 initial: Duration::from_millis(200),

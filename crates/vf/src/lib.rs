@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod config;
 pub mod lagg;
+pub mod manager;
 pub mod memory;
 pub mod model;
 pub mod netconf;
@@ -12,7 +13,8 @@ pub mod reconcile;
 pub mod status;
 
 pub use backend::{Backend, BackendError};
-pub use config::{Backoff, FlapDamping, ManagerConfig, Mode, ModeSetting, ReadinessGate};
+pub use config::{Backoff, FlapDamping, ManagerConfig, Mode, ModeSetting};
+pub use manager::{GateProbe, Manager, NoOverrides, OverrideSource};
 pub use memory::MemoryBackend;
 pub use model::{
     AggregateProto, AggregateState, Daemon, DaemonProc, DhcpClient, EgressRedirect, GateState,
@@ -21,5 +23,5 @@ pub use model::{
 };
 pub use netconf::{IfConfig, NetConfig, NetConfigSource};
 pub use plan::{plan, DataPath, PairPlan, Plan, PlanInput, Unit};
-pub use reconcile::{Inputs, LogEntry, LogLevel, Reconciler, StepReport};
+pub use reconcile::{Inputs, LogEntry, LogLevel, Readiness, Reconciler, StepReport};
 pub use status::{DaemonStatus, ErrorStatus, PairStatus, Status, VfState};

@@ -18,13 +18,27 @@ use crate::netconf::NetConfigSource;
 use crate::plan::{pairing, plan, Plan, PlanInput};
 use crate::status::{DaemonStatus, ErrorStatus, PairStatus, Status, VfState};
 
+/// The readiness gate as the caller last saw it. A gate that says ready releases a waiting
+/// VF after [`MIN_VF_DELAY`] instead of the full delay; it never holds a VF back longer
+/// than the delay, and never takes traffic off a VF it released.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Readiness {
+    /// No gate is configured: VFs wait for their delay.
+    #[default]
+    NoGate,
+    /// The gate has not said ready (yet), or did not answer in time.
+    NotReady,
+    /// The gate says ready.
+    Ready,
+}
+
 /// What the caller knows at this step (time and I/O results).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inputs {
     /// Monotonic time (virtual in the simulator).
     pub now: Duration,
-    /// The readiness gate is open (ignored when none is configured).
-    pub gate_open: bool,
+    /// The readiness gate's latest answer.
+    pub readiness: Readiness,
     /// Synthetic NICs that have a `hyperv_vfup.<name>` override program.
     pub overrides: BTreeSet<String>,
     /// VFs announced to leave soon (planned switch).
@@ -38,6 +52,8 @@ struct VfTimer {
     mac: Mac,
     first_seen: Duration,
     synthetic: Option<String>,
+    /// A readiness gate released it: it stays released whatever the gate says later.
+    gate_released: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -215,6 +231,7 @@ impl Reconciler {
                     mac: i.mac,
                     first_seen: now,
                     synthetic: None,
+                    gate_released: false,
                 }
             });
             if syn.is_some() {
@@ -257,12 +274,11 @@ impl Reconciler {
     }
 
     /// When the VF `name` may be used, ignoring "already in use".
-    fn ready_at(&self, name: &str, gate_open: bool, now: Duration) -> Option<Duration> {
+    fn ready_at(&self, name: &str, readiness: Readiness) -> Option<Duration> {
         let t = self.vfs.get(name)?;
-        let _ = now;
         let delay_at = t.first_seen + self.config.vf_delay.max(MIN_VF_DELAY);
-        // A configured gate that is open releases the VF after the minimum.
-        let mut at = if self.config.gate.is_some() && gate_open {
+        // A gate that says ready (or did for this VF) releases it after the minimum.
+        let mut at = if readiness == Readiness::Ready || t.gate_released {
             (t.first_seen + MIN_VF_DELAY).min(delay_at)
         } else {
             delay_at
@@ -376,7 +392,7 @@ impl Reconciler {
         for (name, t) in &self.vfs {
             let hn = t.synthetic.as_deref().unwrap_or("");
             let by_time = self
-                .ready_at(name, inputs.gate_open, now)
+                .ready_at(name, inputs.readiness)
                 .is_some_and(|at| now >= at);
             if by_time || (!self.held_down(name, now) && Self::in_use(view, mode, name, hn)) {
                 eligible.insert(name.clone());
@@ -417,6 +433,7 @@ impl Reconciler {
         for v in &input.eligible {
             if let Some(t) = self.vfs.get_mut(v) {
                 t.used = true;
+                t.gate_released |= inputs.readiness == Readiness::Ready;
             }
         }
         let p = plan(&view, &self.config, net, &input);
@@ -573,7 +590,7 @@ impl Reconciler {
                     Some(v) if inputs.leaving.contains(v) => (VfState::Leaving, None),
                     Some(_) if pp.vf_eligible => (VfState::Ready, None),
                     Some(v) => {
-                        let at = self.ready_at(v, inputs.gate_open, now);
+                        let at = self.ready_at(v, inputs.readiness);
                         let st = if self.held_down(v, now) {
                             VfState::HeldDown
                         } else {
@@ -645,12 +662,12 @@ impl Reconciler {
         }
         for pp in &p.pairs {
             if let Some(v) = pp.vf.as_ref().filter(|_| !pp.vf_eligible) {
-                if let Some(at) = self.ready_at(v, inputs.gate_open, now) {
+                if let Some(at) = self.ready_at(v, inputs.readiness) {
                     if at > now {
                         consider(at);
                     }
                 }
-                if self.config.gate.is_some() {
+                if inputs.readiness != Readiness::NoGate {
                     consider(now + GATE_POLL);
                 }
             }

@@ -7,10 +7,11 @@ use std::time::Duration;
 use hvnet_rcconf::RcConf;
 use hvnet_vf::backend::Cause;
 use hvnet_vf::model::{AggregateProto, AggregateState, Daemon, Mac};
+use hvnet_vf::reconcile::GATE_POLL;
 use hvnet_vf::{
     plan, Backend, BackendError, DaemonProc, DataPath, DhcpClient, EgressRedirect, GateState,
     IfKind, Inputs, Interface, IpNet, ManagerConfig, MemoryBackend, ModeSetting, NetConfigSource,
-    Op, PlanInput, ReadinessGate, Reconciler, Route, SystemView, VfState,
+    Op, PlanInput, Readiness, Reconciler, Route, SystemView, VfState,
 };
 use proptest::prelude::*;
 
@@ -429,19 +430,22 @@ fn steered_mode_steers_after_delay_and_unsteers_first() {
     assert!(b.view.steering.is_empty());
 }
 
+fn gated(ms: u64, readiness: Readiness) -> Inputs {
+    Inputs {
+        readiness,
+        ..at(ms)
+    }
+}
+
 #[test]
 fn readiness_gate_releases_the_vf_early() {
     let conf = rc("ifconfig_hn0=\"inet 10.0.0.4/24\"\nhyperv_vf_delay=120\n");
-    let cfg = ManagerConfig {
-        gate: Some(ReadinessGate::File("/var/run/provisioned".into())),
-        ..ManagerConfig::from_rcconf(&conf)
-    };
+    let cfg = ManagerConfig::from_rcconf(&conf);
     let mut b = MemoryBackend::new(boot_static());
     add_vf(&mut b, "mce0");
     let mut r = Reconciler::new(cfg);
-    r.step(&mut b, &conf, &at(0));
-    let mut i = at(1500);
-    i.gate_open = true;
+    r.step(&mut b, &conf, &gated(0, Readiness::NotReady));
+    let mut i = gated(1500, Readiness::Ready);
     assert!(r.step(&mut b, &conf, &i).applied.is_empty(), "2 s minimum");
     i.now = Duration::from_millis(2000);
     settle(&mut r, &mut b, &conf, &i);
@@ -451,17 +455,45 @@ fn readiness_gate_releases_the_vf_early() {
 #[test]
 fn closed_gate_waits_for_the_full_delay() {
     let conf = rc("hyperv_vf_delay=120\n");
-    let cfg = ManagerConfig {
-        gate: Some(ReadinessGate::File("/x".into())),
-        ..ManagerConfig::from_rcconf(&conf)
-    };
+    let cfg = ManagerConfig::from_rcconf(&conf);
     let mut b = MemoryBackend::new(boot_static());
     add_vf(&mut b, "mce0");
     let mut r = Reconciler::new(cfg);
-    r.step(&mut b, &conf, &at(0));
-    assert!(r.step(&mut b, &conf, &at(119_000)).applied.is_empty());
-    settle(&mut r, &mut b, &conf, &at(120_000));
+    let rep = r.step(&mut b, &conf, &gated(0, Readiness::NotReady));
+    // A waiting VF has the gate polled.
+    assert_eq!(rep.next_wakeup, Some(GATE_POLL));
+    assert!(r
+        .step(&mut b, &conf, &gated(119_000, Readiness::NotReady))
+        .applied
+        .is_empty());
+    settle(&mut r, &mut b, &conf, &gated(120_000, Readiness::NotReady));
     assert!(b.view.interface("lagg0").is_some());
+}
+
+/// A gate only delays moving traffic onto a VF: once it released one (transparent mode,
+/// where nothing else keeps a VF eligible), the gate closing again does not take the VF's
+/// traffic back to the synthetic NIC before the VF's delay.
+#[test]
+fn a_vf_the_gate_released_stays_released_when_the_gate_closes() {
+    let conf = rc("hyperv_vf_delay=120\n");
+    let mut b = MemoryBackend::new(boot_static());
+    b.view.platform.vf_transparent = true;
+    add_vf(&mut b, "mce0");
+    let mut r = Reconciler::new(ManagerConfig::from_rcconf(&conf));
+    r.step(&mut b, &conf, &gated(0, Readiness::NotReady));
+    let rep = r.step(&mut b, &conf, &gated(2000, Readiness::Ready));
+    assert_eq!(rep.status.pairs[0].vf_state, VfState::Ready);
+    for ms in [2500, 10_000, 60_000] {
+        let rep = r.step(&mut b, &conf, &gated(ms, Readiness::NotReady));
+        assert_eq!(rep.status.pairs[0].vf_state, VfState::Ready, "at {ms} ms");
+    }
+    // A VF that comes later waits for the gate again.
+    b.view.interfaces.retain(|i| i.name != "mce0");
+    r.step(&mut b, &conf, &gated(61_000, Readiness::NotReady));
+    add_vf(&mut b, "mce0");
+    r.step(&mut b, &conf, &gated(62_000, Readiness::NotReady));
+    let rep = r.step(&mut b, &conf, &gated(65_000, Readiness::NotReady));
+    assert_eq!(rep.status.pairs[0].vf_state, VfState::Waiting);
 }
 
 #[test]
