@@ -20,6 +20,8 @@ pub struct AgentContext {
     pub seed: u64,
     /// How many times the agent was restarted before this start.
     pub restarts: u32,
+    /// The scenario's readiness gate for the VF manager (`readiness`).
+    pub readiness: Option<crate::scenario::ReadinessSpec>,
 }
 
 /// The /etc/defaults/rc.conf values the simulated guest has (the ones

@@ -9,6 +9,7 @@ use std::time::Duration;
 use hvnet_vf::{Backend, Manager, ManagerConfig, StepReport};
 
 use crate::agent::{AgentContext, AgentFactory, GuestAgent};
+use crate::gate::SimGate;
 
 /// Sees what the agent sees and does.
 pub trait Watcher {
@@ -29,9 +30,14 @@ pub struct ManagerAgent {
 }
 
 /// The manager for the simulated guest with `config`: the guest's rc.conf as its network
-/// configuration; the simulated guest has no `hyperv_vfup.hnX` overrides.
+/// configuration and the scenario's readiness gate; the simulated guest has no
+/// `hyperv_vfup.hnX` overrides.
 pub fn guest_manager(ctx: &AgentContext, config: ManagerConfig) -> Manager {
-    Manager::new(config, Box::new(ctx.rc()))
+    let m = Manager::new(config, Box::new(ctx.rc()));
+    match ctx.readiness {
+        Some(spec) => m.with_gate(Box::new(SimGate::new(spec))),
+        None => m,
+    }
 }
 
 impl ManagerAgent {

@@ -683,6 +683,7 @@ impl Sim {
             vf_transparent: self.world.vf_transparent,
             seed: self.opts.seed,
             restarts: self.restarts,
+            readiness: self.sc.readiness,
         };
         let agent = (self.factory)(&ctx);
         self.agent_name = agent.name().to_string();

@@ -214,6 +214,15 @@ impl Expectation {
     }
 }
 
+/// The VF manager's readiness gate in the simulated guest (`readiness ...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadinessSpec {
+    /// A check answers `takes` after it starts; it says ready once virtual time is `at`.
+    ReadyAt { at: Duration, takes: Duration },
+    /// A check never answers.
+    Hangs,
+}
+
 /// A parsed scenario.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
@@ -234,6 +243,8 @@ pub struct Scenario {
     pub rc_at: Duration,
     pub actions: Vec<TimedAction>,
     pub expects: Vec<Expectation>,
+    /// The VF manager's readiness gate (`None`: no gate).
+    pub readiness: Option<ReadinessSpec>,
 }
 
 impl Scenario {
@@ -415,8 +426,33 @@ impl P<'_> {
     }
 }
 
+/// `readiness ready-at TIME [takes TIME]` or `readiness hangs`.
+fn parse_readiness(p: &P, w: &[String]) -> Result<ReadinessSpec, ScenarioError> {
+    match w.first().map(String::as_str) {
+        Some("hangs") => match w.get(1) {
+            None => Ok(ReadinessSpec::Hangs),
+            Some(o) => p.err(format!("expected the end of the line, found {o:?}")),
+        },
+        Some("ready-at") => {
+            let at = p.dur("ready-at", w.get(1))?;
+            let takes = match w.get(2).map(String::as_str) {
+                None => Duration::ZERO,
+                Some("takes") => p.dur("takes", w.get(3))?,
+                Some(o) => return p.err(format!("expected takes TIME, found {o:?}")),
+            };
+            match w.get(4) {
+                None => Ok(ReadinessSpec::ReadyAt { at, takes }),
+                Some(o) => p.err(format!("expected the end of the line, found {o:?}")),
+            }
+        }
+        o => p.err(format!(
+            "expected readiness ready-at TIME [takes TIME] or readiness hangs, found {o:?}"
+        )),
+    }
+}
+
 const SCENARIO_KEYWORDS: &str = "name, description, duration, seed, mode, tunable, sysctl, rc, \
-nic, dhcp, traffic, boot, at, expect";
+nic, dhcp, traffic, boot, readiness, at, expect";
 
 /// Parse a scenario. `file` is used in error messages.
 pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
@@ -438,6 +474,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         rc_at: Duration::from_secs(3),
         actions: Vec::new(),
         expects: Vec::new(),
+        readiness: None,
     };
     for (n, raw) in text.lines().enumerate() {
         let p = P { file, line: n + 1 };
@@ -572,6 +609,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
                 Some("rc") => sc.rc_at = p.dur("boot rc", w.get(1))?,
                 o => return p.err(format!("expected boot rc TIME, found {o:?}")),
             },
+            "readiness" => sc.readiness = Some(parse_readiness(&p, &w)?),
             "at" => sc.actions.push(parse_at(&p, &w)?),
             "expect" => {
                 let kind = parse_expect(&p, &w)?;
@@ -949,6 +987,57 @@ mod tests {
             e.to_string().starts_with("t.scn:1: expected a keyword"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn readiness_lines() {
+        let r = |t: &str| parse("r.scn", t).map(|s| s.readiness);
+        assert_eq!(r("").unwrap(), None);
+        assert_eq!(r("readiness hangs\n").unwrap(), Some(ReadinessSpec::Hangs));
+        assert_eq!(
+            r("readiness ready-at 30s takes 200ms\n").unwrap(),
+            Some(ReadinessSpec::ReadyAt {
+                at: Duration::from_secs(30),
+                takes: Duration::from_millis(200)
+            })
+        );
+        assert_eq!(
+            r("readiness ready-at 5s\n").unwrap(),
+            Some(ReadinessSpec::ReadyAt {
+                at: Duration::from_secs(5),
+                takes: Duration::ZERO
+            })
+        );
+        for (text, msg) in [
+            (
+                "readiness\n",
+                "expected readiness ready-at TIME [takes TIME] or readiness hangs, found None",
+            ),
+            ("readiness soon\n", "found Some(\"soon\")"),
+            (
+                "readiness hangs now\n",
+                "expected the end of the line, found \"now\"",
+            ),
+            ("readiness ready-at x\n", "expected a duration for ready-at"),
+            (
+                "readiness ready-at 5s takes\n",
+                "expected a duration for takes, found the end",
+            ),
+            (
+                "readiness ready-at 5s after 1s\n",
+                "expected takes TIME, found \"after\"",
+            ),
+            (
+                "readiness ready-at 5s takes 1s more\n",
+                "expected the end of the line",
+            ),
+        ] {
+            let e = r(text).unwrap_err().to_string();
+            assert!(
+                e.starts_with("r.scn:1: ") && e.contains(msg),
+                "{text:?}: {e}"
+            );
+        }
     }
 
     #[test]
