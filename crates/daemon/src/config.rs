@@ -83,6 +83,101 @@ impl BackendKind {
     }
 }
 
+/// `[freebsd]`: devd's socket and where the guest's files are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreebsdSettings {
+    pub devd_socket: PathBuf,
+    /// `root`: read pid files and /dev under this directory (a simulated guest).
+    pub root: Option<PathBuf>,
+}
+
+impl Default for FreebsdSettings {
+    fn default() -> Self {
+        FreebsdSettings {
+            devd_socket: PathBuf::from("/var/run/devd.seqpacket.pipe"),
+            root: None,
+        }
+    }
+}
+
+/// `[linux]`: which interfaces are synthetic NICs and VFs, and where sysfs is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinuxSettings {
+    pub synthetic: Vec<String>,
+    pub vf: Vec<String>,
+    pub sysfs: PathBuf,
+}
+
+impl Default for LinuxSettings {
+    fn default() -> Self {
+        LinuxSettings {
+            synthetic: vec!["hn*".into()],
+            vf: vec!["vf*".into()],
+            sysfs: PathBuf::from("/sys"),
+        }
+    }
+}
+
+/// `[sim]`: the simulated run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimSettings {
+    /// A built-in scenario name or a scenario file.
+    pub scenario: String,
+    pub seed: u64,
+    /// Virtual seconds per wall-clock second.
+    pub speed: f64,
+}
+
+impl Default for SimSettings {
+    fn default() -> Self {
+        SimSettings {
+            scenario: "demo".into(),
+            seed: 1,
+            speed: 1.0,
+        }
+    }
+}
+
+/// The backend the daemon runs, with its own settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Backend {
+    Freebsd(FreebsdSettings),
+    Linux(LinuxSettings),
+    Sim(SimSettings),
+}
+
+impl Backend {
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            Backend::Freebsd(_) => BackendKind::Freebsd,
+            Backend::Linux(_) => BackendKind::Linux,
+            Backend::Sim(_) => BackendKind::Sim,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+}
+
+/// Every backend's settings as a file gives them; the one chosen becomes [`Backend`].
+#[derive(Debug, Clone, Default)]
+struct BackendTables {
+    freebsd: FreebsdSettings,
+    linux: LinuxSettings,
+    sim: SimSettings,
+}
+
+impl BackendTables {
+    fn select(self, kind: BackendKind) -> Backend {
+        match kind {
+            BackendKind::Freebsd => Backend::Freebsd(self.freebsd),
+            BackendKind::Linux => Backend::Linux(self.linux),
+            BackendKind::Sim => Backend::Sim(self.sim),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 enum RawMode {
@@ -196,7 +291,7 @@ impl std::error::Error for ConfigError {}
 pub struct Config {
     /// The file it came from (`None`: defaults only).
     pub file: Option<PathBuf>,
-    pub backend: BackendKind,
+    pub backend: Backend,
     pub mode: ModeSetting,
     /// `None`: from rc.conf's `hyperv_vf_delay` (at least 2 s).
     pub vf_delay: Option<Duration>,
@@ -215,15 +310,6 @@ pub struct Config {
     pub log_level: &'static str,
     pub damping: FlapDamping,
     pub retry: Backoff,
-    pub devd_socket: PathBuf,
-    /// `[freebsd] root`: read pid files and /dev under this directory (a simulated guest).
-    pub freebsd_root: Option<PathBuf>,
-    pub linux_synthetic: Vec<String>,
-    pub linux_vf: Vec<String>,
-    pub sysfs: PathBuf,
-    pub sim_scenario: String,
-    pub sim_seed: u64,
-    pub sim_speed: f64,
 }
 
 impl Default for Config {
@@ -231,7 +317,7 @@ impl Default for Config {
         let m = hvnet_vf::ManagerConfig::default();
         Config {
             file: None,
-            backend: BackendKind::native(),
+            backend: BackendTables::default().select(BackendKind::native()),
             mode: ModeSetting::Auto,
             vf_delay: None,
             gate: None,
@@ -247,14 +333,6 @@ impl Default for Config {
             log_level: "info",
             damping: m.damping,
             retry: m.retry,
-            devd_socket: PathBuf::from("/var/run/devd.seqpacket.pipe"),
-            freebsd_root: None,
-            linux_synthetic: vec!["hn*".into()],
-            linux_vf: vec!["vf*".into()],
-            sysfs: PathBuf::from("/sys"),
-            sim_scenario: "demo".into(),
-            sim_seed: 1,
-            sim_speed: 1.0,
         }
     }
 }
@@ -272,14 +350,24 @@ fn line_of(text: &str, span: Option<Range<usize>>) -> usize {
 impl Config {
     /// Read `path`. With `must_exist == false` a missing file gives the defaults.
     pub fn load(path: &Path, must_exist: bool) -> Result<Config, ConfigError> {
+        Config::load_for(path, must_exist, None)
+    }
+
+    /// Read `path` for `backend` (default: the file's `backend`): that backend's table gives
+    /// its settings; the other tables are checked, then left aside.
+    pub fn load_for(
+        path: &Path,
+        must_exist: bool,
+        backend: Option<BackendKind>,
+    ) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
         match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse(&file, &text).map(|mut c| {
+            Ok(text) => Config::parse_for(&file, &text, backend).map(|mut c| {
                 c.file = Some(path.to_path_buf());
                 c
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
-                Ok(Config::default())
+                Ok(Config::parse_for(&file, "", backend)?)
             }
             Err(e) => Err(ConfigError {
                 file,
@@ -291,6 +379,15 @@ impl Config {
 
     /// Parse the text of a configuration file named `file` (for messages).
     pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+        Config::parse_for(file, text, None)
+    }
+
+    /// [`Config::parse`] for `backend` (default: the file's `backend`).
+    pub fn parse_for(
+        file: &str,
+        text: &str,
+        backend: Option<BackendKind>,
+    ) -> Result<Config, ConfigError> {
         let err = |span: Option<Range<usize>>, message: String| ConfigError {
             file: file.to_string(),
             line: line_of(text, span),
@@ -314,9 +411,7 @@ impl Config {
                 .transpose()
         };
         let mut c = Config::default();
-        if let Some(b) = raw.backend {
-            c.backend = b;
-        }
+        let mut tables = BackendTables::default();
         if let Some(m) = raw.mode {
             c.mode = match m {
                 RawMode::Auto => ModeSetting::Auto,
@@ -412,31 +507,32 @@ impl Config {
             return Err(err(span, "retry: max must be at least initial".into()));
         }
         if let Some(s) = raw.freebsd.devd_socket {
-            c.devd_socket = s;
+            tables.freebsd.devd_socket = s;
         }
         if let Some(r) = raw.freebsd.root {
-            c.freebsd_root = Some(r);
+            tables.freebsd.root = Some(r);
         }
         if let Some(v) = raw.linux.synthetic {
-            c.linux_synthetic = v;
+            tables.linux.synthetic = v;
         }
         if let Some(v) = raw.linux.vf {
-            c.linux_vf = v;
+            tables.linux.vf = v;
         }
         if let Some(s) = raw.linux.sysfs {
-            c.sysfs = s;
+            tables.linux.sysfs = s;
         }
         if let Some(s) = raw.sim.scenario {
-            c.sim_scenario = s;
+            tables.sim.scenario = s;
         }
         if let Some(s) = raw.sim.seed {
-            c.sim_seed = s;
+            tables.sim.seed = s;
         }
         if let Some(s) = &raw.sim.speed {
-            c.sim_speed = limits::SPEED
+            tables.sim.speed = limits::SPEED
                 .check("sim.speed", *s.get_ref())
                 .map_err(|e| err(Some(s.span()), e))?;
         }
+        c.backend = tables.select(backend.or(raw.backend).unwrap_or_else(BackendKind::native));
         Ok(c)
     }
 
@@ -510,7 +606,14 @@ seed = 7
 speed = 10
 "#;
         let c = Config::parse("x.conf", text).unwrap();
-        assert_eq!(c.backend, BackendKind::Sim);
+        assert_eq!(
+            c.backend,
+            Backend::Sim(SimSettings {
+                scenario: "live-migration".into(),
+                seed: 7,
+                speed: 10.0
+            })
+        );
         assert_eq!(c.mode, ModeSetting::NonTransparent);
         assert_eq!(c.vf_delay, Some(Duration::from_secs(5)));
         assert!(matches!(c.gate, Some(ReadinessGate::Command(ref v)) if v.len() == 3));
@@ -518,7 +621,6 @@ speed = 10
         assert_eq!(c.metrics, Some("127.0.0.1:9477".parse().unwrap()));
         assert_eq!(c.damping.threshold, 3);
         assert_eq!(c.retry.max, Duration::from_secs(2));
-        assert_eq!((c.sim_seed, c.sim_speed), (7, 10.0));
         let m = c.manager_config(120);
         assert_eq!(m.vf_delay, Duration::from_secs(5));
         assert_eq!(m.vfup_dir, "/etc/hyperv");
@@ -616,7 +718,9 @@ speed = 10
         assert_eq!(c.vf_delay, Some(Duration::from_secs(86_400)));
         assert_eq!(c.damping.max_hold, Duration::from_secs(86_400));
         assert_eq!(c.retry.initial, Duration::from_millis(1));
-        assert_eq!(c.sim_speed, 1e6);
+        let sim = Config::parse_for("x.conf", "[sim]\nspeed = 1000000\n", Some(BackendKind::Sim))
+            .unwrap();
+        assert!(matches!(sim.backend, Backend::Sim(SimSettings { speed, .. }) if speed == 1e6));
     }
 
     #[test]
@@ -638,6 +742,51 @@ speed = 10
         assert_eq!(c.metrics, Some("127.0.0.1:9477".parse().unwrap()));
         assert!(matches!(c.gate, Some(ReadinessGate::File(_))));
         assert_eq!(c.damping, FlapDamping::default());
+    }
+
+    /// The chosen backend carries its own table; the others are checked, not used; a backend
+    /// chosen on the command line takes its table from the same file.
+    #[test]
+    fn each_backend_takes_its_own_table() {
+        let text = "backend = \"linux\"\n[linux]\nsynthetic = [\"eth0\"]\nsysfs = \"/tmp/sys\"\n\
+                    [freebsd]\nroot = \"/guest\"\n[sim]\nscenario = \"servicing\"\nseed = 3\n";
+        let c = Config::parse("x.conf", text).unwrap();
+        assert_eq!(
+            c.backend,
+            Backend::Linux(LinuxSettings {
+                synthetic: vec!["eth0".into()],
+                sysfs: PathBuf::from("/tmp/sys"),
+                ..Default::default()
+            })
+        );
+        let c = Config::parse_for("x.conf", text, Some(BackendKind::Sim)).unwrap();
+        assert_eq!(
+            c.backend,
+            Backend::Sim(SimSettings {
+                scenario: "servicing".into(),
+                seed: 3,
+                ..Default::default()
+            })
+        );
+        let c = Config::parse_for("x.conf", text, Some(BackendKind::Freebsd)).unwrap();
+        assert_eq!(
+            c.backend,
+            Backend::Freebsd(FreebsdSettings {
+                root: Some(PathBuf::from("/guest")),
+                ..Default::default()
+            })
+        );
+        // A table of a backend not in use is still checked.
+        let e = Config::parse("x.conf", "backend = \"linux\"\n[sim]\nspeed = -1\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "x.conf:3: sim.speed: expected a number above 0 and at most 1000000, found -1"
+        );
+        // Without a file, a backend from the command line gets its defaults.
+        let p = Path::new("/nonexistent/hvnet.conf");
+        let c = Config::load_for(p, false, Some(BackendKind::Sim)).unwrap();
+        assert_eq!(c.backend, Backend::Sim(SimSettings::default()));
+        assert_eq!(Config::default().backend.kind(), BackendKind::native());
     }
 
     #[test]

@@ -7,14 +7,14 @@ use anyhow::anyhow;
 
 use hvnet_linux::fastpath::{FastAction, FastPath};
 
-use crate::config::Config;
+use crate::config::LinuxSettings;
 use crate::engine::Wake;
 
 /// The configured role patterns.
-pub fn patterns(cfg: &Config) -> hvnet_linux::roles::RolePatterns {
+pub fn patterns(linux: &LinuxSettings) -> hvnet_linux::roles::RolePatterns {
     hvnet_linux::roles::RolePatterns {
-        synthetic: cfg.linux_synthetic.clone(),
-        vf: cfg.linux_vf.clone(),
+        synthetic: linux.synthetic.clone(),
+        vf: linux.vf.clone(),
     }
 }
 

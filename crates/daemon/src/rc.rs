@@ -23,7 +23,7 @@ pub fn load(cfg: &Config) -> Option<RcConf> {
             Some(rc)
         }
         Some(_) => Some(RcConf::load(root, &[])),
-        None if cfg.backend == BackendKind::Freebsd => Some(RcConf::load(root, &[])),
+        None if cfg.backend.kind() == BackendKind::Freebsd => Some(RcConf::load(root, &[])),
         None => None,
     }
 }

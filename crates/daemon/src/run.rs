@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context};
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::config::{BackendKind, Config};
+use crate::config::{Backend, BackendKind, Config};
 use crate::control;
 use crate::engine::Wake;
 use crate::hosted::Hosted;
@@ -33,7 +33,7 @@ fn hosted(cfg: &Config, metrics: &Metrics) -> anyhow::Result<Option<Hosted>> {
                 p,
                 cfg.devd_shell.as_deref(),
                 cfg.action_timeout,
-                cfg.backend != BackendKind::Sim,
+                !matches!(cfg.backend, Backend::Sim(_)),
                 metrics.clone(),
             )
         })
@@ -79,7 +79,7 @@ fn run_with(cfg: Config, engine: EngineFn) -> anyhow::Result<std::process::ExitC
         version: env!("CARGO_PKG_VERSION").into(),
         pid: std::process::id(),
         backend: cfg.backend.name().into(),
-        clock: if cfg.backend == BackendKind::Sim {
+        clock: if matches!(cfg.backend, Backend::Sim(_)) {
             "virtual"
         } else {
             "monotonic"
@@ -116,10 +116,13 @@ fn run_with(cfg: Config, engine: EngineFn) -> anyhow::Result<std::process::ExitC
     // Shared by the Linux backend (what it steered) and the netlink reader (which closes a
     // gate the moment its VF goes).
     #[cfg(target_os = "linux")]
-    let fast = hvnet_linux::fastpath::FastPath::new(
-        crate::linux_events::patterns(&cfg),
-        cfg.sysfs.clone(),
-    );
+    let fast = {
+        let linux = match &cfg.backend {
+            Backend::Linux(l) => l.clone(),
+            _ => crate::config::LinuxSettings::default(),
+        };
+        hvnet_linux::fastpath::FastPath::new(crate::linux_events::patterns(&linux), linux.sysfs)
+    };
     // Whatever ends the engine thread, serve() hears of it: a daemon whose engine is gone
     // must not go on answering `hvnet status` as if it were managing the network.
     let (gone_tx, gone_rx) = tokio::sync::oneshot::channel::<Option<String>>();
@@ -194,12 +197,12 @@ async fn serve(
         tokio::spawn(hvnet_metrics::serve(l, Arc::new(metrics.registry())));
     }
     #[cfg(target_os = "linux")]
-    if cfg.backend == BackendKind::Linux {
+    if let Backend::Linux(linux) = &cfg.backend {
         crate::linux_events::spawn_link_events(tx.clone(), fast)?;
-        crate::linux_events::follow_planned_switches(tx.clone(), cfg.sysfs.clone());
+        crate::linux_events::follow_planned_switches(tx.clone(), linux.sysfs.clone());
     }
-    if cfg.backend == BackendKind::Freebsd {
-        crate::devd_events::spawn_devd_reader(cfg.devd_socket.clone(), tx.clone())?;
+    if let Backend::Freebsd(freebsd) = &cfg.backend {
+        crate::devd_events::spawn_devd_reader(freebsd.devd_socket.clone(), tx.clone())?;
     }
     tracing::info!(
         "hvnet {} running: backend {}, control socket {}",
@@ -252,13 +255,13 @@ fn engine(
         Some(g) => mgr.with_gate(crate::gate::probe(g)),
         None => mgr,
     };
-    match cfg.backend {
-        BackendKind::Sim => crate::sim_engine::run(&cfg, recorder, shared, rx, ready),
+    match &cfg.backend {
+        Backend::Sim(sim) => crate::sim_engine::run(&cfg, sim, recorder, shared, rx, ready),
         #[cfg(target_os = "linux")]
-        BackendKind::Linux => {
+        Backend::Linux(linux) => {
             let backend = match hvnet_linux::backend::LinuxBackend::with_fast_path(
-                crate::linux_events::patterns(&cfg),
-                cfg.sysfs.clone(),
+                crate::linux_events::patterns(linux),
+                linux.sysfs.clone(),
                 fast,
             ) {
                 Ok(b) => b,
@@ -275,7 +278,7 @@ fn engine(
             }
             let (config, net) = crate::rc::settings(&cfg);
             let mgr = gate(hvnet_vf::Manager::new(config, net));
-            let sysfs = cfg.sysfs.clone();
+            let sysfs = linux.sysfs.clone();
             let recorder = recorder.with_packet_counters(Box::new(move |iface| {
                 let p = hvnet_linux::stats::packets(&sysfs, iface);
                 (p.rx, p.tx)
@@ -283,7 +286,7 @@ fn engine(
             let _ = ready.send(Ok(()));
             crate::engine::run(&cfg, Box::new(backend), mgr, recorder, rx);
         }
-        BackendKind::Freebsd => {
+        Backend::Freebsd(freebsd) => {
             let (config, net) = crate::rc::settings(&cfg);
             // Elsewhere than on FreeBSD (a simulated guest's userland first on PATH, as
             // `hvnet simulate --serve DIR --speed X` provides) programs come from PATH.
@@ -293,7 +296,7 @@ fn engine(
             }
             let mut backend = hvnet_freebsd::FreeBsdBackend::new(hvnet_freebsd::SystemRunner {
                 path_lookup: elsewhere,
-                file_root: cfg.freebsd_root.clone(),
+                file_root: freebsd.root.clone(),
             });
             backend.rc = crate::rc::load(&cfg);
             let mgr = gate(hvnet_vf::Manager::new(config, net))
@@ -345,7 +348,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("hvnet.sock");
         let cfg = Config {
-            backend: BackendKind::Sim,
+            backend: Backend::Sim(Default::default()),
             control_socket: sock.clone(),
             ..Default::default()
         };

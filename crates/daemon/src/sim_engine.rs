@@ -14,7 +14,7 @@ use hvnet_sim::{
 };
 use hvnet_vf::StepReport;
 
-use crate::config::Config;
+use crate::config::{Config, SimSettings};
 use crate::engine::Wake;
 use crate::publish::{lock, SharedReport};
 use crate::recorder::Recorder;
@@ -57,12 +57,13 @@ fn factory(cfg: &Config, recorder: Rc<RefCell<Recorder>>) -> AgentFactory {
 
 pub fn run(
     cfg: &Config,
+    settings: &SimSettings,
     recorder: Recorder,
     shared: SharedReport,
     rx: Receiver<Wake>,
     ready: Sender<anyhow::Result<()>>,
 ) {
-    let sc = match hvnet_sim::builtin::load(&cfg.sim_scenario) {
+    let sc = match hvnet_sim::builtin::load(&settings.scenario) {
         Ok(sc) => sc,
         Err(e) => {
             let _ = ready.send(Err(anyhow!("{e}")));
@@ -72,7 +73,7 @@ pub fn run(
     let recorder = Rc::new(RefCell::new(recorder));
     let (name, end) = (sc.name.clone(), sc.duration);
     let opts = RunOptions {
-        seed: cfg.sim_seed,
+        seed: settings.seed,
         ..Default::default()
     };
     let mut sim = match Sim::new(sc, opts, factory(cfg, recorder.clone()), Vec::new()) {
@@ -85,8 +86,8 @@ pub fn run(
     let _ = ready.send(Ok(()));
     tracing::info!(
         "simulating scenario {name} (seed {}, x{} speed, {} s virtual)",
-        cfg.sim_seed,
-        cfg.sim_speed,
+        settings.seed,
+        settings.speed,
         end.as_secs_f64()
     );
     let start = Instant::now();
@@ -99,7 +100,7 @@ pub fn run(
             }
         }
         if !finished {
-            let target = crate::limits::scale(start.elapsed(), cfg.sim_speed).min(end);
+            let target = crate::limits::scale(start.elapsed(), settings.speed).min(end);
             sim.advance_to(target);
             finished = target >= end;
             if finished {
@@ -109,8 +110,8 @@ pub fn run(
         let mut r = recorder.borrow_mut();
         r.set_sim(SimReport {
             scenario: name.clone(),
-            seed: cfg.sim_seed,
-            speed: cfg.sim_speed,
+            seed: settings.seed,
+            speed: settings.speed,
             virtual_ms: sim.now().as_millis() as u64,
             end_ms: end.as_millis() as u64,
             finished,

@@ -15,7 +15,7 @@ pub use hvnet_daemon::limits;
 /// run`), the control socket's requests and answers (`hvnet run`, `hvnet status`), devctl
 /// records (`hvnet devd run`).
 pub mod inputs {
-    pub use hvnet_daemon::config::{Config, ConfigError};
+    pub use hvnet_daemon::config::{Backend, BackendKind, Config, ConfigError};
     pub use hvnet_daemon::protocol::{
         answer, parse_answer, parse_request, AnswerError, Request, MAX_REQUEST,
     };

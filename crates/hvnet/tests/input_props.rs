@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use hvnet::inputs::{
     answer, classify, decide, event_line, parse_answer, parse_request, ActionRecord, AnswerError,
-    Config, DataPath, DevdAction, DevdReport, LineSplitter, Mode, Outcome, PairReport, PairStatus,
-    Record, Report, SimReport, VfState, MAX_RECORD,
+    Backend, BackendKind, Config, DataPath, DevdAction, DevdReport, LineSplitter, Mode, Outcome,
+    PairReport, PairStatus, Record, Report, SimReport, VfState, MAX_RECORD,
 };
 use hvnet::limits;
 use hvnet_devd::{Engine, Event, EventOptions, LoadOptions, MediaType, Quoting, StaticMedia};
@@ -126,7 +126,10 @@ fn setting(c: &Config, name: &str) -> Option<f64> {
         "hold_down.max_hold" => d(c.damping.max_hold),
         "retry.initial" => d(c.retry.initial),
         "retry.max" => d(c.retry.max),
-        "sim.speed" => Some(c.sim_speed),
+        "sim.speed" => match &c.backend {
+            Backend::Sim(sim) => Some(sim.speed),
+            _ => None,
+        },
         other => unreachable!("{other}"),
     }
 }
@@ -187,7 +190,7 @@ proptest! {
         for (_, body) in &tables {
             text.push_str(body);
         }
-        let defaults = Config::default();
+        let defaults = Config::parse_for("defaults", "", Some(BackendKind::Sim)).unwrap();
         let value = |name: &str| -> Option<f64> {
             NUMERIC.iter().zip(&values).find(|((_, _, n, _), _)| *n == name).and_then(|(_, v)| *v)
         };
@@ -207,7 +210,8 @@ proptest! {
             .collect();
         let misordered = effective("hold_down.max_hold") < effective("hold_down.hold")
             || effective("retry.max") < effective("retry.initial");
-        match Config::parse("n.conf", &text) {
+        // The simulator's backend: its table ([sim] speed) is the one in use.
+        match Config::parse_for("n.conf", &text, Some(BackendKind::Sim)) {
             Ok(c) => {
                 prop_assert!(out_of_range.is_empty() && !misordered, "{text}");
                 for (_, _, name, range) in NUMERIC {

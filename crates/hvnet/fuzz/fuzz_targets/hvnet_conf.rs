@@ -3,7 +3,7 @@
 //! the manager its options without panicking.
 #![no_main]
 
-use hvnet::inputs::Config;
+use hvnet::inputs::{Backend, Config};
 use hvnet::limits;
 use libfuzzer_sys::fuzz_target;
 
@@ -24,7 +24,9 @@ fuzz_target!(|data: &[u8]| {
             ] {
                 assert!(d.as_secs_f64() <= limits::MAX_SECONDS, "{d:?}");
             }
-            assert!(limits::SPEED.contains(c.sim_speed));
+            if let Backend::Sim(sim) = &c.backend {
+                assert!(limits::SPEED.contains(sim.speed));
+            }
             assert!(c.damping.max_hold >= c.damping.hold && c.retry.max >= c.retry.initial);
             let _ = c.manager_config(u64::MAX);
             let _ = c.manager_config(0);

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use hvnet_daemon::config::{self, BackendKind, Config};
+use hvnet_daemon::config::{self, Backend, BackendKind, Config};
 
 /// `--backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -72,34 +72,35 @@ pub struct RunArgs {
 
 /// The configuration with command-line overrides applied.
 pub fn settings(a: &RunArgs) -> anyhow::Result<Config> {
+    let backend = a.backend.map(BackendKind::from);
     let mut c = match &a.config {
-        Some(p) => Config::load(p, true)?,
-        None => Config::load(std::path::Path::new(config::default_path()), false)?,
+        Some(p) => Config::load_for(p, true, backend)?,
+        None => Config::load_for(std::path::Path::new(config::default_path()), false, backend)?,
     };
-    if let Some(b) = a.backend {
-        c.backend = b.into();
-    }
-    if let Some(s) = &a.scenario {
-        c.sim_scenario = s.clone();
-    }
-    if let Some(s) = a.seed {
-        c.sim_seed = s;
-    }
-    if let Some(s) = a.speed {
-        c.sim_speed = crate::limits::SPEED
-            .check("--speed", s)
-            .map_err(anyhow::Error::msg)?;
-    }
+    let speed = a
+        .speed
+        .map(|s| crate::limits::SPEED.check("--speed", s))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     if let Some(s) = &a.socket {
         c.control_socket = s.clone();
     }
     if let Some(m) = &a.metrics {
         c.metrics = Some(hvnet_metrics::parse_listen(m).map_err(|e| anyhow::anyhow!("--{e}"))?);
     }
-    if (a.scenario.is_some() || a.seed.is_some() || a.speed.is_some())
-        && c.backend != BackendKind::Sim
-    {
-        anyhow::bail!("--scenario, --seed and --speed need --backend sim");
+    if a.scenario.is_some() || a.seed.is_some() || speed.is_some() {
+        let Backend::Sim(sim) = &mut c.backend else {
+            anyhow::bail!("--scenario, --seed and --speed need --backend sim");
+        };
+        if let Some(s) = &a.scenario {
+            sim.scenario = s.clone();
+        }
+        if let Some(s) = a.seed {
+            sim.seed = s;
+        }
+        if let Some(s) = speed {
+            sim.speed = s;
+        }
     }
     Ok(c)
 }
@@ -107,10 +108,10 @@ pub fn settings(a: &RunArgs) -> anyhow::Result<Config> {
 /// Load now everything the daemon loads at start (the scenario, the hosted devd rules), so
 /// that an error in any of them stops it before it creates a directory, a lock or a socket.
 fn validate(c: &Config) -> anyhow::Result<()> {
-    if c.backend == BackendKind::Sim {
-        let sc = hvnet_sim::builtin::load(&c.sim_scenario).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Backend::Sim(sim) = &c.backend {
+        let sc = hvnet_sim::builtin::load(&sim.scenario).map_err(|e| anyhow::anyhow!("{e}"))?;
         let opts = hvnet_sim::RunOptions {
-            seed: c.sim_seed,
+            seed: sim.seed,
             ..Default::default()
         };
         hvnet_sim::Sim::new(sc, opts, hvnet_sim::no_agent(), Vec::new())
@@ -133,8 +134,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
                 .map_or_else(|| "defaults".to_string(), |f| f.display().to_string())
         );
         println!("backend {}", c.backend.name());
-        if c.backend == BackendKind::Sim {
-            println!("scenario {}", c.sim_scenario);
+        if let Backend::Sim(sim) = &c.backend {
+            println!("scenario {}", sim.scenario);
         }
         println!("control_socket {}", c.control_socket.display());
         println!(
