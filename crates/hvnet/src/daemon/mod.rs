@@ -1,9 +1,8 @@
-//! The VF manager as a running program: the guest agent used in the simulator, chaos runs,
-//! and the `hvnet run` daemon (configuration, engine loop, control socket, metrics, hosted
+//! The VF manager as a running program: the guest agent used in the simulator and the
+//! `hvnet run` daemon (configuration, engine loop, control socket, metrics, hosted
 //! devd rules) with the report `hvnet status` shows.
 
 pub mod agent;
-pub mod chaos;
 pub mod config;
 pub mod control;
 pub mod freebsd_sim;

@@ -31,7 +31,7 @@ use hvnet_sim::runner::Sim;
 use hvnet_sim::{RunOptions, RunResult, Scenario};
 use serde::{Deserialize, Serialize};
 
-use super::problems::Problem;
+use hvnet_simlab::problems::Problem;
 
 const HYPERV_VFATTACH: &str = include_str!("../../../../../packaging/baseline/hyperv_vfattach");
 const HYPERV_VFUP: &str = include_str!("../../../../../packaging/baseline/hyperv_vfup");
