@@ -9,7 +9,6 @@ mod daemon;
 pub mod limits;
 mod logging;
 mod printable;
-mod scratch;
 
 /// The daemons' input handling, for fuzz targets and property tests: hvnet.conf (`hvnet
 /// run`), the control socket's requests and answers (`hvnet run`, `hvnet status`), devctl

@@ -1,13 +1,13 @@
-//! The VF manager with the FreeBSD backend against the simulator's FreeBSD userland, in
-//! deterministic virtual time (`hvnet simulate NAME --agent freebsd`).
+//! A guest agent (the VF manager) with the FreeBSD backend against the simulator's FreeBSD
+//! userland, in deterministic virtual time (`hvnet simulate NAME --agent freebsd`).
 //!
-//! The in-process manager ([`super::agent::ManagerAgent`]) acts on the simulated kernel
-//! through [`hvnet_sim::SimBackend`]. Here the same manager runs over
-//! [`hvnet_freebsd::FreeBsdBackend`]: every observation and every change is a real command
-//! (`ifconfig`, `sysctl`, `netstat -rn`, `ps`, `pgrep`, `route`, `dhclient`, `kill`, the helper
-//! daemons) built by the backend, resolved through `PATH` to wrappers in a throw-away root
-//! (`ROOT/bin`, the `hvnet simulate --serve` client), run as a process, answered by the
-//! simulator's userland ([`hvnet_sim::guestcmd`]), and parsed back by the backend's parsers.
+//! In process, the manager acts on the simulated kernel through [`hvnet_sim::SimBackend`].
+//! Here the same agent runs over [`hvnet_freebsd::FreeBsdBackend`]: every observation and
+//! every change is a real command (`ifconfig`, `sysctl`, `netstat -rn`, `ps`, `pgrep`,
+//! `route`, `dhclient`, `kill`, the helper daemons) built by the backend, resolved through
+//! `PATH` to the wrappers of a throw-away [`Root`] (the [`crate::harness`]), run as a process,
+//! answered by the simulator's userland ([`hvnet_sim::guestcmd`]), and parsed back by the
+//! backend's parsers.
 //! pid files and device nodes are files under `ROOT/fs` that mirror the simulated guest
 //! (what dhclient and devfs would have written), read through the backend's file root.
 //! devctl lines reach the manager exactly as the simulator's devd delivers them to any agent
@@ -25,26 +25,18 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
 use hvnet_freebsd::{Command, CommandRunner, FreeBsdBackend, Output, RunError, SystemRunner};
 use hvnet_sim::{
     AgentContext, AgentFactory, GuestAgent, RunOptions, RunResult, Scenario, Sim, World,
 };
 use hvnet_vf::Backend;
-use serde_json::json;
 
-use super::agent::ManagerAgent;
-
-/// The agent name (`hvnet simulate --agent freebsd`).
-pub const AGENT: &str = "freebsd";
+use crate::harness::{ClientCommand, HarnessError, Move, Response, Root, Server};
 
 /// The commands the wrappers in `ROOT/bin` serve: everything the FreeBSD backend runs.
 pub const COMMANDS: &[&str] = &[
@@ -96,95 +88,55 @@ impl GuestAgent for Stand {
     }
 }
 
-/// The guest's root: `bin/` wrappers, `fs/` (pid files, /dev), the socket. A throw-away root
-/// is removed on drop.
-struct Root {
-    dir: PathBuf,
-    throw_away: bool,
+/// Why a run with the FreeBSD backend stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum GuestError {
+    #[error(transparent)]
+    Harness(#[from] HarnessError),
+    #[error("the manager stepped {MAX_STEPS_PER_INSTANT} times at {:.3}s without settling", .at.as_secs_f64())]
+    NotSettling { at: Duration },
+    #[error(transparent)]
+    Devd(#[from] hvnet_devd_daemon::clients::SocketError),
+    #[error("the run's summary")]
+    Summary(#[source] serde_json::Error),
 }
 
-impl Drop for Root {
-    fn drop(&mut self) {
-        if self.throw_away {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
+/// A fresh root for a run: the wrappers for [`COMMANDS`], `fs/` for the guest's files.
+fn guest_root(root: Root, client: &ClientCommand) -> Result<Root, HarnessError> {
+    root.install_wrappers(client, COMMANDS)?;
+    root.mkdir(FS)?;
+    Ok(root)
 }
 
-impl Root {
-    fn new(exe: &Path) -> anyhow::Result<Root> {
-        let dir = crate::scratch::fresh_temp_dir("hvnet-freebsd-sim");
-        Root::at(dir, true, exe)
-    }
+/// The guest's file tree in the root (the backend's file root).
+const FS: &str = "fs";
 
-    fn at(dir: PathBuf, throw_away: bool, exe: &Path) -> anyhow::Result<Root> {
-        std::fs::create_dir_all(dir.join("bin"))
-            .with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::create_dir_all(dir.join("fs"))?;
-        let root = Root { dir, throw_away };
-        std::fs::set_permissions(&root.dir, std::fs::Permissions::from_mode(0o700))?;
-        let (exe, d) = (exe.to_string_lossy(), root.dir.to_string_lossy());
-        if exe.contains('\'') || d.contains('\'') {
-            bail!("{exe}, {d}: paths with a single quote are not supported");
-        }
-        for c in COMMANDS {
-            let p = root.dir.join("bin").join(c);
-            let text = format!("#!/bin/sh\nexec '{exe}' simulate --client '{d}' -- {c} \"$@\"\n");
-            std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))?;
-        }
-        Ok(root)
-    }
-}
-
-/// One request from a wrapper: `{"argv": [...]}` in, `{"status","stdout","stderr"}` out.
-fn serve_one(
-    stream: UnixStream,
-    run: impl FnOnce(&[String]) -> hvnet_sim::guestcmd::CmdOutput,
-) -> Result<(), String> {
-    stream.set_nonblocking(false).map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    let req: serde_json::Value = serde_json::from_str(&line).map_err(|e| e.to_string())?;
-    let argv: Vec<String> = req["argv"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    let out = run(&argv);
-    let resp = json!({"status": out.status, "stdout": out.stdout, "stderr": out.stderr});
-    writeln!(&stream, "{resp}").map_err(|e| e.to_string())
-}
-
-/// Write the guest's files under `fs` (see [`guest_files`]); `written` is what is there.
+/// Write the guest's files under the root's `fs/` (see [`guest_files`]); `written` is what
+/// is there. Only plain paths (no `..`) are mirrored.
 fn mirror(
-    fs: &Path,
+    root: &Root,
     want: BTreeMap<PathBuf, String>,
     written: &mut BTreeMap<PathBuf, String>,
-) -> Result<(), RunError> {
+) -> Result<(), HarnessError> {
     if want == *written {
         return Ok(());
     }
-    let host = |p: &Path| fs.join(p.strip_prefix("/").unwrap_or(p));
-    let err = |p: &Path, e: std::io::Error| RunError {
-        command: format!("mirror {}", p.display()),
-        reason: e.to_string(),
+    let host = |p: &Path| -> Option<PathBuf> {
+        let rel = p.strip_prefix("/").unwrap_or(p);
+        rel.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+            .then(|| Path::new(FS).join(rel))
     };
     for p in written.keys().filter(|p| !want.contains_key(*p)) {
-        let _ = std::fs::remove_file(host(p));
+        if let Some(h) = host(p) {
+            let _ = std::fs::remove_file(root.path(h));
+        }
     }
     for (p, text) in &want {
         if written.get(p) != Some(text) {
-            let h = host(p);
-            if let Some(d) = h.parent() {
-                std::fs::create_dir_all(d).map_err(|e| err(p, e))?;
+            if let Some(h) = host(p) {
+                root.write(h, text, 0o644)?;
             }
-            std::fs::write(&h, text).map_err(|e| err(p, e))?;
         }
     }
     *written = want;
@@ -192,7 +144,7 @@ fn mirror(
 }
 
 /// The files of the simulated guest the backend reads ([`hvnet_sim::guestcmd::files`]).
-fn guest_files(w: &World) -> BTreeMap<PathBuf, String> {
+pub fn guest_files(w: &World) -> BTreeMap<PathBuf, String> {
     hvnet_sim::guestcmd::files(w)
         .into_iter()
         .map(|(p, text)| (PathBuf::from(p), text))
@@ -201,51 +153,53 @@ fn guest_files(w: &World) -> BTreeMap<PathBuf, String> {
 
 /// Runs the backend's commands as processes (found through `PATH`, wrappers first) and
 /// answers what they ask the simulator while they run.
-pub struct SimRunner {
+struct SimRunner {
     sim: Rc<RefCell<Sim>>,
-    listener: UnixListener,
-    path: String,
+    root: Root,
+    server: Server,
     files: SystemRunner,
     /// Files written under the file root, with their contents.
     written: BTreeMap<PathBuf, String>,
     /// Commands run so far.
-    pub commands: u64,
+    commands: u64,
 }
 
 impl SimRunner {
-    fn new(sim: Rc<RefCell<Sim>>, root: &Path) -> anyhow::Result<SimRunner> {
-        let sock = root.join("sim.sock");
-        let listener =
-            UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
-        listener.set_nonblocking(true)?;
+    fn new(sim: Rc<RefCell<Sim>>, root: Root) -> Result<SimRunner, HarnessError> {
+        let server = root.listen()?;
+        let files = SystemRunner {
+            path_lookup: true,
+            file_root: Some(root.path(FS)),
+        };
         Ok(SimRunner {
             sim,
-            listener,
-            path: format!(
-                "{}:{}",
-                root.join("bin").display(),
-                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())
-            ),
-            files: SystemRunner {
-                path_lookup: true,
-                file_root: Some(root.join("fs")),
-            },
+            root,
+            server,
+            files,
             written: BTreeMap::new(),
             commands: 0,
         })
     }
 
-    /// One request from a wrapper, run within the current step.
-    fn serve(&mut self, stream: UnixStream) -> Result<(), String> {
-        serve_one(stream, |argv| self.sim.borrow_mut().command_in_step(argv))
-    }
-
     /// Mirror the guest's pid files and device nodes under the file root.
     fn sync_files(&mut self) -> Result<(), RunError> {
         let want = guest_files(self.sim.borrow().world());
-        let fs = self.files.file_root.clone().unwrap_or_default();
-        mirror(&fs, want, &mut self.written)
+        mirror(&self.root, want, &mut self.written).map_err(|e| RunError {
+            command: "mirror the guest's files".into(),
+            reason: error_chain(&e),
+        })
     }
+}
+
+/// An error and its sources on one line (a [`RunError`] keeps only text).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(&format!(": {c}"));
+        cur = c.source();
+    }
+    s
 }
 
 impl CommandRunner for SimRunner {
@@ -256,34 +210,30 @@ impl CommandRunner for SimRunner {
         };
         self.commands += 1;
         // By file name through PATH, as SystemRunner::with_path_lookup does.
-        let mut child = std::process::Command::new(cmd.name())
+        let mut child = self
+            .root
+            .command(cmd.name())
             .args(&cmd.args)
-            .env("PATH", &self.path)
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| fail(e.to_string()))?;
-        let t0 = Instant::now();
+        let what = cmd.to_string();
         loop {
-            match self.listener.accept() {
-                Ok((stream, _)) => {
-                    self.serve(stream)
-                        .map_err(|e| fail(format!("serving: {e}")))?;
-                    continue;
+            match self.server.next_move(&mut child, &what, HUNG) {
+                // Within the current step, as the in-process manager's ops are.
+                Ok(Move::Request(p)) => {
+                    let out = self.sim.borrow_mut().command_in_step(&p.request.argv);
+                    p.answer(&Response::from(out));
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(fail(format!("accepting: {e}"))),
+                Ok(Move::Exited(_)) => break,
+                Err(e @ HarnessError::Hung { .. }) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(fail(e.to_string()));
+                }
+                Err(e) => return Err(fail(format!("serving: {}", error_chain(&e)))),
             }
-            if child.try_wait().map_err(|e| fail(e.to_string()))?.is_some() {
-                break;
-            }
-            if t0.elapsed() > HUNG {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(fail(format!("no request and no exit for {HUNG:?}")));
-            }
-            std::thread::sleep(Duration::from_micros(100));
         }
         let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
         Ok(Output {
@@ -303,11 +253,16 @@ impl CommandRunner for SimRunner {
     }
 }
 
-/// Run scenario `sc` with the VF manager over the FreeBSD backend; `exe` is the hvnet binary
-/// the command wrappers call (`hvnet simulate --client`). The timeline's last agent line
-/// counts the manager's steps and the commands it ran.
-pub fn run(sc: Scenario, opts: RunOptions, exe: &Path) -> anyhow::Result<RunResult> {
-    let root = Root::new(exe)?;
+/// Run scenario `sc` with the agent `agent` makes over the FreeBSD backend; `client` is how
+/// the command wrappers reach this process (`hvnet simulate --client`). The timeline's last
+/// agent line counts the agent's steps and the commands it ran.
+pub fn run(
+    sc: Scenario,
+    opts: RunOptions,
+    client: &ClientCommand,
+    mut agent: AgentFactory,
+) -> Result<RunResult, GuestError> {
+    let root = guest_root(Root::temporary("hvnet-freebsd-sim")?, client)?;
     let mailbox = Rc::new(RefCell::new(Mailbox::default()));
     let factory: AgentFactory = {
         let mb = mailbox.clone();
@@ -316,11 +271,11 @@ pub fn run(sc: Scenario, opts: RunOptions, exe: &Path) -> anyhow::Result<RunResu
             Box::new(Stand(mb.clone()))
         })
     };
-    let sim = Sim::new(sc, opts, factory, Vec::new()).map_err(anyhow::Error::msg)?;
+    let sim = Sim::new(sc, opts, factory, Vec::new()).map_err(HarnessError::from)?;
     let end = sim.end();
     let sim = Rc::new(RefCell::new(sim));
-    let mut backend = FreeBsdBackend::new(SimRunner::new(sim.clone(), &root.dir)?);
-    let mut manager: Option<ManagerAgent> = None;
+    let mut backend = FreeBsdBackend::new(SimRunner::new(sim.clone(), root)?);
+    let mut manager: Option<Box<dyn GuestAgent>> = None;
     let mut wake: Option<Duration> = None;
     let mut steps = 0u64;
     let wall = Instant::now();
@@ -341,15 +296,12 @@ pub fn run(sc: Scenario, opts: RunOptions, exe: &Path) -> anyhow::Result<RunResu
             }
             rounds += 1;
             if rounds > MAX_STEPS_PER_INSTANT {
-                bail!(
-                    "the manager stepped {MAX_STEPS_PER_INSTANT} times at {:.3}s without settling",
-                    now.as_secs_f64()
-                );
+                return Err(GuestError::NotSettling { at: now });
             }
             // One step for everything pending (level-triggered: a line is only a wake-up).
             if let Some(ctx) = starts.last() {
-                // A (re)start: a fresh manager; only its timers are lost.
-                let mut m = ManagerAgent::new(ctx);
+                // A (re)start: a fresh agent; only its timers are lost.
+                let mut m = agent(ctx);
                 backend.rc = Some(ctx.rc());
                 m.on_start(now, &mut backend);
                 manager = Some(m);
@@ -364,7 +316,7 @@ pub fn run(sc: Scenario, opts: RunOptions, exe: &Path) -> anyhow::Result<RunResu
                 continue;
             }
             steps += 1;
-            let m = manager.as_mut().expect("a manager");
+            let m = manager.as_mut().expect("an agent");
             // As the simulator schedules agents: a wake-up in the past is 1 ms from now.
             wake = m
                 .next_wakeup()
@@ -390,339 +342,86 @@ pub fn run(sc: Scenario, opts: RunOptions, exe: &Path) -> anyhow::Result<RunResu
         }
     }
     let commands = backend.runner.commands;
+    // The runner holds the root: the wrappers, the socket and fs/ go with it.
     drop(backend);
     let mut sim = Rc::try_unwrap(sim)
-        .map_err(|_| anyhow::anyhow!("the simulator is still shared"))?
+        .ok()
+        .expect("the runner, the only other owner, is gone")
         .into_inner();
     sim.advance_to(end);
     sim.note(
         "agent",
         format!("freebsd backend: {steps} manager steps, {commands} commands run as processes"),
     );
-    let r = sim.finish_at_end(wall.elapsed().as_secs_f64() * 1000.0);
-    drop(root);
-    Ok(r)
+    Ok(sim.finish_at_end(wall.elapsed().as_secs_f64() * 1000.0))
 }
 
 /// The simulated guest for a real `hvnet run --backend freebsd` process, in scaled wall-clock
-/// time (`hvnet simulate NAME --serve DIR --speed X`): virtual time follows the wall clock
-/// times `speed`; `DIR/bin` holds the command wrappers (put it first on the daemon's PATH),
-/// `DIR/fs` the guest's pid files and /dev nodes (the daemon's `[freebsd] root`),
-/// `DIR/devd.seqpacket.pipe` is devd's socket (every devctl line as devd sends it, from the
-/// time rc starts devd), and `DIR/rc.conf` the scenario's rc.conf. Ends at the scenario's
-/// end (or `stop` from a client); the summary also goes to `DIR/summary.json`.
+/// time (`hvnet simulate NAME --serve DIR --speed X`): virtual time is `clock` of the wall
+/// time since the start (the wall clock times the speed); `DIR/bin` holds the command
+/// wrappers (put it first on the daemon's PATH), `DIR/fs` the guest's pid files and /dev nodes
+/// (the daemon's `[freebsd] root`), `DIR/devd.seqpacket.pipe` is devd's socket (every devctl
+/// line as devd sends it, from the time rc starts devd), and `DIR/rc.conf` the scenario's
+/// rc.conf. Ends at the scenario's end (or `stop` from a client); the summary also goes to
+/// `DIR/summary.json`.
 pub fn serve_realtime(
     dir: &Path,
     sc: Scenario,
     opts: RunOptions,
-    speed: f64,
-    exe: &Path,
-) -> anyhow::Result<RunResult> {
+    clock: impl Fn(Duration) -> Duration,
+    client: &ClientCommand,
+) -> Result<RunResult, GuestError> {
     use hvnet_devd_daemon::clients::{Clients, Kind, Listener};
-    crate::limits::SPEED
-        .check("--speed", speed)
-        .map_err(anyhow::Error::msg)?;
-    let root = Root::at(dir.to_path_buf(), false, exe)?;
-    std::fs::set_permissions(&root.dir, std::fs::Permissions::from_mode(0o700))?;
-    std::fs::write(root.dir.join("rc.conf"), &sc.rc_conf)?;
-    let sock = root.dir.join("sim.sock");
-    let _ = std::fs::remove_file(&sock);
-    let listener =
-        UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
-    listener.set_nonblocking(true)?;
-    let devd = Listener::create(&root.dir, Kind::SeqPacket, 8)?;
+    let root = guest_root(Root::keep_at(dir)?, client)?;
+    root.write("rc.conf", &sc.rc_conf, 0o644)?;
+    let server = root.listen()?;
+    let devd = Listener::create(root.dir(), Kind::SeqPacket, 8)?;
     let mut clients = Clients::default();
     let mailbox = Rc::new(RefCell::new(Mailbox::default()));
     let factory: AgentFactory = {
         let mb = mailbox.clone();
         Box::new(move |_ctx: &AgentContext| Box::new(Stand(mb.clone())))
     };
-    let mut sim = Sim::new(sc, opts, factory, Vec::new()).map_err(anyhow::Error::msg)?;
+    let mut sim = Sim::new(sc, opts, factory, Vec::new()).map_err(HarnessError::from)?;
     // The daemon's commands take their own wall-clock time here.
     sim.set_command_time(Duration::ZERO);
     let end = sim.end();
-    let fs = root.dir.join("fs");
     let mut written = BTreeMap::new();
     let wall = Instant::now();
     let mut stop = false;
     while !stop {
-        while let Some(c) = devd.accept()? {
+        while let Some(c) = devd.accept().map_err(HarnessError::Accept)? {
             clients.add(c);
         }
         loop {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    let _ = serve_one(stream, |argv| {
-                        if argv.first().map(String::as_str) == Some("stop") {
-                            stop = true;
-                            hvnet_sim::guestcmd::CmdOutput::default()
-                        } else {
-                            sim.command(argv)
-                        }
-                    });
+            match server.try_next() {
+                Ok(Some(p)) => {
+                    let answer = if p.request.argv.first().map(String::as_str) == Some("stop") {
+                        stop = true;
+                        Response::default()
+                    } else {
+                        Response::from(sim.command(&p.request.argv))
+                    };
+                    p.answer(&answer);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e).context("accepting a guest command"),
+                Ok(None) => break,
+                // One bad request is that program's problem, not the guest's.
+                Err(HarnessError::Request(_) | HarnessError::Read(_)) => {}
+                Err(HarnessError::ForeignClient { .. }) => {}
+                Err(e) => return Err(e.into()),
             }
         }
-        let target = crate::limits::scale(wall.elapsed(), speed).min(end);
+        let target = clock(wall.elapsed()).min(end);
         sim.advance_to(target.max(sim.now()));
         for line in std::mem::take(&mut mailbox.borrow_mut().lines) {
             clients.forward(format!("{line}\n").as_bytes());
         }
-        mirror(&fs, guest_files(sim.world()), &mut written).map_err(anyhow::Error::msg)?;
+        mirror(&root, guest_files(sim.world()), &mut written)?;
         stop |= sim.now() >= end;
         std::thread::sleep(Duration::from_millis(2));
     }
     let r = sim.finish_at_end(wall.elapsed().as_secs_f64() * 1000.0);
-    std::fs::write(
-        root.dir.join("summary.json"),
-        format!("{}\n", serde_json::to_string(&r.summary)?),
-    )?;
-    let _ = std::fs::remove_file(&sock);
+    let summary = serde_json::to_string(&r.summary).map_err(GuestError::Summary)?;
+    root.write("summary.json", format!("{summary}\n"), 0o644)?;
     Ok(r)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use hvnet_sim::{observe_world, VfOffer};
-    use hvnet_vf::{AggregateProto, Daemon, IpNet, Mac, Op, Route, SystemView};
-
-    const T0: Duration = Duration::ZERO;
-
-    /// The simulator's userland in-process: what the wrappers would answer, without processes.
-    struct WorldRunner {
-        w: World,
-    }
-
-    impl CommandRunner for WorldRunner {
-        fn run(&mut self, c: &Command) -> Result<Output, RunError> {
-            let mut argv = vec![c.name().to_string()];
-            argv.extend(c.args.iter().cloned());
-            let out = hvnet_sim::guestcmd::run(&mut self.w, T0, &argv);
-            Ok(Output {
-                status: out.status,
-                stdout: out.stdout,
-                stderr: out.stderr,
-            })
-        }
-
-        fn exists(&mut self, path: &str) -> bool {
-            guest_files(&self.w).contains_key(Path::new(path))
-        }
-
-        fn read_file(&mut self, path: &str) -> Result<Option<String>, RunError> {
-            Ok(guest_files(&self.w).remove(Path::new(path)))
-        }
-    }
-
-    fn mac(last: u8) -> Mac {
-        Mac([0x00, 0x15, 0x5d, 0, 0, last])
-    }
-
-    /// A non-transparent guest: hn0 with DHCP and a default route, a VF offered, the helper
-    /// daemons' devices, the KVP daemon running.
-    fn guest() -> World {
-        let mut w = World::new(false);
-        w.attach_loopback();
-        w.host_add_nic("hn0", mac(1));
-        w.attach_hn(T0, "hn0", mac(1)).unwrap();
-        w.link_query_done(T0, "hn0");
-        w.set_admin(T0, "hn0", true).unwrap();
-        w.add_address(T0, "hn0", "10.0.0.4/24".parse().unwrap())
-            .unwrap();
-        w.add_address(T0, "hn0", "fd00::4/64".parse().unwrap())
-            .unwrap();
-        w.add_route(&Route {
-            dest: IpNet::default_v4(),
-            gateway: Some("10.0.0.1".parse().unwrap()),
-            iface: None,
-        })
-        .unwrap();
-        w.start_dhclient(T0, "hn0").unwrap();
-        w.create_device("hv_kvp_dev");
-        w.create_device("hv_fsvss_dev");
-        w.host_offer_vf(T0, "hn0", &VfOffer::default()).unwrap();
-        w.run_link_tasks(T0);
-        w
-    }
-
-    /// The kernel's own routes for an address (`netstat -rn` lists them, the model does not
-    /// keep them): its prefix on its interface, the address itself through lo0.
-    fn kernels_own(v: &SystemView, r: &Route) -> bool {
-        r.gateway.is_none()
-            && v.interfaces.iter().any(|i| {
-                i.addresses().any(|a| {
-                    let on_lo = r.iface.as_deref() == Some("lo0") && r.dest.addr() == a.addr();
-                    let prefix = r.iface.as_deref() == Some(i.name.as_str())
-                        && r.dest.prefix() == a.prefix()
-                        && format!("{}/{}", r.dest.addr(), r.dest.prefix())
-                            == network_of(&a).to_string();
-                    on_lo || prefix
-                })
-            })
-    }
-
-    fn network_of(a: &IpNet) -> IpNet {
-        match a {
-            IpNet::V4(n) => {
-                let m = u32::MAX.checked_shl(32 - u32::from(n.prefix)).unwrap_or(0);
-                IpNet::V4(hvnet_vf::Ipv4Net::new(
-                    (u32::from(n.addr) & m).into(),
-                    n.prefix,
-                ))
-            }
-            IpNet::V6(n) => {
-                let m = u128::MAX
-                    .checked_shl(128 - u32::from(n.prefix))
-                    .unwrap_or(0);
-                IpNet::V6(hvnet_vf::Ipv6Net::new(
-                    (u128::from(n.addr) & m).into(),
-                    n.prefix,
-                ))
-            }
-        }
-    }
-
-    /// Views compared as the manager uses them: interface ranks instead of kernel indexes;
-    /// lo0 has no `status:` line on FreeBSD, so its link is not compared (unmanaged); the
-    /// kernel's own address routes are left out.
-    fn normalized(mut v: SystemView) -> SystemView {
-        let own: Vec<Route> = v
-            .routes
-            .iter()
-            .filter(|r| kernels_own(&v, r))
-            .cloned()
-            .collect();
-        v.routes.retain(|r| !own.contains(r));
-        for (rank, i) in v.interfaces.iter_mut().enumerate() {
-            i.index = rank as u32 + 1;
-            if i.kind == hvnet_vf::IfKind::Other {
-                i.link_up = false;
-            }
-        }
-        v.dhcp_clients.sort();
-        v
-    }
-
-    fn assert_same_view(b: &mut FreeBsdBackend<WorldRunner>) {
-        let through_commands = normalized(b.observe().unwrap());
-        let kernel = normalized(observe_world(&b.runner.w));
-        assert_eq!(through_commands, kernel);
-    }
-
-    #[test]
-    fn the_backend_observes_through_the_simulators_commands_what_the_simulator_holds() {
-        let mut b = FreeBsdBackend::new(WorldRunner { w: guest() });
-        b.apply(&Op::StartDaemon {
-            daemon: Daemon::Kvp,
-        })
-        .unwrap();
-        assert_same_view(&mut b);
-        let v = b.observe().unwrap();
-        assert_eq!(
-            v.platform.vf_map.get("mce0").map(String::as_str),
-            Some("hn0")
-        );
-        assert_eq!(v.dhcp_clients.len(), 1);
-        assert_eq!(v.daemons.len(), 1);
-        let static_routes: Vec<&Route> = v.routes.iter().filter(|r| r.gateway.is_some()).collect();
-        assert_eq!(static_routes.len(), 1);
-        assert_eq!(static_routes[0].iface.as_deref(), Some("hn0"));
-        // netstat also lists the kernel's routes for hn0's addresses.
-        let own = |d: &str, i: &str| {
-            v.routes
-                .iter()
-                .any(|r| r.dest.to_string() == d && r.iface.as_deref() == Some(i))
-        };
-        assert!(own("10.0.0.0/24", "hn0") && own("10.0.0.4/32", "lo0"));
-        assert!(own("fd00::/64", "hn0") && own("fd00::4/128", "lo0"));
-    }
-
-    #[test]
-    fn the_backends_commands_build_a_failover_lagg_in_the_simulator() {
-        let mut b = FreeBsdBackend::new(WorldRunner { w: guest() });
-        let pid = b.observe().unwrap().dhcp_clients[0].pid;
-        let addr: IpNet = "10.0.0.4/24".parse().unwrap();
-        let v6: IpNet = "fd00::4/64".parse().unwrap();
-        let dflt = Route {
-            dest: IpNet::default_v4(),
-            gateway: Some("10.0.0.1".parse().unwrap()),
-            iface: Some("lagg0".into()),
-        };
-        let ops = [
-            Op::CreateAggregate {
-                name: "lagg0".into(),
-            },
-            Op::SetAggregateProto {
-                aggregate: "lagg0".into(),
-                proto: AggregateProto::Failover,
-            },
-            Op::StopDhcp {
-                iface: "hn0".into(),
-                pid,
-            },
-            Op::RemoveRoute {
-                route: Route {
-                    iface: Some("hn0".into()),
-                    ..dflt.clone()
-                },
-            },
-            Op::RemoveAddress {
-                iface: "hn0".into(),
-                addr,
-            },
-            Op::RemoveAddress {
-                iface: "hn0".into(),
-                addr: v6,
-            },
-            Op::AddPort {
-                aggregate: "lagg0".into(),
-                port: "hn0".into(),
-            },
-            Op::SetAdmin {
-                iface: "lagg0".into(),
-                up: true,
-            },
-            Op::AddAddress {
-                iface: "lagg0".into(),
-                addr,
-            },
-            Op::AddAddress {
-                iface: "lagg0".into(),
-                addr: v6,
-            },
-            Op::AddRoute {
-                route: dflt.clone(),
-            },
-            Op::AddPort {
-                aggregate: "lagg0".into(),
-                port: "mce0".into(),
-            },
-            Op::SetAdmin {
-                iface: "mce0".into(),
-                up: true,
-            },
-        ];
-        for op in &ops {
-            b.apply(op).unwrap_or_else(|e| panic!("{op}: {e}"));
-            b.runner.w.run_link_tasks(T0);
-            assert_same_view(&mut b);
-        }
-        // Every op is retry-safe through the commands too.
-        for op in ops.iter().filter(|o| !matches!(o, Op::StopDhcp { .. })) {
-            b.apply(op).unwrap_or_else(|e| panic!("again: {op}: {e}"));
-        }
-        let v = b.observe().unwrap();
-        let lagg = v.interface("lagg0").unwrap();
-        let agg = lagg.aggregate.as_ref().unwrap();
-        assert_eq!(agg.ports, ["hn0", "mce0"]);
-        assert_eq!(agg.primary.as_deref(), Some("hn0"));
-        assert_eq!(agg.active.as_deref(), Some("mce0"));
-        assert_eq!(lagg.ipv4.len(), 1);
-        assert_eq!(normalized(v.clone()).routes, [dflt]);
-        assert!(v.dhcp_clients.is_empty());
-        assert_same_view(&mut b);
-    }
 }

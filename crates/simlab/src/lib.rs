@@ -22,4 +22,10 @@ pub mod compare;
 pub mod problems;
 
 #[cfg(feature = "harness")]
+pub mod freebsd_guest;
+#[cfg(feature = "harness")]
 pub mod harness;
+#[cfg(feature = "harness")]
+pub mod original;
+#[cfg(feature = "harness")]
+pub mod script_server;

@@ -5,7 +5,6 @@
 pub mod agent;
 pub mod config;
 pub mod control;
-pub mod freebsd_sim;
 pub mod hosted;
 pub mod manager;
 pub mod metrics;

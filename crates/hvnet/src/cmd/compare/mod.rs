@@ -10,18 +10,15 @@
 //! the arguments and prints the rows.
 //!
 //! `--original real` (default) runs the real shell scripts as processes against the
-//! simulator ([`real`]); `--original emulated` uses the simulator's in-process emulation of
-//! them (`hvnet simulate --agent scripts`).
+//! simulator (hvnet-simlab's `original`, feature `harness`); `--original emulated` uses the
+//! simulator's in-process emulation of them (`hvnet simulate --agent scripts`).
 //!
 //! `--json`: one object per scenario, `{"scenario", "mode", "seed", "original": {"passed",
 //! "lost", "problems": [{"kind","detail"}], ...}, "hvnet": {...}}`.
 //! Exit status 0 when hvnet passed every scenario, 1 otherwise or on error.
 
-pub mod real;
-
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use hvnet_sim::{builtin, Latency, Scenario};
 use hvnet_simlab::compare::{emulated_original, hvnet_side, Row, Side};
@@ -67,14 +64,23 @@ pub enum Original {
 pub fn compare(sc: &Scenario, seed: u64, original: Original) -> anyhow::Result<Row> {
     let orig = match original {
         Original::Emulated => emulated_original(sc, seed)?,
-        Original::Real => {
-            let (r, extra) = real::run(sc.clone(), seed)
-                .with_context(|| format!("{}: running the original scripts", sc.name))?;
-            Side::of_run("scripts (real processes)", &r, extra, &sc.rc_conf)
-        }
+        Original::Real => real_original(sc, seed)?,
     };
     let hv = hvnet_side(sc, seed, crate::daemon::agent::manager_agent())?;
     Ok(Row::new(sc, seed, orig, hv))
+}
+
+#[cfg(feature = "harness")]
+fn real_original(sc: &Scenario, seed: u64) -> anyhow::Result<Side> {
+    use anyhow::Context;
+    let client = super::harness::client_command("compare")?;
+    hvnet_simlab::original::side(sc, seed, &client)
+        .with_context(|| format!("{}: running the original scripts", sc.name))
+}
+
+#[cfg(not(feature = "harness"))]
+fn real_original(_sc: &Scenario, _seed: u64) -> anyhow::Result<Side> {
+    Err(super::harness::unavailable("--original real"))
 }
 
 /// The scenarios to run: the named ones (built-in names or scenario files), or every
@@ -162,7 +168,15 @@ pub fn table(rows: &[Row]) -> String {
 
 pub fn run(a: CompareArgs) -> anyhow::Result<ExitCode> {
     if let Some(root) = &a.client {
-        return real::client(root, &a.argv);
+        #[cfg(feature = "harness")]
+        return Ok(super::harness::relay(hvnet_simlab::harness::client(
+            root, &a.argv,
+        )?));
+        #[cfg(not(feature = "harness"))]
+        return Err(super::harness::unavailable(&format!(
+            "--client {}",
+            root.display()
+        )));
     }
     let mut scs = scenarios(&a.scenarios)?;
     if let Some(rate) = a.rate {
