@@ -207,6 +207,9 @@ fn serve_refuses_a_directory_another_user_could_change() {
         let (code, err) = run_bounded(&args, Duration::from_secs(20));
         assert_eq!(code, Some(1), "{speed:?}: {err}");
         assert!(err.contains("owned by uid 4321, not by root"), "{err}");
-        assert!(!guest.exists(), "{speed:?}: nothing is created in their directory");
+        assert!(
+            !guest.exists(),
+            "{speed:?}: nothing is created in their directory"
+        );
     }
 }

@@ -9,7 +9,7 @@
 //! devd is hvnet's devd engine over hyperv.conf and devd.conf's `IFNET LINK_UP` rule; each
 //! action runs through a shell, and devd waits for it, as devd does.
 //!
-//! Determinism: the harness is a cooperative scheduler. Exactly one guest program runs at a
+//! Determinism: the driver is a cooperative scheduler. Exactly one guest program runs at a
 //! time (a devd action, or a process `daemon` started); the others wait in `sleep`, in a
 //! foreground `dhclient` (which returns once the lease is bound, or after dhclient's 60 s
 //! timeout), or in their queue. Virtual time advances only when every program waits, to the
@@ -31,17 +31,13 @@ use crate::harness::{
     ClientCommand, HarnessError, Move, Pending, Response, Root, Server, TASK_ENV,
 };
 use crate::problems::Problem;
+use crate::script_server::{sleep_duration, COMMANDS};
 
 const HYPERV_VFATTACH: &str = include_str!("../../../packaging/baseline/hyperv_vfattach");
 const HYPERV_VFUP: &str = include_str!("../../../packaging/baseline/hyperv_vfup");
 const RC_SUBR: &str = include_str!("../../../packaging/baseline/rc.subr");
 const NETWORK_SUBR: &str = include_str!("../../../packaging/baseline/network.subr");
 const SERVICE: &str = include_str!("../../../packaging/baseline/service");
-
-/// Commands the wrappers send to the simulator.
-const COMMANDS: &[&str] = &[
-    "sysctl", "ifconfig", "dhclient", "daemon", "pkill", "kill", "sleep",
-];
 
 /// dhclient's default `timeout` (dhclient.conf(5)): a foreground dhclient without a lease
 /// goes to the background after it.
@@ -123,7 +119,7 @@ struct DevdAction {
     started: Duration,
 }
 
-struct Harness {
+struct Scheduler {
     sim: Sim,
     root: Root,
     server: Server,
@@ -186,7 +182,7 @@ pub fn run(
         ..Default::default()
     };
     let sim = Sim::new(sc, opts, hvnet_sim::no_agent(), Vec::new()).map_err(HarnessError::from)?;
-    let mut h = Harness {
+    let mut h = Scheduler {
         sim,
         root,
         server,
@@ -210,13 +206,13 @@ pub fn run(
     }
     h.kill_all();
     result?;
-    let Harness { sim, problems, .. } = h;
+    let Scheduler { sim, problems, .. } = h;
     let mut r = sim.finish_at_end(wall.elapsed().as_secs_f64() * 1000.0);
     r.summary.agent = AGENT.into();
     Ok((r, problems))
 }
 
-impl Harness {
+impl Scheduler {
     fn main_loop(&mut self) -> Result<(), HarnessError> {
         loop {
             if let Some(id) = self.running {
@@ -435,14 +431,10 @@ impl Harness {
         let argv = req.argv.clone();
         let now = self.sim.now();
         match argv.first().map(String::as_str) {
-            Some("sleep") => {
-                let secs: f64 = argv.get(1).and_then(|s| s.parse().ok()).unwrap_or(-1.0);
-                if !(0.0..1e9).contains(&secs) {
-                    stream.answer(&Response::failed("usage: sleep seconds\n"));
-                    return Ok(());
-                }
-                self.wait(id, Wake::At(now + Duration::from_secs_f64(secs)), stream);
-            }
+            Some("sleep") => match sleep_duration(&argv) {
+                Ok(d) => self.wait(id, Wake::At(now + d), stream),
+                Err(usage) => stream.answer(&usage),
+            },
             Some("daemon") => {
                 // daemon(8): run the command detached; it returns at once.
                 let Some(child) = hvnet_freebsd::cmd::daemon_command(&argv) else {

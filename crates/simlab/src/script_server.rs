@@ -19,10 +19,21 @@ use hvnet_sim::{AgentFactory, RunOptions, RunResult, Scenario};
 
 use crate::harness::{ClientCommand, HarnessError, Response, Root};
 
-/// Commands the wrappers provide.
+/// The commands FreeBSD's network scripts run that the guest answers: the wrappers here and
+/// in compare's real run (`crate::original`).
 pub const COMMANDS: &[&str] = &[
     "sysctl", "ifconfig", "dhclient", "daemon", "pkill", "kill", "sleep",
 ];
+
+/// `sleep SECONDS`'s duration, or the answer to a bad one.
+pub(crate) fn sleep_duration(argv: &[String]) -> Result<Duration, Response> {
+    let secs: f64 = argv.get(1).and_then(|s| s.parse().ok()).unwrap_or(-1.0);
+    if (0.0..1e9).contains(&secs) {
+        Ok(Duration::from_secs_f64(secs))
+    } else {
+        Err(Response::failed("usage: sleep seconds\n"))
+    }
+}
 
 /// Why serving stopped short.
 #[derive(Debug, thiserror::Error)]
@@ -118,15 +129,14 @@ fn handle(sim: &mut Sim, argv: &[String]) -> (Response, bool) {
         ..Default::default()
     };
     match argv.first().map(String::as_str) {
-        Some("sleep") => {
-            let secs: f64 = argv.get(1).and_then(|s| s.parse().ok()).unwrap_or(-1.0);
-            if !(0.0..1e9).contains(&secs) {
-                return (Response::failed("usage: sleep seconds\n"), false);
+        Some("sleep") => match sleep_duration(argv) {
+            Ok(d) => {
+                let t = sim.now() + d;
+                sim.advance_to(t.min(sim.end()));
+                (ok(String::new()), false)
             }
-            let t = sim.now() + Duration::from_secs_f64(secs);
-            sim.advance_to(t.min(sim.end()));
-            (ok(String::new()), false)
-        }
+            Err(usage) => (usage, false),
+        },
         Some("stop") => (ok(String::new()), true),
         Some("now") => (ok(format!("{}\n", sim.now().as_secs_f64())), false),
         _ => (Response::from(sim.command(argv)), false),
@@ -157,4 +167,46 @@ pub fn client(dir: &Path, argv: &[String]) -> Result<Response, HarnessError> {
             source,
         })?;
     Ok(Response::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn sleep_takes_seconds_and_refuses_the_rest() {
+        assert_eq!(
+            sleep_duration(&argv(&["sleep", "1.5"])),
+            Ok(Duration::from_millis(1500))
+        );
+        for bad in [
+            &["sleep"][..],
+            &["sleep", "-1"],
+            &["sleep", "x"],
+            &["sleep", "1e9"],
+        ] {
+            let e = sleep_duration(&argv(bad)).unwrap_err();
+            assert_eq!((e.status, e.stderr.as_str()), (1, "usage: sleep seconds\n"));
+        }
+    }
+
+    #[test]
+    fn virtual_time_moves_only_with_sleep_and_stops_at_the_end() {
+        let sc = hvnet_sim::builtin::get("demo").unwrap();
+        let mut sim =
+            Sim::new(sc, RunOptions::default(), hvnet_sim::no_agent(), Vec::new()).unwrap();
+        sim.advance_to(Duration::ZERO);
+        let (r, stop) = handle(&mut sim, &argv(&["sysctl", "-n", "hw.hn.vflist"]));
+        assert_eq!((r.status, stop, sim.now()), (0, false, Duration::ZERO));
+        assert_eq!(handle(&mut sim, &argv(&["sleep", "2.5"])).1, false);
+        assert_eq!(sim.now(), Duration::from_millis(2500));
+        assert_eq!(handle(&mut sim, &argv(&["now"])).0.stdout, "2.5\n");
+        handle(&mut sim, &argv(&["sleep", "99999"]));
+        assert_eq!(sim.now(), sim.end(), "never past the scenario's end");
+        assert!(handle(&mut sim, &argv(&["stop"])).1);
+    }
 }
