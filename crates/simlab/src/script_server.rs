@@ -202,7 +202,7 @@ mod tests {
         sim.advance_to(Duration::ZERO);
         let (r, stop) = handle(&mut sim, &argv(&["sysctl", "-n", "hw.hn.vflist"]));
         assert_eq!((r.status, stop, sim.now()), (0, false, Duration::ZERO));
-        assert_eq!(handle(&mut sim, &argv(&["sleep", "2.5"])).1, false);
+        assert!(!handle(&mut sim, &argv(&["sleep", "2.5"])).1);
         assert_eq!(sim.now(), Duration::from_millis(2500));
         assert_eq!(handle(&mut sim, &argv(&["now"])).0.stdout, "2.5\n");
         handle(&mut sim, &argv(&["sleep", "99999"]));
