@@ -5,9 +5,7 @@
 //! ([`inputs`]) directly; the other modules stay private to it.
 
 pub mod cmd;
-mod daemon;
 mod logging;
-mod scratch;
 
 pub use hvnet_daemon::limits;
 

@@ -159,3 +159,57 @@ fn original_vfattach_script_runs_against_the_simulator() {
     );
     assert!(dir.join("summary.json").exists());
 }
+
+/// `hvnet ARGS`, stopped after `limit` if still running: (exit code or None, stderr).
+fn run_bounded(args: &[&std::ffi::OsStr], limit: Duration) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hvnet"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (code, err)
+}
+
+#[test]
+fn serve_refuses_a_directory_another_user_could_change() {
+    // Tests run as root: chown makes a directory of another user.
+    let tmp = tempfile::tempdir().unwrap();
+    let theirs = tmp.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(4321), Some(4321)).unwrap();
+    let guest = theirs.join("guest");
+    for speed in [None, Some("10")] {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "simulate".as_ref(),
+            "demo".as_ref(),
+            "--serve".as_ref(),
+            guest.as_os_str(),
+        ];
+        if let Some(s) = speed {
+            args.push("--speed".as_ref());
+            args.push(s.as_ref());
+        }
+        let (code, err) = run_bounded(&args, Duration::from_secs(20));
+        assert_eq!(code, Some(1), "{speed:?}: {err}");
+        assert!(err.contains("owned by uid 4321, not by root"), "{err}");
+        assert!(
+            !guest.exists(),
+            "{speed:?}: nothing is created in their directory"
+        );
+    }
+}

@@ -115,8 +115,8 @@ pub fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// A name for a temporary file that another user cannot guess in advance.
-fn random_suffix() -> u64 {
+/// A name part for a temporary file or directory that another user cannot guess in advance.
+pub fn random_suffix() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     // RandomState is keyed from the OS's random source once per process, and differently
     // for each instance after that.

@@ -9,7 +9,9 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 
-use crate::daemon::chaos::{generate, run_seed};
+use hvnet_simlab::chaos::{generate, run_seed, Tally};
+
+use hvnet_sim::manager_agent;
 
 #[derive(Args, Debug)]
 pub struct ChaosArgs {
@@ -43,40 +45,31 @@ pub fn seed_range(from: u64, seeds: u64) -> anyhow::Result<impl DoubleEndedItera
 pub fn run(a: ChaosArgs) -> anyhow::Result<ExitCode> {
     let seeds = seed_range(a.from, a.seeds)?;
     let start = Instant::now();
-    let mut failed = Vec::new();
-    let mut violations = 0u64;
-    let mut vf_up_max: f64 = 0.0;
-    let mut back_max: f64 = 0.0;
-    let mut ran = 0u64;
+    let mut tally = Tally::default();
     for seed in seeds {
-        ran += 1;
-        let r = run_seed(seed);
-        violations += r.invariant_violations;
-        vf_up_max = vf_up_max.max(r.vf_up_max_ms.unwrap_or(0.0));
-        back_max = back_max.max(r.back_to_hn_max_ms.unwrap_or(0.0));
-        if !r.passed {
-            if !a.json {
-                eprintln!("seed {seed} FAILED: {}", r.problems.join("; "));
-                if a.show {
-                    eprintln!("{}", generate(seed).text);
-                }
+        let r = run_seed(seed, manager_agent());
+        tally.add(&r);
+        if !r.passed && !a.json {
+            eprintln!("seed {seed} FAILED: {}", r.problems.join("; "));
+            if a.show {
+                eprintln!("{}", generate(seed).text);
             }
-            failed.push(seed);
         }
     }
     let secs = start.elapsed().as_secs_f64();
+    let ran = tally.ran;
     if a.json {
         println!(
             "{}",
             json!({
                 "seeds": ran,
                 "from": a.from,
-                "failed_seeds": failed,
-                "invariant_violations": violations,
+                "failed_seeds": tally.failed,
+                "invariant_violations": tally.invariant_violations,
                 "wall_ms": (secs * 1000.0 * 1000.0).round() / 1000.0,
                 "seeds_per_sec": if secs > 0.0 { (ran as f64 / secs).round() } else { 0.0 },
-                "vf_up_max_ms": vf_up_max,
-                "back_to_hn_max_ms": back_max,
+                "vf_up_max_ms": tally.vf_up_max_ms,
+                "back_to_hn_max_ms": tally.back_to_hn_max_ms,
             })
         );
     } else {
@@ -84,12 +77,12 @@ pub fn run(a: ChaosArgs) -> anyhow::Result<ExitCode> {
             "{} seeds from {}: {} failed, {} invariant violations, {:.0} seeds/s",
             ran,
             a.from,
-            failed.len(),
-            violations,
+            tally.failed.len(),
+            tally.invariant_violations,
             if secs > 0.0 { ran as f64 / secs } else { 0.0 }
         );
     }
-    Ok(if failed.is_empty() {
+    Ok(if tally.failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

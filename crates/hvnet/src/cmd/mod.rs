@@ -4,6 +4,7 @@ pub mod chaos;
 pub mod compare;
 pub mod devd;
 pub mod devd_run;
+mod harness;
 #[cfg(target_os = "linux")]
 pub mod install;
 #[cfg(target_os = "linux")]

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use hvnet_sim::{builtin, AgentFactory, RunOptions};
+use hvnet_sim::{builtin, AgentFactory, RunOptions, Scenario};
 
 #[derive(Args, Debug)]
 pub struct SimulateArgs {
@@ -63,7 +63,10 @@ pub struct SimulateArgs {
 }
 
 /// Agents this binary can put in the guest.
-pub const AGENTS: &[&str] = &["none", "scripts", "hvnet", "freebsd"];
+pub const AGENTS: &[&str] = &["none", "scripts", "hvnet", FREEBSD];
+
+/// The VF manager over the FreeBSD backend, its commands run as processes.
+const FREEBSD: &str = "freebsd";
 
 /// The factory for agent `name`.
 pub fn agent_factory(name: &str) -> anyhow::Result<AgentFactory> {
@@ -71,9 +74,8 @@ pub fn agent_factory(name: &str) -> anyhow::Result<AgentFactory> {
         "none" => Ok(hvnet_sim::no_agent()),
         "scripts" => Ok(hvnet_sim::original_scripts()),
         "hvnet" => Ok(hvnet_sim::manager_agent()),
-        crate::daemon::freebsd_sim::AGENT => anyhow::bail!(
-            "agent {:?} drives the simulator itself (hvnet simulate NAME --agent freebsd); it has no in-simulator factory",
-            crate::daemon::freebsd_sim::AGENT
+        FREEBSD => anyhow::bail!(
+            "agent {FREEBSD:?} drives the simulator itself (hvnet simulate NAME --agent freebsd); it has no in-simulator factory"
         ),
         other => anyhow::bail!(
             "unknown agent {other:?}; expected one of: {}",
@@ -95,7 +97,15 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         return list(a.json);
     }
     if let Some(dir) = &a.client {
-        return serve::client(dir, &a.argv);
+        #[cfg(feature = "harness")]
+        return Ok(super::harness::relay(hvnet_simlab::script_server::client(
+            dir, &a.argv,
+        )?));
+        #[cfg(not(feature = "harness"))]
+        return Err(super::harness::unavailable(&format!(
+            "--client {}",
+            dir.display()
+        )));
     }
     let name = a.scenario.as_deref().unwrap_or("demo");
     let mut sc = match load_scenario(name) {
@@ -113,24 +123,16 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| if a.serve.is_some() { "none" } else { "hvnet" }.into());
     let seed = a.seed.or(sc.seed).unwrap_or(0);
-    let freebsd = agent == crate::daemon::freebsd_sim::AGENT;
+    let freebsd = agent == FREEBSD;
     if let Some(dir) = &a.serve {
         anyhow::ensure!(!freebsd, "--agent freebsd cannot be combined with --serve");
         if let Some(speed) = a.speed {
-            let exe = std::env::current_exe().context("finding hvnet's own path")?;
-            let opts = RunOptions {
-                seed,
-                ..Default::default()
-            };
-            let r = crate::daemon::freebsd_sim::serve_realtime(dir, sc, opts, speed, &exe)?;
-            println!("{}", serde_json::to_string(&r.summary)?);
-            return Ok(if r.summary.passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            });
+            let speed = crate::limits::SPEED
+                .check("--speed", speed)
+                .map_err(anyhow::Error::msg)?;
+            return serve_realtime(dir, sc, seed, speed);
         }
-        return serve::serve(dir, sc, seed, agent_factory(&agent)?);
+        return serve(dir, sc, seed, agent_factory(&agent)?);
     }
     let opts = RunOptions {
         seed,
@@ -139,8 +141,7 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     };
     let title = format!("{} (seed {seed}, agent {agent})", sc.name);
     let result = if freebsd {
-        let exe = std::env::current_exe().context("finding hvnet's own path")?;
-        crate::daemon::freebsd_sim::run(sc, opts, &exe)?
+        freebsd_agent(sc, opts)?
     } else {
         match hvnet_sim::run(sc, opts, agent_factory(&agent)?) {
             Ok(r) => r,
@@ -251,201 +252,87 @@ fn list(json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Server mode: the simulated guest behind a Unix socket, and wrappers
-/// that make FreeBSD commands talk to it. Virtual time advances only
-/// through `sleep`, so script runs stay deterministic.
-mod serve {
-    use std::io::{BufRead, BufReader, Write};
-    use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::net::{UnixListener, UnixStream};
-    use std::os::unix::process::CommandExt;
-    use std::path::Path;
-    use std::process::ExitCode;
-    use std::time::{Duration, Instant};
+/// `--agent freebsd`: the VF manager over the FreeBSD backend, its commands processes.
+#[cfg(feature = "harness")]
+fn freebsd_agent(sc: Scenario, opts: RunOptions) -> anyhow::Result<hvnet_sim::RunResult> {
+    let client = super::harness::client_command("simulate")?;
+    Ok(hvnet_simlab::freebsd_guest::run(
+        sc,
+        opts,
+        &client,
+        hvnet_sim::manager_agent(),
+    )?)
+}
 
-    use anyhow::{bail, Context};
-    use hvnet_sim::runner::Sim;
-    use hvnet_sim::{AgentFactory, RunOptions, Scenario};
-    use serde::{Deserialize, Serialize};
+#[cfg(not(feature = "harness"))]
+fn freebsd_agent(_sc: Scenario, _opts: RunOptions) -> anyhow::Result<hvnet_sim::RunResult> {
+    Err(super::harness::unavailable("--agent freebsd"))
+}
 
-    /// Commands the wrappers provide.
-    pub const COMMANDS: &[&str] = &[
-        "sysctl", "ifconfig", "dhclient", "daemon", "pkill", "kill", "sleep",
-    ];
+/// `--serve DIR --speed X`: the guest for a real `hvnet run --backend freebsd`.
+#[cfg(feature = "harness")]
+fn serve_realtime(
+    dir: &std::path::Path,
+    sc: Scenario,
+    seed: u64,
+    speed: f64,
+) -> anyhow::Result<ExitCode> {
+    let client = super::harness::client_command("simulate")?;
+    let opts = RunOptions {
+        seed,
+        ..Default::default()
+    };
+    let clock = |wall: Duration| crate::limits::scale(wall, speed);
+    let r = hvnet_simlab::freebsd_guest::serve_realtime(dir, sc, opts, clock, &client)?;
+    println!("{}", serde_json::to_string(&r.summary)?);
+    Ok(if r.summary.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
 
-    #[derive(Serialize, Deserialize)]
-    struct Request {
-        argv: Vec<String>,
-    }
-
-    #[derive(Serialize, Deserialize)]
-    struct Response {
-        status: i32,
-        stdout: String,
-        stderr: String,
-    }
-
-    fn write_wrappers(dir: &Path) -> anyhow::Result<()> {
-        let exe = std::env::current_exe().context("finding hvnet's own path")?;
-        let (exe, d) = (exe.to_string_lossy(), dir.to_string_lossy());
-        if exe.contains('\'') || d.contains('\'') {
-            bail!("{d}: paths with a single quote are not supported");
-        }
-        let bin = dir.join("bin");
-        std::fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
-        for c in COMMANDS {
-            let p = bin.join(c);
-            let text = format!("#!/bin/sh\nexec '{exe}' simulate --client '{d}' -- {c} \"$@\"\n");
-            std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))?;
-        }
-        Ok(())
-    }
-
-    pub fn serve(
-        dir: &Path,
-        sc: Scenario,
-        seed: u64,
-        factory: AgentFactory,
-    ) -> anyhow::Result<ExitCode> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        write_wrappers(dir)?;
-        let sock = dir.join("sim.sock");
-        let _ = std::fs::remove_file(&sock);
-        let listener =
-            UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
-        let mut events = std::fs::File::create(dir.join("devctl"))?;
-        let wall = Instant::now();
-        let opts = RunOptions {
-            seed,
-            ..Default::default()
-        };
-        let mut sim = Sim::new(sc, opts, factory, Vec::new()).map_err(anyhow::Error::msg)?;
-        let mut written = 0;
-        sim.advance_to(Duration::ZERO);
-        written = flush_events(&sim, &mut events, written)?;
+/// `--serve DIR`: the guest for shell scripts, time moved by their `sleep`.
+#[cfg(feature = "harness")]
+fn serve(
+    dir: &std::path::Path,
+    sc: Scenario,
+    seed: u64,
+    agent: AgentFactory,
+) -> anyhow::Result<ExitCode> {
+    use hvnet_simlab::script_server::{serve, ServeOptions};
+    let client = super::harness::client_command("simulate")?;
+    let o = ServeOptions {
+        seed,
+        zero_wall: std::env::var("HVNET_SIM_WALL").is_ok_and(|v| v == "0"),
+    };
+    let r = serve(dir, sc, &o, agent, &client, |sock| {
         eprintln!(
             "hvnet simulate: serving on {} (PATH={}/bin:$PATH)",
             sock.display(),
             dir.display()
         );
-        for stream in listener.incoming() {
-            let mut stream = match stream {
-                Ok(s) => s,
-                Err(_) => continue,
-            };
-            let mut line = String::new();
-            if BufReader::new(&stream).read_line(&mut line).is_err() {
-                continue;
-            }
-            let Ok(req) = serde_json::from_str::<Request>(&line) else {
-                continue;
-            };
-            let (resp, stop) = handle(&mut sim, &req.argv);
-            written = flush_events(&sim, &mut events, written)?;
-            let _ = writeln!(stream, "{}", serde_json::to_string(&resp)?);
-            if stop || sim.now() >= sim.end() {
-                break;
-            }
-        }
-        let _ = std::fs::remove_file(&sock);
-        let mut r = sim.finish_at_end(wall.elapsed().as_secs_f64() * 1000.0);
-        if std::env::var("HVNET_SIM_WALL").is_ok_and(|v| v == "0") {
-            r.summary.wall_ms = 0.0;
-        }
-        let json = serde_json::to_string(&r.summary)?;
-        std::fs::write(dir.join("summary.json"), format!("{json}\n"))?;
-        println!("{json}");
-        Ok(ExitCode::SUCCESS)
-    }
+    })?;
+    println!("{}", serde_json::to_string(&r.summary)?);
+    Ok(ExitCode::SUCCESS)
+}
 
-    fn flush_events(sim: &Sim, f: &mut std::fs::File, from: usize) -> anyhow::Result<usize> {
-        let log = sim.devctl_log();
-        for (_, l) in &log[from.min(log.len())..] {
-            writeln!(f, "{l}")?;
-        }
-        f.flush()?;
-        Ok(log.len())
-    }
+#[cfg(not(feature = "harness"))]
+fn serve_realtime(
+    _dir: &std::path::Path,
+    _sc: Scenario,
+    _seed: u64,
+    _speed: f64,
+) -> anyhow::Result<ExitCode> {
+    Err(super::harness::unavailable("--serve"))
+}
 
-    fn handle(sim: &mut Sim, argv: &[String]) -> (Response, bool) {
-        let ok = |stdout: String| Response {
-            status: 0,
-            stdout,
-            stderr: String::new(),
-        };
-        match argv.first().map(String::as_str) {
-            Some("sleep") => {
-                let secs: f64 = argv.get(1).and_then(|s| s.parse().ok()).unwrap_or(-1.0);
-                if !(0.0..1e9).contains(&secs) {
-                    return (
-                        Response {
-                            status: 1,
-                            stdout: String::new(),
-                            stderr: "usage: sleep seconds\n".into(),
-                        },
-                        false,
-                    );
-                }
-                let t = sim.now() + Duration::from_secs_f64(secs);
-                sim.advance_to(t.min(sim.end()));
-                (ok(String::new()), false)
-            }
-            Some("stop") => (ok(String::new()), true),
-            Some("now") => (ok(format!("{}\n", sim.now().as_secs_f64())), false),
-            _ => {
-                let out = sim.command(argv);
-                (
-                    Response {
-                        status: out.status,
-                        stdout: out.stdout,
-                        stderr: out.stderr,
-                    },
-                    false,
-                )
-            }
-        }
-    }
-
-    /// A wrapper's side: `daemon` runs locally (detached); everything else
-    /// goes to the server.
-    pub fn client(dir: &Path, argv: &[String]) -> anyhow::Result<ExitCode> {
-        if argv.first().map(String::as_str) == Some("daemon") {
-            let Some((prog, args)) =
-                hvnet_freebsd::cmd::daemon_command(argv).and_then(|c| c.split_first())
-            else {
-                eprintln!("usage: daemon [-f] command arguments ...");
-                return Ok(ExitCode::from(1));
-            };
-            std::process::Command::new(prog)
-                .args(args)
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .process_group(0)
-                .spawn()
-                .with_context(|| format!("daemon: {prog}"))?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        let sock = dir.join("sim.sock");
-        let mut s = UnixStream::connect(&sock)
-            .with_context(|| format!("connecting to the simulator at {}", sock.display()))?;
-        hvnet_sys::peer::check_server(&s, &sock)?;
-        writeln!(
-            s,
-            "{}",
-            serde_json::to_string(&Request {
-                argv: argv.to_vec()
-            })?
-        )?;
-        let mut line = String::new();
-        BufReader::new(&s).read_line(&mut line)?;
-        let r: Response = serde_json::from_str(&line).context("simulator reply")?;
-        print!("{}", r.stdout);
-        eprint!("{}", r.stderr);
-        Ok(ExitCode::from(
-            u8::try_from(r.status.clamp(0, 255)).unwrap_or(1),
-        ))
-    }
+#[cfg(not(feature = "harness"))]
+fn serve(
+    _dir: &std::path::Path,
+    _sc: Scenario,
+    _seed: u64,
+    _agent: AgentFactory,
+) -> anyhow::Result<ExitCode> {
+    Err(super::harness::unavailable("--serve"))
 }

@@ -5,27 +5,23 @@
 //!
 //! For each scenario and side: passed or failed (the scenario's expectations and the
 //! simulator's invariants), packets lost, time to the VF and back to hn (median, virtual
-//! time), and what was left wrong ([`problems`]: generic checks, not per scenario).
+//! time), and what was left wrong ([`hvnet_simlab::problems`]: generic checks, not per
+//! scenario). The sides run and are judged in [`hvnet_simlab::compare`]; this module parses
+//! the arguments and prints the rows.
 //!
 //! `--original real` (default) runs the real shell scripts as processes against the
-//! simulator ([`real`]); `--original emulated` uses the simulator's in-process emulation of
-//! them (`hvnet simulate --agent scripts`).
+//! simulator (hvnet-simlab's `original`, feature `harness`); `--original emulated` uses the
+//! simulator's in-process emulation of them (`hvnet simulate --agent scripts`).
 //!
 //! `--json`: one object per scenario, `{"scenario", "mode", "seed", "original": {"passed",
 //! "lost", "problems": [{"kind","detail"}], ...}, "hvnet": {...}}`.
 //! Exit status 0 when hvnet passed every scenario, 1 otherwise or on error.
 
-pub mod problems;
-pub mod real;
-
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
-use hvnet_sim::{builtin, Latency, RunOptions, RunResult, Scenario};
-use serde::Serialize;
-
-use problems::Problem;
+use hvnet_sim::{builtin, Latency, Scenario};
+use hvnet_simlab::compare::{emulated_original, hvnet_side, Row, Side};
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
@@ -64,81 +60,27 @@ pub enum Original {
     Emulated,
 }
 
-/// One side of a row.
-#[derive(Debug, Clone, Serialize)]
-pub struct Side {
-    /// `scripts (real processes)`, `scripts (emulated)` or `hvnet`.
-    pub agent: String,
-    pub passed: bool,
-    pub lost: u64,
-    pub problems: Vec<Problem>,
-    pub time_to_vf_ms: Option<Latency>,
-    pub back_to_hn_ms: Option<Latency>,
-    pub connections_broken: u64,
-    pub invariant_violations: u64,
-    pub failed_expectations: Vec<String>,
-    /// The run's timeline (`--timeline`), not in the JSON.
-    #[serde(skip)]
-    pub timeline: Vec<String>,
-}
-
-/// One scenario, both sides.
-#[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    pub scenario: String,
-    pub mode: String,
-    pub seed: u64,
-    pub original: Side,
-    pub hvnet: Side,
-}
-
-fn side(agent: &str, r: &RunResult, mut problems: Vec<Problem>, rc_conf: &str) -> Side {
-    let s = &r.summary;
-    let mut all = problems::of_run(r, rc_conf);
-    all.append(&mut problems);
-    Side {
-        agent: agent.to_string(),
-        passed: s.passed,
-        lost: s.packets.lost,
-        problems: all,
-        time_to_vf_ms: s.vf_up_latency_ms,
-        back_to_hn_ms: s.back_to_hn_ms,
-        connections_broken: s.connections_broken,
-        invariant_violations: s.invariant_violations,
-        failed_expectations: s.failed_expectations.clone(),
-        timeline: r.timeline.iter().map(ToString::to_string).collect(),
-    }
-}
-
 /// Run one scenario on both sides.
 pub fn compare(sc: &Scenario, seed: u64, original: Original) -> anyhow::Result<Row> {
-    let opts = RunOptions {
-        seed,
-        ..Default::default()
-    };
-    let rc = sc.rc_conf.clone();
     let orig = match original {
-        Original::Emulated => {
-            let r = hvnet_sim::run(sc.clone(), opts.clone(), hvnet_sim::original_scripts())
-                .map_err(anyhow::Error::msg)?;
-            side("scripts (emulated)", &r, Vec::new(), &rc)
-        }
-        Original::Real => {
-            let (r, extra) = real::run(sc.clone(), seed)
-                .with_context(|| format!("{}: running the original scripts", sc.name))?;
-            side("scripts (real processes)", &r, extra, &rc)
-        }
+        Original::Emulated => emulated_original(sc, seed)?,
+        Original::Real => real_original(sc, seed)?,
     };
-    let r =
-        hvnet_sim::run(sc.clone(), opts, hvnet_sim::manager_agent()).map_err(anyhow::Error::msg)?;
-    let hv = side("hvnet", &r, Vec::new(), &rc);
-    Ok(Row {
-        scenario: sc.name.clone(),
-        mode: r.summary.mode.clone(),
-        seed,
-        original: orig,
-        hvnet: hv,
-    })
+    let hv = hvnet_side(sc, seed, hvnet_sim::manager_agent())?;
+    Ok(Row::new(sc, seed, orig, hv))
+}
+
+#[cfg(feature = "harness")]
+fn real_original(sc: &Scenario, seed: u64) -> anyhow::Result<Side> {
+    use anyhow::Context;
+    let client = super::harness::client_command("compare")?;
+    hvnet_simlab::original::side(sc, seed, &client)
+        .with_context(|| format!("{}: running the original scripts", sc.name))
+}
+
+#[cfg(not(feature = "harness"))]
+fn real_original(_sc: &Scenario, _seed: u64) -> anyhow::Result<Side> {
+    Err(super::harness::unavailable("--original real"))
 }
 
 /// The scenarios to run: the named ones (built-in names or scenario files), or every
@@ -226,7 +168,15 @@ pub fn table(rows: &[Row]) -> String {
 
 pub fn run(a: CompareArgs) -> anyhow::Result<ExitCode> {
     if let Some(root) = &a.client {
-        return real::client(root, &a.argv);
+        #[cfg(feature = "harness")]
+        return Ok(super::harness::relay(hvnet_simlab::harness::client(
+            root, &a.argv,
+        )?));
+        #[cfg(not(feature = "harness"))]
+        return Err(super::harness::unavailable(&format!(
+            "--client {}",
+            root.display()
+        )));
     }
     let mut scs = scenarios(&a.scenarios)?;
     if let Some(rate) = a.rate {

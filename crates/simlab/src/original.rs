@@ -4,11 +4,12 @@
 //! `hyperv_vfattach` and the spec's `hyperv_vfup`, their absolute paths rewritten for the
 //! root), minimal `rc.subr`/`network.subr` and a `service` for rc.d/dhclient, the scenario's
 //! rc.conf, and `bin/` wrappers (`sysctl`, `ifconfig`, `dhclient`, `daemon`, `pkill`, `kill`,
-//! `sleep`) that send each command to this process, which runs it on the simulated guest.
+//! `sleep`) that send each command to this process ([`crate::harness`]), which runs it on the
+//! simulated guest.
 //! devd is hvnet's devd engine over hyperv.conf and devd.conf's `IFNET LINK_UP` rule; each
 //! action runs through a shell, and devd waits for it, as devd does.
 //!
-//! Determinism: the harness is a cooperative scheduler. Exactly one guest program runs at a
+//! Determinism: the driver is a cooperative scheduler. Exactly one guest program runs at a
 //! time (a devd action, or a process `daemon` started); the others wait in `sleep`, in a
 //! foreground `dhclient` (which returns once the lease is bound, or after dhclient's 60 s
 //! timeout), or in their queue. Virtual time advances only when every program waits, to the
@@ -16,36 +17,27 @@
 //! on how fast the processes are.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
 use hvnet_devd::Quoting;
 use hvnet_freebsd::userland::{DevdRules, DHCLIENT_CONF, HYPERV_CONF};
 use hvnet_sim::runner::Sim;
 use hvnet_sim::{RunOptions, RunResult, Scenario};
-use serde::{Deserialize, Serialize};
 
-use super::problems::Problem;
+use crate::compare::Side;
+use crate::harness::{
+    ClientCommand, HarnessError, Move, Pending, Response, Root, Server, TASK_ENV,
+};
+use crate::problems::Problem;
+use crate::script_server::{sleep_duration, COMMANDS};
 
-const HYPERV_VFATTACH: &str = include_str!("../../../../../packaging/baseline/hyperv_vfattach");
-const HYPERV_VFUP: &str = include_str!("../../../../../packaging/baseline/hyperv_vfup");
-const RC_SUBR: &str = include_str!("../../../../../packaging/baseline/rc.subr");
-const NETWORK_SUBR: &str = include_str!("../../../../../packaging/baseline/network.subr");
-const SERVICE: &str = include_str!("../../../../../packaging/baseline/service");
-
-/// Commands the wrappers send to the simulator.
-const COMMANDS: &[&str] = &[
-    "sysctl", "ifconfig", "dhclient", "daemon", "pkill", "kill", "sleep",
-];
-
-/// The environment variable naming a guest program's task (inherited by its children).
-const TASK_ENV: &str = "HVNET_COMPARE_TASK";
+const HYPERV_VFATTACH: &str = include_str!("../../../packaging/baseline/hyperv_vfattach");
+const HYPERV_VFUP: &str = include_str!("../../../packaging/baseline/hyperv_vfup");
+const RC_SUBR: &str = include_str!("../../../packaging/baseline/rc.subr");
+const NETWORK_SUBR: &str = include_str!("../../../packaging/baseline/network.subr");
+const SERVICE: &str = include_str!("../../../packaging/baseline/service");
 
 /// dhclient's default `timeout` (dhclient.conf(5)): a foreground dhclient without a lease
 /// goes to the background after it.
@@ -54,101 +46,55 @@ const DHCLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// A program that runs this long in wall time without a command is taken as hung.
 const HUNG: Duration = Duration::from_secs(60);
 
-#[derive(Serialize, Deserialize)]
-struct Request {
-    task: u32,
-    argv: Vec<String>,
+/// Why the original could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum OriginalError {
+    #[error(transparent)]
+    Harness(#[from] HarnessError),
+    #[error("{}: the test root's path must be plain (letters, digits, / . _ -)", .0.display())]
+    RootPath(std::path::PathBuf),
+    #[error("the devd rules")]
+    Rules(#[source] hvnet_devd::ConfigError),
 }
 
-#[derive(Serialize, Deserialize, Default)]
-struct Response {
-    status: i32,
-    stdout: String,
-    stderr: String,
+/// The guest root: the scripts, their configuration and the command wrappers.
+fn guest_root(rc_conf: &str, client: &ClientCommand) -> Result<Root, OriginalError> {
+    let root = Root::temporary("hvnet-compare")?;
+    let d = root.dir().to_string_lossy();
+    // The scripts' paths are rewritten into the root: nothing there may need quoting.
+    if !d
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b))
+    {
+        return Err(OriginalError::RootPath(root.dir().to_path_buf()));
+    }
+    root.write("etc/rc.conf", rc_conf, 0o644)?;
+    root.write("etc/defaults/rc.conf", hvnet_sim::agent::RC_DEFAULTS, 0o644)?;
+    root.write("etc/rc.subr", rewrite(&root, RC_SUBR), 0o644)?;
+    root.write("etc/network.subr", rewrite(&root, NETWORK_SUBR), 0o644)?;
+    root.write(
+        "usr/libexec/hyperv/hyperv_vfattach",
+        rewrite(&root, HYPERV_VFATTACH),
+        0o755,
+    )?;
+    root.write(
+        "usr/libexec/hyperv/hyperv_vfup",
+        rewrite(&root, HYPERV_VFUP),
+        0o755,
+    )?;
+    root.mkdir("var/run")?;
+    root.mkdir("log")?;
+    root.write("bin/service", rewrite(&root, SERVICE), 0o755)?;
+    root.install_wrappers(client, COMMANDS)?;
+    Ok(root)
 }
 
-/// A throw-away test root, removed on drop.
-struct Root {
-    dir: PathBuf,
-}
-
-impl Drop for Root {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn write(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-    }
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("chmod {}", path.display()))
-}
-
-impl Root {
-    fn new(rc_conf: &str) -> anyhow::Result<Root> {
-        let dir = crate::scratch::fresh_temp_dir("hvnet-compare");
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-        let root = Root { dir };
-        let d = root.dir.to_string_lossy().into_owned();
-        if !d
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b))
-        {
-            bail!("{d}: the test root's path must be plain (letters, digits, / . _ -)");
-        }
-        let exe = std::env::current_exe().context("finding hvnet's own path")?;
-        let exe = exe.to_string_lossy();
-        if exe.contains('\'') {
-            bail!("{exe}: paths with a single quote are not supported");
-        }
-        let p = |rel: &str| root.dir.join(rel);
-        write(&p("etc/rc.conf"), rc_conf, 0o644)?;
-        write(
-            &p("etc/defaults/rc.conf"),
-            hvnet_sim::agent::RC_DEFAULTS,
-            0o644,
-        )?;
-        write(&p("etc/rc.subr"), &root.rewrite(RC_SUBR), 0o644)?;
-        write(&p("etc/network.subr"), &root.rewrite(NETWORK_SUBR), 0o644)?;
-        write(
-            &p("usr/libexec/hyperv/hyperv_vfattach"),
-            &root.rewrite(HYPERV_VFATTACH),
-            0o755,
-        )?;
-        write(
-            &p("usr/libexec/hyperv/hyperv_vfup"),
-            &root.rewrite(HYPERV_VFUP),
-            0o755,
-        )?;
-        std::fs::create_dir_all(p("var/run"))?;
-        std::fs::create_dir_all(p("log"))?;
-        write(&p("bin/service"), &root.rewrite(SERVICE), 0o755)?;
-        for c in COMMANDS {
-            let text = format!("#!/bin/sh\nexec '{exe}' compare --client '{d}' -- {c} \"$@\"\n");
-            write(&p(&format!("bin/{c}")), &text, 0o755)?;
-        }
-        Ok(root)
-    }
-
-    /// The scripts' absolute paths, moved under the root.
-    fn rewrite(&self, text: &str) -> String {
-        let d = self.dir.to_string_lossy();
-        text.replace("/etc/", &format!("{d}/etc/"))
-            .replace("/usr/libexec/hyperv/", &format!("{d}/usr/libexec/hyperv/"))
-            .replace("/var/run/", &format!("{d}/var/run/"))
-    }
-
-    fn path_env(&self) -> String {
-        format!(
-            "{}/bin:{}",
-            self.dir.display(),
-            std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())
-        )
-    }
+/// The scripts' absolute paths, moved under the root.
+fn rewrite(root: &Root, text: &str) -> String {
+    let d = root.dir().to_string_lossy();
+    text.replace("/etc/", &format!("{d}/etc/"))
+        .replace("/usr/libexec/hyperv/", &format!("{d}/usr/libexec/hyperv/"))
+        .replace("/var/run/", &format!("{d}/var/run/"))
 }
 
 /// Why a waiting program waits.
@@ -163,8 +109,8 @@ enum Wake {
 struct Task {
     child: Child,
     label: String,
-    /// Waiting: why, and the connection to answer when it wakes.
-    waiting: Option<(Wake, UnixStream)>,
+    /// Waiting: why, and the request to answer when it wakes.
+    waiting: Option<(Wake, Pending)>,
 }
 
 struct DevdAction {
@@ -173,17 +119,17 @@ struct DevdAction {
     started: Duration,
 }
 
-struct Harness {
+struct Scheduler {
     sim: Sim,
     root: Root,
-    listener: UnixListener,
+    server: Server,
     shell: &'static str,
     rules: DevdRules,
     rc_at: Duration,
     tasks: BTreeMap<u32, Task>,
     next_id: u32,
     running: Option<u32>,
-    ready: VecDeque<(u32, UnixStream)>,
+    ready: VecDeque<(u32, Pending)>,
     spawn_queue: VecDeque<Vec<String>>,
     devd_line: usize,
     devd_queue: VecDeque<String>,
@@ -207,28 +153,39 @@ fn action_shell() -> &'static str {
     }
 }
 
-/// Run `sc` with the original scripts as real processes. Returns the run and the problems
+/// The agent's name in the summary and the compare row.
+pub const AGENT: &str = "scripts (real processes)";
+
+/// The original's side of a compare row: [`run`], judged as every side is.
+pub fn side(sc: &Scenario, seed: u64, client: &ClientCommand) -> Result<Side, OriginalError> {
+    let (r, extra) = run(sc.clone(), seed, client)?;
+    Ok(Side::of_run(AGENT, &r, extra, &sc.rc_conf))
+}
+
+/// Run `sc` with the original scripts as real processes; `client` is how the command
+/// wrappers reach this process (`hvnet compare --client`). Returns the run and the problems
 /// only a real run shows (devd blocked by an action).
-pub fn run(sc: Scenario, seed: u64) -> anyhow::Result<(RunResult, Vec<Problem>)> {
-    let root = Root::new(&sc.rc_conf)?;
-    let sock = root.dir.join("sim.sock");
-    let listener =
-        UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
-    listener.set_nonblocking(true)?;
-    let hyperv = root.rewrite(HYPERV_CONF);
+pub fn run(
+    sc: Scenario,
+    seed: u64,
+    client: &ClientCommand,
+) -> Result<(RunResult, Vec<Problem>), OriginalError> {
+    let root = guest_root(&sc.rc_conf, client)?;
+    let server = root.listen()?;
+    let hyperv = rewrite(&root, HYPERV_CONF);
     let rules =
         DevdRules::from_files(&[("hyperv.conf", &hyperv), ("dhclient.conf", DHCLIENT_CONF)])
-            .context("the devd rules")?;
+            .map_err(OriginalError::Rules)?;
     let rc_at = sc.rc_at;
     let opts = RunOptions {
         seed,
         ..Default::default()
     };
-    let sim = Sim::new(sc, opts, hvnet_sim::no_agent(), Vec::new()).map_err(anyhow::Error::msg)?;
-    let mut h = Harness {
+    let sim = Sim::new(sc, opts, hvnet_sim::no_agent(), Vec::new()).map_err(HarnessError::from)?;
+    let mut h = Scheduler {
         sim,
         root,
-        listener,
+        server,
         shell: action_shell(),
         rules,
         rc_at,
@@ -249,27 +206,27 @@ pub fn run(sc: Scenario, seed: u64) -> anyhow::Result<(RunResult, Vec<Problem>)>
     }
     h.kill_all();
     result?;
-    let Harness { sim, problems, .. } = h;
+    let Scheduler { sim, problems, .. } = h;
     let mut r = sim.finish_at_end(wall.elapsed().as_secs_f64() * 1000.0);
-    r.summary.agent = "scripts (real processes)".into();
+    r.summary.agent = AGENT.into();
     Ok((r, problems))
 }
 
-impl Harness {
-    fn main_loop(&mut self) -> anyhow::Result<()> {
+impl Scheduler {
+    fn main_loop(&mut self) -> Result<(), HarnessError> {
         loop {
             if let Some(id) = self.running {
                 self.step(id)?;
                 continue;
             }
-            if let Some((id, stream)) = self.ready.pop_front() {
-                answer(stream, &Response::default());
+            if let Some((id, pending)) = self.ready.pop_front() {
+                pending.answer(&Response::default());
                 self.running = Some(id);
                 continue;
             }
             if let Some(argv) = self.spawn_queue.pop_front() {
                 let label = format!("daemon: {}", argv.join(" "));
-                let shown = label.replace(&*self.root.dir.to_string_lossy(), "");
+                let shown = label.replace(&*self.root.dir().to_string_lossy(), "");
                 self.sim.note("agent", shown);
                 let mut cmd = Command::new(&argv[0]);
                 cmd.args(&argv[1..]);
@@ -278,7 +235,7 @@ impl Harness {
             }
             if self.devd_current.is_none() {
                 if let Some(action) = self.devd_queue.pop_front() {
-                    let shown = action.replace(&*self.root.dir.to_string_lossy(), "");
+                    let shown = action.replace(&*self.root.dir().to_string_lossy(), "");
                     self.sim.note("agent", format!("devd: {shown}"));
                     let mut cmd = Command::new(self.shell);
                     cmd.args(["-c", &action]);
@@ -363,21 +320,28 @@ impl Harness {
         !due.is_empty()
     }
 
-    fn spawn(&mut self, mut cmd: Command, label: String) -> anyhow::Result<u32> {
+    fn spawn(&mut self, mut cmd: Command, label: String) -> Result<u32, HarnessError> {
         let id = self.next_id;
         self.next_id += 1;
-        let out = std::fs::File::create(self.root.dir.join(format!("log/task-{id}.out")))?;
-        let err = out.try_clone()?;
+        // In the root, which only we can write: a plain create cannot meet a planted link.
+        let log = self.root.path(format!("log/task-{id}.out"));
+        let out = std::fs::File::create(&log).map_err(HarnessError::io("creating", &log))?;
+        let err = out
+            .try_clone()
+            .map_err(HarnessError::io("creating", &log))?;
         let child = cmd
             .env("PATH", self.root.path_env())
             .env(TASK_ENV, id.to_string())
-            .current_dir(&self.root.dir)
+            .current_dir(self.root.dir())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .process_group(0)
             .spawn()
-            .with_context(|| format!("starting {label}"))?;
+            .map_err(|source| HarnessError::Spawn {
+                what: label.clone(),
+                source,
+            })?;
         self.tasks.insert(
             id,
             Task {
@@ -391,23 +355,14 @@ impl Harness {
     }
 
     /// Serve the running program until it sends one command or exits.
-    fn step(&mut self, id: u32) -> anyhow::Result<()> {
-        let t0 = Instant::now();
-        loop {
-            match self.listener.accept() {
-                Ok((stream, _)) => return self.request(id, stream),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e).context("accepting a guest command"),
-            }
-            let task = self.tasks.get_mut(&id).expect("running task");
-            if let Some(status) = task.child.try_wait()? {
+    fn step(&mut self, id: u32) -> Result<(), HarnessError> {
+        let task = self.tasks.get_mut(&id).expect("running task");
+        match self.server.next_move(&mut task.child, &task.label, HUNG)? {
+            Move::Request(p) => self.request(id, p),
+            Move::Exited(status) => {
                 self.exited(id, status);
-                return Ok(());
+                Ok(())
             }
-            if t0.elapsed() > HUNG {
-                bail!("{}: no command and no exit for {HUNG:?}", task.label);
-            }
-            std::thread::sleep(Duration::from_micros(200));
         }
     }
 
@@ -415,8 +370,8 @@ impl Harness {
     fn exited(&mut self, id: u32, status: std::process::ExitStatus) {
         let label = self.tasks.remove(&id).map(|t| t.label).unwrap_or_default();
         self.running = None;
-        let root = self.root.dir.to_string_lossy().into_owned();
-        let out = std::fs::read_to_string(self.root.dir.join(format!("log/task-{id}.out")))
+        let root = self.root.dir().to_string_lossy().into_owned();
+        let out = std::fs::read_to_string(self.root.path(format!("log/task-{id}.out")))
             .unwrap_or_default();
         for l in out.lines() {
             self.sim
@@ -446,7 +401,7 @@ impl Harness {
         let Some(first) = queued.iter().min() else {
             return;
         };
-        let action = d.action.replace(&*self.root.dir.to_string_lossy(), "");
+        let action = d.action.replace(&*self.root.dir().to_string_lossy(), "");
         let detail = if at_end {
             format!(
                 "devd still waits for `{action}` at the end (since {:.3}s); {} event(s) never handled",
@@ -463,55 +418,33 @@ impl Harness {
             )
         };
         self.sim.note("agent", detail.clone());
-        self.problems.push(Problem {
-            kind: "devd-blocked",
-            detail,
-        });
+        self.problems.push(Problem::new("devd-blocked", detail));
     }
 
-    fn request(&mut self, running: u32, stream: UnixStream) -> anyhow::Result<()> {
-        stream.set_nonblocking(false)?;
-        let mut line = String::new();
-        BufReader::new(&stream).read_line(&mut line)?;
-        let req: Request = serde_json::from_str(&line).context("a guest command request")?;
+    fn request(&mut self, running: u32, stream: Pending) -> Result<(), HarnessError> {
+        let req = &stream.request;
         let id = if self.tasks.contains_key(&req.task) {
             req.task
         } else {
             running
         };
-        let argv = req.argv;
+        let argv = req.argv.clone();
         let now = self.sim.now();
         match argv.first().map(String::as_str) {
-            Some("sleep") => {
-                let secs: f64 = argv.get(1).and_then(|s| s.parse().ok()).unwrap_or(-1.0);
-                if !(0.0..1e9).contains(&secs) {
-                    answer(
-                        stream,
-                        &Response {
-                            status: 1,
-                            stderr: "usage: sleep seconds\n".into(),
-                            ..Default::default()
-                        },
-                    );
-                    return Ok(());
-                }
-                self.wait(id, Wake::At(now + Duration::from_secs_f64(secs)), stream);
-            }
+            Some("sleep") => match sleep_duration(&argv) {
+                Ok(d) => self.wait(id, Wake::At(now + d), stream),
+                Err(usage) => stream.answer(&usage),
+            },
             Some("daemon") => {
                 // daemon(8): run the command detached; it returns at once.
                 let Some(child) = hvnet_freebsd::cmd::daemon_command(&argv) else {
-                    answer(
-                        stream,
-                        &Response {
-                            status: 1,
-                            stderr: "usage: daemon [-f] command arguments ...\n".into(),
-                            ..Default::default()
-                        },
-                    );
+                    stream.answer(&Response::failed(
+                        "usage: daemon [-f] command arguments ...\n",
+                    ));
                     return Ok(());
                 };
                 self.spawn_queue.push_back(child.to_vec());
-                answer(stream, &Response::default());
+                stream.answer(&Response::default());
             }
             Some("dhclient") if !argv.iter().any(|a| a == "-b") => {
                 // Foreground dhclient: returns once bound (or after its timeout).
@@ -531,18 +464,18 @@ impl Harness {
                         let deadline = now + DHCLIENT_TIMEOUT;
                         self.wait(id, Wake::Dhcp { pid, deadline }, stream);
                     }
-                    _ => answer(stream, &reply(out)),
+                    _ => stream.answer(&Response::from(out)),
                 }
             }
             _ => {
                 let out = self.sim.command(&argv);
-                answer(stream, &reply(out));
+                stream.answer(&Response::from(out));
             }
         }
         Ok(())
     }
 
-    fn wait(&mut self, id: u32, why: Wake, stream: UnixStream) {
+    fn wait(&mut self, id: u32, why: Wake, stream: Pending) {
         if let Some(t) = self.tasks.get_mut(&id) {
             t.waiting = Some((why, stream));
         }
@@ -560,43 +493,4 @@ impl Harness {
         }
         self.ready.clear();
     }
-}
-
-fn reply(out: hvnet_sim::guestcmd::CmdOutput) -> Response {
-    Response {
-        status: out.status,
-        stdout: out.stdout,
-        stderr: out.stderr,
-    }
-}
-
-fn answer(mut stream: UnixStream, r: &Response) {
-    if let Ok(text) = serde_json::to_string(r) {
-        let _ = writeln!(stream, "{text}");
-    }
-}
-
-/// A wrapper's side: send the command to the harness and relay its answer.
-pub fn client(root: &Path, argv: &[String]) -> anyhow::Result<ExitCode> {
-    let sock = root.join("sim.sock");
-    let mut s = UnixStream::connect(&sock)
-        .with_context(|| format!("connecting to the harness at {}", sock.display()))?;
-    hvnet_sys::peer::check_server(&s, &sock)?;
-    let task = std::env::var(TASK_ENV)
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(0);
-    let req = Request {
-        task,
-        argv: argv.to_vec(),
-    };
-    writeln!(s, "{}", serde_json::to_string(&req)?)?;
-    let mut line = String::new();
-    BufReader::new(&s).read_line(&mut line)?;
-    let r: Response = serde_json::from_str(&line).context("the harness's answer")?;
-    print!("{}", r.stdout);
-    eprint!("{}", r.stderr);
-    Ok(ExitCode::from(
-        u8::try_from(r.status.clamp(0, 255)).unwrap_or(1),
-    ))
 }

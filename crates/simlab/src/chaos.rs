@@ -1,7 +1,8 @@
 //! Chaos runs: random scenarios (VF offers, planned and surprise removals,
 //! returns, helper-device rescinds, manager restarts, lost/duplicated/
 //! reordered devctl lines, failing ops and observations) on the simulator
-//! with the VF manager, checked against the manager's invariants.
+//! with a guest agent (`hvnet chaos` puts the VF manager there), checked
+//! against the manager's invariants.
 //!
 //! Invariants (issue #5), per seed:
 //! - the simulator's own invariants never break (IP configuration on one
@@ -14,10 +15,8 @@
 
 use std::time::Duration;
 
-use hvnet_sim::{parse, run, RunOptions};
+use hvnet_sim::{parse, run, AgentFactory, RunOptions};
 use serde::Serialize;
-
-use hvnet_sim::manager_agent;
 
 /// splitmix64: small, fast and good enough to draw scenarios.
 struct Rng(u64);
@@ -145,8 +144,8 @@ pub struct SeedResult {
     pub back_to_hn_max_ms: Option<f64>,
 }
 
-/// Run one seed.
-pub fn run_seed(seed: u64) -> SeedResult {
+/// Run one seed with the agent `agent` makes.
+pub fn run_seed(seed: u64, agent: AgentFactory) -> SeedResult {
     let case = generate(seed);
     let mut problems = Vec::new();
     let sc = match parse(&format!("chaos-{seed}"), &case.text) {
@@ -168,7 +167,7 @@ pub fn run_seed(seed: u64) -> SeedResult {
             seed,
             ..Default::default()
         },
-        manager_agent(),
+        agent,
     ) {
         Ok(r) => r,
         Err(e) => {
@@ -221,6 +220,33 @@ pub fn run_seed(seed: u64) -> SeedResult {
         invariant_violations: s.invariant_violations,
         vf_up_max_ms: vf_up,
         back_to_hn_max_ms: back,
+    }
+}
+
+/// What a run of many seeds adds up to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    /// Seeds run.
+    pub ran: u64,
+    /// The seeds that failed, in the order they ran.
+    pub failed: Vec<u64>,
+    pub invariant_violations: u64,
+    /// The longest time to the VF and back to hn over every seed (0 when none had one).
+    pub vf_up_max_ms: f64,
+    pub back_to_hn_max_ms: f64,
+}
+
+impl Tally {
+    pub fn add(&mut self, r: &SeedResult) {
+        self.ran += 1;
+        self.invariant_violations += r.invariant_violations;
+        self.vf_up_max_ms = self.vf_up_max_ms.max(r.vf_up_max_ms.unwrap_or(0.0));
+        self.back_to_hn_max_ms = self
+            .back_to_hn_max_ms
+            .max(r.back_to_hn_max_ms.unwrap_or(0.0));
+        if !r.passed {
+            self.failed.push(r.seed);
+        }
     }
 }
 
@@ -283,6 +309,7 @@ pub fn late_vf_use(timeline: &[hvnet_sim::TimelineEntry]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hvnet_sim::TimelineEntry;
 
     #[test]
     fn generated_scenarios_parse_and_are_deterministic() {
@@ -291,20 +318,110 @@ mod tests {
             assert_eq!(a.text, generate(seed).text);
             parse("x", &a.text).unwrap_or_else(|e| panic!("seed {seed}: {e}\n{}", a.text));
         }
+        // Both kinds of case are drawn.
+        let cases: Vec<ChaosCase> = (0..50).map(generate).collect();
+        assert!(cases.iter().any(|c| c.faulty) && cases.iter().any(|c| !c.faulty));
+        assert!(cases.iter().any(|c| c.planned_only) && cases.iter().any(|c| !c.planned_only));
+    }
+
+    fn line(ms: u64, source: &'static str, text: &str) -> TimelineEntry {
+        TimelineEntry {
+            at: Duration::from_millis(ms),
+            source,
+            text: text.to_string(),
+        }
     }
 
     #[test]
-    fn a_thousand_chaos_seeds_hold_the_invariants() {
-        let failed: Vec<SeedResult> = (0..1000).map(run_seed).filter(|r| !r.passed).collect();
+    fn a_vf_used_after_the_delay_and_a_second_is_late() {
+        let on_time = [
+            line(5_000, "host", "offers VF mce0 to hn0"),
+            line(8_000, "path", "out=vf in=vf"),
+        ];
+        assert_eq!(late_vf_use(&on_time), Vec::<String>::new());
+        let late = [
+            line(5_000, "host", "offers VF mce0 to hn0"),
+            line(8_001, "path", "out=vf in=vf"),
+        ];
+        assert_eq!(
+            late_vf_use(&late),
+            ["VF offered at 5000 ms carried traffic at 8001 ms (allowed until 8000 ms)"]
+        );
+        // The VF went before it was used: nothing to judge.
+        let gone = [
+            line(5_000, "host", "offers VF mce0 to hn0"),
+            line(6_000, "host", "revokes VF mce0"),
+            line(20_000, "path", "out=vf in=vf"),
+        ];
+        assert_eq!(late_vf_use(&gone), Vec::<String>::new());
+    }
+
+    #[test]
+    fn restarts_and_hold_downs_move_the_deadline() {
+        // A restart at 6 s re-arms the delay: ready at 8 s, used by 9 s.
+        let restarted = [
+            line(5_000, "host", "offers VF mce0 to hn0"),
+            line(6_000, "agent", "restart"),
+            line(9_000, "path", "out=vf in=vf"),
+        ];
+        assert_eq!(late_vf_use(&restarted), Vec::<String>::new());
+        // A hold-down until 20 s: used by 21 s is on time, at 21.5 s late.
+        let held = |used: u64| {
+            vec![
+                line(5_000, "host", "offers VF mce0 to hn0"),
+                line(5_100, "agent", "mce0 held down until 20000 ms (flapping)"),
+                line(used, "path", "out=vf in=vf"),
+            ]
+        };
+        assert_eq!(late_vf_use(&held(21_000)), Vec::<String>::new());
+        assert_eq!(late_vf_use(&held(21_500)).len(), 1);
+    }
+
+    #[test]
+    fn a_seed_fails_when_nothing_moves_the_traffic() {
+        // No agent in a non-transparent guest: the VF is never used, the final `path vf`
+        // expectation fails.
+        let seed = (0..100)
+            .find(|s| generate(*s).text.contains("mode non-transparent\n"))
+            .unwrap();
+        let r = run_seed(seed, hvnet_sim::no_agent());
+        assert!(!r.passed, "{r:?}");
         assert!(
-            failed.is_empty(),
-            "{} failing seeds, first: {:?}\n{}",
-            failed.len(),
-            failed.first(),
-            failed
-                .first()
-                .map(|f| generate(f.seed).text)
-                .unwrap_or_default()
+            r.problems.iter().any(|p| p.contains("expectations failed")),
+            "{r:?}"
+        );
+        let mut t = Tally::default();
+        t.add(&r);
+        assert_eq!((t.ran, t.failed.as_slice()), (1, [seed].as_slice()));
+    }
+
+    #[test]
+    fn the_tally_keeps_the_maxima_and_the_failed_seeds() {
+        let r = |seed, passed, up: Option<f64>, back: Option<f64>| SeedResult {
+            seed,
+            passed,
+            problems: Vec::new(),
+            invariant_violations: u64::from(!passed),
+            vf_up_max_ms: up,
+            back_to_hn_max_ms: back,
+        };
+        let mut t = Tally::default();
+        for s in [
+            r(3, true, Some(2000.0), None),
+            r(4, false, Some(1500.0), Some(510.0)),
+            r(5, true, None, Some(20.0)),
+        ] {
+            t.add(&s);
+        }
+        assert_eq!(
+            t,
+            Tally {
+                ran: 3,
+                failed: vec![4],
+                invariant_violations: 1,
+                vf_up_max_ms: 2000.0,
+                back_to_hn_max_ms: 510.0,
+            }
         );
     }
 }
