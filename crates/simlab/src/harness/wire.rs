@@ -153,24 +153,13 @@ mod tests {
         let _ = stuck.wait();
     }
 
-    /// Set to a socket path: [`stranger_sends_a_command`] connects there (run as another
-    /// user by [`clients_of_another_user_are_refused`]).
-    const STRANGER: &str = "HVNET_SIMLAB_STRANGER_SOCKET";
-
-    #[test]
-    #[ignore = "the client half of clients_of_another_user_are_refused"]
-    fn stranger_sends_a_command() {
-        if let Some(sock) = std::env::var_os(STRANGER) {
-            let mut s = UnixStream::connect(sock).unwrap();
-            // The server may have hung up already: it needs only the connection.
-            let _ = writeln!(s, r#"{{"argv":["x"]}}"#);
-        }
-    }
-
     #[test]
     fn clients_of_another_user_are_refused() {
+        use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+        use nix::sys::wait::{waitpid, WaitStatus};
+        use nix::unistd::{fork, setuid, ForkResult, Uid};
+        use std::os::fd::AsRawFd;
         use std::os::unix::fs::PermissionsExt;
-        use std::os::unix::process::CommandExt;
         let tmp = tempfile::tempdir().unwrap();
         let root = Root::keep_at(&tmp.path().join("g")).unwrap();
         let server = root.listen().unwrap();
@@ -183,24 +172,34 @@ mod tests {
         ] {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
         }
-        // This test binary again, as nobody, running only the client half.
-        let mut stranger = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "harness::wire::tests::stranger_sends_a_command",
-                "--ignored",
-                "--quiet",
-            ])
-            .env(STRANGER, &sock)
-            .uid(65534)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        // A client as nobody: a forked child that connects after setuid. Everything it
+        // needs is made before the fork, so the child only makes system calls.
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        let addr = UnixAddr::new(&sock).unwrap();
+        // SAFETY: the child makes only async-signal-safe system calls (setuid, connect,
+        // _exit) on what the parent prepared: it allocates nothing and takes no lock.
+        let child = match unsafe { fork() }.unwrap() {
+            ForkResult::Child => {
+                let connected =
+                    setuid(Uid::from_raw(65534)).is_ok() && connect(fd.as_raw_fd(), &addr).is_ok();
+                // SAFETY: _exit ends the child without the parent's destructors or atexit
+                // handlers, which are not the child's to run.
+                unsafe { nix::libc::_exit(if connected { 0 } else { 1 }) }
+            }
+            ForkResult::Parent { child } => child,
+        };
+        drop(fd);
         let e = server.next().unwrap_err();
         assert!(
             matches!(e, HarnessError::ForeignClient { uid: 65534, .. }),
             "{e}"
         );
-        assert!(stranger.wait().unwrap().success());
+        assert_eq!(waitpid(child, None).unwrap(), WaitStatus::Exited(child, 0));
     }
 }
