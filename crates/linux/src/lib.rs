@@ -20,6 +20,8 @@ pub mod kmsg;
 #[cfg(target_os = "linux")]
 pub mod lab;
 #[cfg(target_os = "linux")]
+pub mod lab_report;
+#[cfg(target_os = "linux")]
 pub mod monitor;
 #[cfg(target_os = "linux")]
 pub mod netlink;
