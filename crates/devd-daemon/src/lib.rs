@@ -6,7 +6,7 @@
 //! [`clients`] (the two client sockets), [`action`] (`sh -c` like devd's `my_system`),
 //! [`shell`] (which shell, which quoting: chosen once at start by probing), [`media`] (the
 //! `media-type` probe), [`log`] (syslog/stderr), [`signals`], [`counters`] (the status file
-//! and `--metrics`). Pid files and shared directories are [`hvnet_sys`]'s.
+//! and `--metrics`), [`status_view`] (that file as `hvnet status --devd` shows it). Pid files and shared directories are [`hvnet_sys`]'s.
 
 pub mod action;
 pub mod clients;
@@ -19,3 +19,4 @@ pub mod record;
 pub mod shell;
 pub mod signals;
 pub mod source;
+pub mod status_view;
