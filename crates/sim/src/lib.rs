@@ -60,6 +60,7 @@ pub mod invariants;
 pub mod lagg;
 pub mod manager;
 pub mod plot;
+pub mod printout;
 pub mod runner;
 pub mod scenario;
 pub mod scripts;

@@ -1,6 +1,8 @@
 //! SVG timeline plot: packets per bucket on each path, losses, and the
 //! host events that moved traffic.
 
+use std::time::Duration;
+
 use plotters::prelude::*;
 
 use crate::runner::RunResult;
@@ -11,6 +13,13 @@ type Curve<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
 #[derive(Debug, thiserror::Error)]
 #[error("plot: {0}")]
 pub struct PlotError(String);
+
+/// The bucket width `hvnet simulate --plot` records a run of `d` with: about 400 buckets, at
+/// least 10 ms each.
+pub fn bucket_for(d: Duration) -> Duration {
+    let ms = (d.as_millis() / 400).max(10);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
 
 /// Render `r` as an SVG document.
 pub fn svg(r: &RunResult, title: &str) -> Result<String, PlotError> {

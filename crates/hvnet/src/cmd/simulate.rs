@@ -9,7 +9,6 @@
 //! violated), 1 otherwise or on bad input (`FILE:LINE: ...` on stderr).
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -87,11 +86,6 @@ pub fn agent_factory(name: &str) -> anyhow::Result<AgentFactory> {
 /// Load a built-in scenario or a scenario file (`FILE:LINE: message` for a bad file).
 pub use hvnet_sim::builtin::load as load_scenario;
 
-fn bucket_for(d: Duration) -> Duration {
-    let ms = (d.as_millis() / 400).max(10);
-    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
-}
-
 pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     if a.list {
         return list(a.json);
@@ -136,7 +130,10 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     }
     let opts = RunOptions {
         seed,
-        bucket: a.plot.as_ref().map(|_| bucket_for(sc.duration)),
+        bucket: a
+            .plot
+            .as_ref()
+            .map(|_| hvnet_sim::plot::bucket_for(sc.duration)),
         ..Default::default()
     };
     let title = format!("{} (seed {seed}, agent {agent})", sc.name);
@@ -159,82 +156,13 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         let svg = hvnet_sim::plot::svg(&r, &title)?;
         std::fs::write(p, svg).with_context(|| format!("writing {}", p.display()))?;
     }
-    let mut out = String::new();
-    if a.json {
-        for e in &r.timeline {
-            let line = serde_json::json!({
-                "t_ms": (e.at.as_secs_f64() * 1e6).round() / 1e3,
-                "source": e.source,
-                "text": e.text,
-            });
-            out.push_str(&line.to_string());
-            out.push('\n');
-        }
-        out.push_str(&serde_json::to_string(&r.summary)?);
-        out.push('\n');
-    } else {
-        for e in &r.timeline {
-            out.push_str(&e.to_string());
-            out.push('\n');
-        }
-        out.push_str(&human_summary(&r.summary));
-    }
+    let out = hvnet_sim::printout::run(&r, a.json)?;
     print!("{out}");
     Ok(if r.summary.passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
-}
-
-fn lat(l: &Option<hvnet_sim::Latency>) -> String {
-    match l {
-        Some(l) => format!("median {} ms, max {} ms", l.median, l.max),
-        None => "none".into(),
-    }
-}
-
-fn human_summary(s: &hvnet_sim::Summary) -> String {
-    let p = &s.packets;
-    let reasons: Vec<String> = p
-        .lost_by_reason
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
-    let mut t = format!(
-        "\nscenario {} (seed {}, agent {}, {}): {}\n  virtual {} s in {} ms wall\n  packets: sent {}, delivered {} (hn {}, vf {}), lost {}{}\n  connections broken {}, failovers {}\n  VF up latency: {}\n  back to hn: {}\n  invariant violations {}, expectations passed {} failed {}\n",
-        s.scenario,
-        s.seed,
-        s.agent,
-        s.mode,
-        if s.passed { "PASSED" } else { "FAILED" },
-        s.virtual_seconds,
-        s.wall_ms,
-        p.sent,
-        p.delivered,
-        p.by_path.hn,
-        p.by_path.vf,
-        p.lost,
-        if reasons.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", reasons.join(", "))
-        },
-        s.connections_broken,
-        s.failovers,
-        lat(&s.vf_up_latency_ms),
-        lat(&s.back_to_hn_ms),
-        s.invariant_violations,
-        s.expectations.passed,
-        s.expectations.failed,
-    );
-    for f in &s.failed_expectations {
-        t.push_str(&format!("  failed: {f}\n"));
-    }
-    for v in &s.violations {
-        t.push_str(&format!("  violation: {v}\n"));
-    }
-    t
 }
 
 fn list(json: bool) -> anyhow::Result<ExitCode> {
@@ -282,7 +210,7 @@ fn serve_realtime(
         seed,
         ..Default::default()
     };
-    let clock = |wall: Duration| crate::limits::scale(wall, speed);
+    let clock = |wall: std::time::Duration| crate::limits::scale(wall, speed);
     let r = hvnet_simlab::freebsd_guest::serve_realtime(dir, sc, opts, clock, &client)?;
     println!("{}", serde_json::to_string(&r.summary)?);
     Ok(if r.summary.passed {
