@@ -99,6 +99,9 @@ mod tests {
         assert_eq!(lines.last().unwrap()["scenario"], "boot-no-vf");
         let text = run(&r, false).unwrap();
         assert!(text.starts_with(&r.timeline[0].to_string()), "{text}");
-        assert!(text.contains("\nscenario boot-no-vf (seed 0, agent none,"), "{text}");
+        assert!(
+            text.contains("\nscenario boot-no-vf (seed 0, agent none,"),
+            "{text}"
+        );
     }
 }
