@@ -373,6 +373,14 @@ pub fn load(name: &str) -> Result<Scenario, String> {
     parse(name, &text).map_err(|e| e.to_string())
 }
 
+/// Each of `wanted` as [`load`] finds it, or every built-in when none is named.
+pub fn load_each(wanted: &[String]) -> Result<Vec<Scenario>, String> {
+    if wanted.is_empty() {
+        return Ok(names().into_iter().filter_map(get).collect());
+    }
+    wanted.iter().map(|n| load(n)).collect()
+}
+
 /// The one-line description of a built-in scenario.
 pub fn description(name: &str) -> String {
     get(name).map(|s| s.description).unwrap_or_default()

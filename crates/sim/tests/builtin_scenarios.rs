@@ -133,3 +133,22 @@ fn hour_with_60_migrations_counts_every_packet() {
         .count();
     assert_eq!(migrations, 60);
 }
+
+/// `hvnet compare`'s scenario list: every built-in when none is named, else each named one
+/// (a built-in or a file); an unknown name is an error naming it.
+#[test]
+fn load_each_gives_every_builtin_or_the_named_ones() {
+    let all = builtin::load_each(&[]).unwrap();
+    let names: Vec<String> = all.iter().map(|s| s.name.clone()).collect();
+    assert_eq!(names, builtin::names());
+    let two = builtin::load_each(&["servicing".into(), "demo".into()]).unwrap();
+    assert_eq!(
+        (two[0].name.as_str(), two[1].name.as_str()),
+        ("servicing", "demo")
+    );
+    let e = builtin::load_each(&["demo".into(), "no-such-scenario".into()]).unwrap_err();
+    assert!(
+        e.starts_with("no-such-scenario: expected a built-in scenario"),
+        "{e}"
+    );
+}

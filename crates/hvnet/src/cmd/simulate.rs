@@ -83,9 +83,6 @@ pub fn agent_factory(name: &str) -> anyhow::Result<AgentFactory> {
     }
 }
 
-/// Load a built-in scenario or a scenario file (`FILE:LINE: message` for a bad file).
-pub use hvnet_sim::builtin::load as load_scenario;
-
 pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     if a.list {
         return list(a.json);
@@ -102,7 +99,7 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         )));
     }
     let name = a.scenario.as_deref().unwrap_or("demo");
-    let mut sc = match load_scenario(name) {
+    let mut sc = match builtin::load(name) {
         Ok(sc) => sc,
         Err(e) => {
             eprintln!("{e}");

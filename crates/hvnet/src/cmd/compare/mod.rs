@@ -83,21 +83,6 @@ fn real_original(_sc: &Scenario, _seed: u64) -> anyhow::Result<Side> {
     Err(super::harness::unavailable("--original real"))
 }
 
-/// The scenarios to run: the named ones (built-in names or scenario files), or every
-/// built-in.
-pub fn scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
-    if names.is_empty() {
-        return Ok(builtin::names()
-            .into_iter()
-            .filter_map(builtin::get)
-            .collect());
-    }
-    names
-        .iter()
-        .map(|n| crate::cmd::simulate::load_scenario(n).map_err(anyhow::Error::msg))
-        .collect()
-}
-
 fn secs(l: &Option<Latency>) -> String {
     match l {
         Some(l) if l.median == l.max => format!("{:.2}s", l.median / 1000.0),
@@ -178,7 +163,7 @@ pub fn run(a: CompareArgs) -> anyhow::Result<ExitCode> {
             root.display()
         )));
     }
-    let mut scs = scenarios(&a.scenarios)?;
+    let mut scs = builtin::load_each(&a.scenarios).map_err(anyhow::Error::msg)?;
     if let Some(rate) = a.rate {
         for sc in &mut scs {
             sc.traffic.rate = rate;
