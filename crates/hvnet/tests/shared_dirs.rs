@@ -772,8 +772,8 @@ fn configuration_errors_stop_hvnet_run_before_it_creates_anything() {
 }
 
 /// Serve one connection on `path` with `answer` (from this process: root).
-fn fake_server(path: &Path, answer: &'static str) -> std::thread::JoinHandle<()> {
-    let l = UnixListener::bind(path).unwrap();
+fn fake_server(path: &Path, answer: impl Into<String>) -> std::thread::JoinHandle<()> {
+    let (l, answer) = (UnixListener::bind(path).unwrap(), answer.into());
     std::thread::spawn(move || {
         let (s, _) = l.accept().unwrap();
         let mut line = String::new();
@@ -807,15 +807,32 @@ fn status_prints_no_terminal_escapes_from_the_server() {
         text.contains("\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{9b}1mgone\\nforged line"),
         "{text}"
     );
-    // A report whose strings carry escapes: the table and the JSON are clean too.
-    const REPORT: &str =
-        "{\"version\":\"1\\u001b[8m\",\"pid\":7,\"backend\":\"sim\\u001b]2;x\\u0007\",\
-\"clock\":\"monotonic\",\"now_ms\":0,\"started_unix_ms\":0,\"mode\":\"auto\\r\",\"converged\":true,\
+    // The mode is one of vf's modes, not free text: a value outside them (here with a
+    // carriage return) is refused, and the error shows it escaped.
+    let report = |mode: &str| {
+        format!(
+            "{{\"version\":\"1\\u001b[8m\",\"pid\":7,\"backend\":\"sim\\u001b]2;x\\u0007\",\
+\"clock\":\"monotonic\",\"now_ms\":0,\"started_unix_ms\":0,\"mode\":\"{mode}\",\"converged\":true,\
 \"steps\":0,\"pairs\":[],\"unpaired_vfs\":[\"vf\\u009b0\"],\"daemons\":[],\"errors\":[],\
-\"recent_actions\":[],\"actions_applied\":0,\"actions_failed\":0,\"devd\":null,\"sim\":null}\n";
+\"recent_actions\":[],\"actions_applied\":0,\"actions_failed\":0,\"devd\":null,\"sim\":null}}\n"
+        )
+    };
+    std::fs::remove_file(&sock).unwrap();
+    let t = fake_server(&sock, report("auto\\r"));
+    let out = status(&["--socket", sock.to_str().unwrap()]);
+    t.join().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !has_controls(&out.stderr),
+        "{:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("unknown variant `auto\\r`"), "{text}");
+    // A report whose strings carry escapes: the table and the JSON are clean too.
     for json in [false, true] {
         std::fs::remove_file(&sock).unwrap();
-        let t = fake_server(&sock, REPORT);
+        let t = fake_server(&sock, report("steered"));
         let mut args = vec!["--socket", sock.to_str().unwrap()];
         if json {
             args.push("--json");
