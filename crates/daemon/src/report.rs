@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use hvnet_vf::{DaemonStatus, ErrorStatus, Mode, PairStatus};
+use hvnet_vf::{DaemonStatus, DataPath, ErrorStatus, Mode, PairStatus, VfState};
 use serde::{Deserialize, Serialize};
 
 /// The whole report.
@@ -42,7 +42,7 @@ pub struct Report {
 
 /// One synthetic NIC and its VF: the manager's [`PairStatus`] and the daemon's history of
 /// the pair (the JSON object has the fields of both).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct PairReport {
     #[serde(flatten)]
     pub status: PairStatus,
@@ -54,6 +54,53 @@ pub struct PairReport {
     pub failovers: u64,
     /// Time the pair's traffic was not on a VF (ms).
     pub without_vf_ms: u64,
+}
+
+/// A pair's JSON object with its keys in the order `hvnet status --json` has always had
+/// them: the manager's fields with the daemon's history after `path`.
+#[derive(Serialize)]
+struct PairWire<'a> {
+    synthetic: &'a str,
+    vf: &'a Option<String>,
+    vf_state: &'a VfState,
+    vf_ready_in_ms: Option<u64>,
+    aggregate: &'a Option<String>,
+    holder: &'a str,
+    path: &'a DataPath,
+    path_since_ms: u64,
+    path_since_unix_ms: Option<u64>,
+    failovers: u64,
+    without_vf_ms: u64,
+    vf_losses: u32,
+    dhcp: bool,
+    waiting_for_lease: bool,
+    overridden: bool,
+    problems: &'a [String],
+}
+
+impl Serialize for PairReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let s = &self.status;
+        PairWire {
+            synthetic: &s.synthetic,
+            vf: &s.vf,
+            vf_state: &s.vf_state,
+            vf_ready_in_ms: s.vf_ready_in_ms,
+            aggregate: &s.aggregate,
+            holder: &s.holder,
+            path: &s.path,
+            path_since_ms: self.path_since_ms,
+            path_since_unix_ms: self.path_since_unix_ms,
+            failovers: self.failovers,
+            without_vf_ms: self.without_vf_ms,
+            vf_losses: s.vf_losses,
+            dhcp: s.dhcp,
+            waiting_for_lease: s.waiting_for_lease,
+            overridden: s.overridden,
+            problems: &s.problems,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// One action the manager took, and how it went.
@@ -382,6 +429,14 @@ mod tests {
             failovers: 2,
             without_vf_ms: 9,
         };
+        // Byte for byte, key order included.
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            "{\"synthetic\":\"hn0\",\"vf\":null,\"vf_state\":\"held_down\",\"vf_ready_in_ms\":7,\
+             \"aggregate\":null,\"holder\":\"hn0\",\"path\":\"hn\",\"path_since_ms\":5,\
+             \"path_since_unix_ms\":null,\"failovers\":2,\"without_vf_ms\":9,\"vf_losses\":4,\
+             \"dhcp\":false,\"waiting_for_lease\":false,\"overridden\":false,\"problems\":[]}"
+        );
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(
             v,
