@@ -1,5 +1,5 @@
 //! What `hvnet status` shows: the daemon's report, as JSON on the control socket and as a
-//! table for people. The daemon fills it ([`crate::manager`]); the client renders it.
+//! table for people. The daemon fills it ([`crate::publish`]); the client renders it.
 
 use std::fmt::Write as _;
 

@@ -1,4 +1,4 @@
-//! Running one action the way devd's `my_system` does (spec §3.7): `SHELL -c CMD` (argv[0]
+//! Running one action the way devd's `my_system` does (spec §3.7): `SHELL -c CMD` (`argv[0]`
 //! `sh`), every descriptor from 3 up closed, environment inherited (event variables are never
 //! exported), SIGPIPE left ignored, SIGINT/SIGQUIT back to default, and the caller waits for
 //! it. While the action runs devd itself ignores SIGINT and SIGQUIT. Unlike devd, each

@@ -36,7 +36,7 @@
 //! * [`engine`]: rule selection — the indexed [`Engine`] and devd's [`LinearMatcher`] (§2.4).
 //! * [`posix`]: devd's linear scan with the C library's `regexec`, the closest baseline to devd.
 //! * [`workload`]: a deterministic mixed event workload for benchmarks.
-//! * [`bench`]: timing the engine against the linear scan.
+//! * [`bench`](mod@bench): timing the engine against the linear scan.
 
 pub mod bench;
 mod casefold;
