@@ -2,8 +2,8 @@
 //! it) must be owned by root or the daemon's user and not writable by others unless sticky
 //! ([`hvnet_sys::shared_dir`]); a missing one is created 0700. Before anything is bound, the
 //! instance lock next to the socket (`SOCKET.lock`, holding the pid) is taken, so a second
-//! daemon stops without touching the first one's socket. The socket is created 0600 by the
-//! umask at bind time, and every connection is checked with the peer's credentials
+//! daemon stops without touching the first one's socket. The socket is bound 0600 in a
+//! private staging directory and renamed into place ([`shared_dir::bind_socket`]), and every connection is checked with the peer's credentials
 //! (SO_PEERCRED / getpeereid): only root or the daemon's own uid get an answer.
 //!
 //! Protocol ([`crate::protocol`]): one request line (`status`), one JSON answer line, then the
@@ -69,8 +69,8 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Bind `path`: check (or create) its directory, take the instance lock, refuse to replace
-/// anything but a stale socket, and bind under umask 0177 so the socket is 0600 from the
-/// start (a chmod by path afterwards could follow something swapped in).
+/// anything but a stale socket, and bind it 0600 where nobody else can reach it before it
+/// takes its name (a chmod by path afterwards could follow something swapped in).
 pub fn bind(path: &Path) -> anyhow::Result<ControlSocket> {
     let path = &std::path::absolute(path).with_context(|| path.display().to_string())?;
     let dir = path.parent().unwrap_or(Path::new("/"));
@@ -101,7 +101,7 @@ pub fn bind(path: &Path) -> anyhow::Result<ControlSocket> {
         Ok(_) => bail!("{}: exists and is not a socket", path.display()),
         Err(_) => {}
     }
-    let bound = shared_dir::with_umask(0o177, || std::os::unix::net::UnixListener::bind(path));
+    let bound = shared_dir::bind_socket(path, 0o600, |p| std::os::unix::net::UnixListener::bind(p));
     let std_listener = bound.with_context(|| format!("binding {}", path.display()))?;
     std_listener.set_nonblocking(true)?;
     Ok(ControlSocket {

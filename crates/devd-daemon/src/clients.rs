@@ -130,9 +130,10 @@ pub struct SocketError {
 
 impl Listener {
     /// As devd's `create_socket`: unlink, socket, non-blocking, bind, listen, mode 0666. The
-    /// mode comes from the umask at bind time: a chmod (or devd's chown to root:wheel) by
-    /// path after bind would follow whatever was swapped in at that path meanwhile, so the
-    /// socket keeps the daemon's owner and group. Check [`served`] first. Any failure but
+    /// socket is bound and given its mode in a private staging directory, then renamed into
+    /// place ([`hvnet_sys::shared_dir::bind_socket`]): a chmod (or devd's chown to
+    /// root:wheel) by path after bind would follow whatever was swapped in at that path
+    /// meanwhile, so the socket keeps the daemon's owner and group. Check [`served`] first. Any failure but
     /// `listen`'s is fatal.
     pub fn create(dir: &Path, kind: Kind, backlog_len: i32) -> Result<Listener, SocketError> {
         let path = dir.join(kind.file_name());
@@ -148,9 +149,14 @@ impl Listener {
             None,
         )
         .map_err(ctx)?;
-        let addr = UnixAddr::new(&path).map_err(ctx)?;
-        // Mode 0666 from the umask; the loop is single-threaded, nothing else creates files.
-        hvnet_sys::shared_dir::with_umask(0o111, || bind(fd.as_raw_fd(), &addr)).map_err(ctx)?;
+        let bound = hvnet_sys::shared_dir::bind_socket(&path, 0o666, |staged| {
+            let addr = UnixAddr::new(staged)?;
+            Ok(bind(fd.as_raw_fd(), &addr)?)
+        });
+        bound.map_err(|source| SocketError {
+            path: path.clone(),
+            source,
+        })?;
         // devd ignores listen's failure.
         let _ = listen(&fd, backlog(backlog_len));
         Ok(Listener { kind, fd })

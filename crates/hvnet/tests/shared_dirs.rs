@@ -216,9 +216,11 @@ fn a_planted_status_temporary_is_not_followed() {
     assert_eq!(leftovers.len(), 2, "{leftovers:?}");
 }
 
-/// A shared object that, after every successful bind(2) of a Unix socket, moves the socket
-/// aside (to PATH.moved) and puts a symlink to $SWAP_VICTIM at its path: what a local user
-/// can do in a shared directory between a bind and a chmod or chown by path.
+/// A shared object that plays a local user who can write $SWAP_DIR: whenever a Unix socket
+/// appears there (a bind(2) at that path, or a rename(2) onto it), it moves the socket aside
+/// (to PATH.moved) and puts a symlink to $SWAP_VICTIM at its path, which is what such a user
+/// can do between a bind and a chmod or chown by path. Paths elsewhere (a private staging
+/// directory) are out of that user's reach and left alone.
 fn swap_shim(dir: &Path) -> PathBuf {
     let src = dir.join("swap.c");
     std::fs::write(
@@ -227,22 +229,47 @@ fn swap_shim(dir: &Path) -> PathBuf {
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+typedef int (*rename_fn)(const char *, const char *);
+
+static int real_rename(const char *from, const char *to) {
+    return ((rename_fn)dlsym(RTLD_NEXT, "rename"))(from, to);
+}
+
+static void swap(const char *path) {
+    const char *victim = getenv("SWAP_VICTIM");
+    const char *dir = getenv("SWAP_DIR");
+    const char *slash = strrchr(path, '/');
+    struct stat st;
+    if (!victim || !dir || !slash || (size_t)(slash - path) != strlen(dir)
+        || strncmp(path, dir, strlen(dir)) != 0)
+        return;
+    if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return;
+    char moved[4096];
+    snprintf(moved, sizeof moved, "%s.moved", path);
+    real_rename(path, moved);
+    symlink(victim, path);
+}
 
 int bind(int fd, const struct sockaddr *addr, socklen_t len) {
     int (*real)(int, const struct sockaddr *, socklen_t) =
         (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "bind");
     int rc = real(fd, addr, len);
-    const char *victim = getenv("SWAP_VICTIM");
-    if (rc == 0 && victim && addr->sa_family == AF_UNIX) {
-        const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
-        char moved[sizeof un->sun_path + 8];
-        snprintf(moved, sizeof moved, "%s.moved", un->sun_path);
-        rename(un->sun_path, moved);
-        symlink(victim, un->sun_path);
-    }
+    if (rc == 0 && addr->sa_family == AF_UNIX)
+        swap(((const struct sockaddr_un *)addr)->sun_path);
+    return rc;
+}
+
+int rename(const char *from, const char *to) {
+    int rc = real_rename(from, to);
+    if (rc == 0)
+        swap(to);
     return rc;
 }
 "#,
@@ -282,7 +309,9 @@ fn devd_sockets_get_their_mode_at_bind_and_are_never_chmoded_by_path() {
     let _f = fifo(&d.join("devctl"));
     let conf = devd_conf(d, &d.join("devd.pid"), "");
     let mut cmd = devd(&conf, &d.join("devctl"), d, &d.join("err"), &["-d"]);
-    cmd.env("LD_PRELOAD", &so).env("SWAP_VICTIM", &victim);
+    cmd.env("LD_PRELOAD", &so)
+        .env("SWAP_VICTIM", &victim)
+        .env("SWAP_DIR", d);
     // A restrictive umask inherited: the sockets' 0666 must not depend on it.
     // SAFETY: the closure runs in the forked child before exec; umask is async-signal-safe
     // and allocates nothing, so it cannot wait on a lock another thread held at fork.
@@ -648,7 +677,9 @@ fn the_control_socket_is_never_chmoded_by_path() {
     let victim = victim(d);
     let socket = d.join("run/hvnet.sock");
     let mut cmd = hvnet_run(&socket, &d.join("err"), &[]);
-    cmd.env("LD_PRELOAD", &so).env("SWAP_VICTIM", &victim);
+    cmd.env("LD_PRELOAD", &so)
+        .env("SWAP_VICTIM", &victim)
+        .env("SWAP_DIR", d.join("run"));
     // SAFETY: the closure runs in the forked child before exec; umask is async-signal-safe
     // and allocates nothing, so it cannot wait on a lock another thread held at fork.
     unsafe {

@@ -7,14 +7,14 @@
 //! of them could rename our directory away and put theirs in its place, or plant a symlink
 //! where we are about to create a file. In a directory that passes (the sticky /tmp
 //! included), files are created under names nobody can plant ([`write_atomic`]) and sockets
-//! get their mode from the umask at bind time ([`with_umask`]), never by path afterwards.
+//! are bound in a private directory, given their mode there and renamed into place
+//! ([`bind_socket`]), never chmod'ed where others could swap something in. Neither touches
+//! the umask, which every thread of the process shares.
 
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-use nix::sys::stat::Mode;
 
 /// What is wrong with a directory.
 #[derive(Debug)]
@@ -106,13 +106,48 @@ pub fn check_dir(dir: &Path) -> Result<(), UnsafeDir> {
     Ok(())
 }
 
-/// Run `f` (a bind) with the process umask set to `mask`, then restore it. The umask is
-/// process-wide: call this only while no other thread creates files.
-pub fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
-    let old = nix::sys::stat::umask(Mode::from_bits_truncate(mask as libc::mode_t));
-    let out = f();
-    nix::sys::stat::umask(old);
-    out
+/// Bind a Unix socket at `path` with exactly `mode`, whatever the umask and whatever the
+/// other threads are doing: `bind` is called with a path inside a new directory next to
+/// `path` (mode 0700, an unguessable name, so nobody else can reach into it), the socket is
+/// chmod'ed there, then renamed over `path` (rename replaces whatever is at `path`, a
+/// planted symlink included, and never follows it). The staging directory is removed
+/// whatever happens. The staging path is 13 bytes longer than `path`, which must fit a
+/// socket address with them.
+pub fn bind_socket<T>(
+    path: &Path,
+    mode: u32,
+    bind: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let stage = make_private_dir(dir)?;
+    let inner = stage.join("s");
+    let bound = bind(&inner).and_then(|v| {
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(mode))?;
+        std::fs::rename(&inner, path)?;
+        Ok(v)
+    });
+    let _ = std::fs::remove_file(&inner);
+    let _ = std::fs::remove_dir(&stage);
+    bound
+}
+
+/// A new directory in `dir`, mode 0700, under a name nobody could have planted.
+fn make_private_dir(dir: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    const ATTEMPTS: usize = 16;
+    for _ in 0..ATTEMPTS {
+        // Short: it is part of a socket address (at most 104 bytes on FreeBSD).
+        let stage = dir.join(format!(".hv{:08x}", random_suffix() as u32));
+        match std::fs::DirBuilder::new().mode(0o700).create(&stage) {
+            Ok(()) => return Ok(stage),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!("{ATTEMPTS} staging names in {} were taken", dir.display()),
+    ))
 }
 
 /// A name part for a temporary file or directory that another user cannot guess in advance.
@@ -229,12 +264,72 @@ mod tests {
         assert!(!dir.path().join("s").exists());
     }
 
+    /// Runs the test named `name` again in a child process with umask `mask`: the umask is
+    /// shared by every thread, so changing it here would disturb the tests running beside.
+    fn in_child_with_umask(name: &str, mask: u32) -> bool {
+        if std::env::var_os("HVNET_SYS_TEST_CHILD").is_some() {
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+                mask as libc::mode_t,
+            ));
+            return true;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--test-threads=1"])
+            .env("HVNET_SYS_TEST_CHILD", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        false
+    }
+
     #[test]
     fn the_mode_comes_from_the_descriptor_not_the_umask() {
+        let name = "shared_dir::tests::the_mode_comes_from_the_descriptor_not_the_umask";
+        if !in_child_with_umask(name, 0o777) {
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
-        with_umask(0o777, || write_atomic(&p, b"x", 0o644)).unwrap();
+        write_atomic(&p, b"x", 0o644).unwrap();
         assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o644);
+    }
+
+    #[test]
+    fn a_socket_gets_its_mode_exactly_and_replaces_a_planted_link() {
+        let name = "shared_dir::tests::a_socket_gets_its_mode_exactly_and_replaces_a_planted_link";
+        if !in_child_with_umask(name, 0o077) {
+            return;
+        }
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let sock = dir.path().join("s.sock");
+        symlink(&victim, &sock).unwrap();
+        let l = bind_socket(&sock, 0o666, |p| std::os::unix::net::UnixListener::bind(p)).unwrap();
+        let m = std::fs::symlink_metadata(&sock).unwrap();
+        assert!(m.file_type().is_socket());
+        assert_eq!(m.mode() & 0o7777, 0o666);
+        assert_eq!(std::fs::metadata(&victim).unwrap().mode() & 0o7777, 0o600);
+        // Reachable under its final name; no staging directory left behind.
+        std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        drop(l);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        // A failed bind leaves nothing behind either.
+        let e = bind_socket(&dir.path().join("t.sock"), 0o600, |_| {
+            Err::<(), _>(std::io::Error::other("no"))
+        });
+        assert!(e.is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     fn chmod(p: &Path, mode: u32) {

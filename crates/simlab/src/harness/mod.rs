@@ -13,8 +13,8 @@
 //! Files are created so that nothing planted is followed: a throw-away root is a fresh
 //! directory with an unguessable name made by mkdir alone, a root the user names must pass
 //! [`hvnet_sys::shared_dir::check_dir`], files in it are written with
-//! [`hvnet_sys::shared_dir::write_atomic`], and the socket gets its mode (0600) from the
-//! umask at bind time.
+//! [`hvnet_sys::shared_dir::write_atomic`], and the socket is bound 0600 in a private
+//! staging directory and renamed into place ([`hvnet_sys::shared_dir::bind_socket`]).
 
 mod root;
 mod server;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use hvnet_sys::shared_dir::{check_dir, random_suffix, with_umask, write_atomic};
+use hvnet_sys::shared_dir::{bind_socket, check_dir, random_suffix, write_atomic};
 
 use super::{HarnessError, Server, SOCKET};
 
@@ -208,7 +208,7 @@ impl Root {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(HarnessError::io("removing", sock)(e)),
         }
-        let listener = with_umask(0o177, || std::os::unix::net::UnixListener::bind(&sock))
+        let listener = bind_socket(&sock, 0o600, |p| std::os::unix::net::UnixListener::bind(p))
             .map_err(HarnessError::io("binding", &sock))?;
         listener
             .set_nonblocking(true)
