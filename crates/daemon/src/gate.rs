@@ -3,9 +3,8 @@
 //! without waiting. The manager stops a command that has not exited within its time limit
 //! ([`hvnet_vf::manager::GATE_TIME_LIMIT`]); stopping kills its whole process group.
 
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use hvnet_vf::GateProbe;
@@ -70,14 +69,8 @@ impl CommandGate {
             .argv
             .split_first()
             .ok_or_else(|| std::io::Error::other("an empty command"))?;
-        Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            // Its own group: stopping it reaches whatever it started.
-            .process_group(0)
-            .spawn()
+        // Its own group: stopping it reaches whatever it started.
+        hvnet_sys::process::spawn_in_own_group(program, args)
     }
 
     /// The running command's pid.

@@ -9,9 +9,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hvnet_sim::runner::Sim;
@@ -155,17 +153,10 @@ pub fn client(dir: &Path, argv: &[String]) -> Result<Response, HarnessError> {
             "usage: daemon [-f] command arguments ...\n",
         ));
     };
-    std::process::Command::new(prog)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .map_err(|source| HarnessError::Spawn {
-            what: format!("daemon: {prog}"),
-            source,
-        })?;
+    hvnet_sys::process::spawn_in_own_group(prog, args).map_err(|source| HarnessError::Spawn {
+        what: format!("daemon: {prog}"),
+        source,
+    })?;
     Ok(Response::default())
 }
 

@@ -352,6 +352,21 @@ pub struct Interface {
 }
 
 impl Interface {
+    /// An interface as a driver shows it once attached and brought up: up, link up,
+    /// running, MTU 1500, no addresses, not in an aggregate.
+    pub fn running(name: &str, mac: Mac, kind: IfKind) -> Interface {
+        Interface {
+            name: name.into(),
+            kind,
+            mac,
+            admin_up: true,
+            link_up: true,
+            running: true,
+            mtu: 1500,
+            ..Default::default()
+        }
+    }
+
     /// True for a VF of any driver.
     pub fn is_vf(&self) -> bool {
         matches!(self.kind, IfKind::Vf { .. })

@@ -106,19 +106,6 @@ impl GateProbe for Spy {
     }
 }
 
-fn iface(name: &str, mac: Mac, kind: IfKind) -> Interface {
-    Interface {
-        name: name.into(),
-        kind,
-        mac,
-        admin_up: true,
-        link_up: true,
-        running: true,
-        mtu: 1500,
-        ..Default::default()
-    }
-}
-
 /// What the stepping thread saw.
 struct Seen {
     log: Vec<LogEntry>,
@@ -155,7 +142,7 @@ fn a_hung_readiness_command_never_stops_failover_and_is_killed_at_its_time_limit
             let mac0: Mac = "00:15:5d:00:00:01".parse().unwrap();
             let mac1: Mac = "00:15:5d:00:00:02".parse().unwrap();
             let vf = |name: &str, mac| {
-                iface(
+                Interface::running(
                     name,
                     mac,
                     IfKind::Vf {
@@ -165,7 +152,9 @@ fn a_hung_readiness_command_never_stops_failover_and_is_killed_at_its_time_limit
             };
             let mut b = MemoryBackend::default();
             for (hn, mac) in [("hn0", mac0), ("hn1", mac1)] {
-                b.view.interfaces.push(iface(hn, mac, IfKind::Synthetic));
+                b.view
+                    .interfaces
+                    .push(Interface::running(hn, mac, IfKind::Synthetic));
             }
             b.view.interfaces.push(vf("vf0", mac0));
             let mut log = Vec::new();

@@ -1,21 +1,8 @@
 use super::*;
 use crate::report::Report;
 use hvnet_vf::{
-    DataPath, IfKind, Interface, Mac, Manager, ManagerConfig, MemoryBackend, ModeSetting, NetConfig,
+    DataPath, IfKind, Interface, Manager, ManagerConfig, MemoryBackend, ModeSetting, NetConfig,
 };
-
-fn iface(name: &str, mac: Mac, kind: IfKind) -> Interface {
-    Interface {
-        name: name.into(),
-        kind,
-        mac,
-        admin_up: true,
-        link_up: true,
-        running: true,
-        mtu: 1500,
-        ..Default::default()
-    }
-}
 
 /// The manager's steps through the recorder: the report's history (failovers, time without
 /// the VF, since when), the recent actions, the metrics with the packet counters.
@@ -38,7 +25,9 @@ fn pair_history_counts_failovers_and_time_without_vf() {
     );
     let mac = "00:15:5d:00:00:01".parse().unwrap();
     let mut b = MemoryBackend::default();
-    b.view.interfaces.push(iface("hn0", mac, IfKind::Synthetic));
+    b.view
+        .interfaces
+        .push(Interface::running("hn0", mac, IfKind::Synthetic));
     let mut now = Duration::ZERO;
     let mut step = |m: &mut Manager, rec: &mut Recorder, b: &mut MemoryBackend, to: Duration| {
         while now < to {
@@ -48,7 +37,7 @@ fn pair_history_counts_failovers_and_time_without_vf() {
         }
     };
     step(&mut m, &mut rec, &mut b, Duration::from_secs(5));
-    b.view.interfaces.push(iface(
+    b.view.interfaces.push(Interface::running(
         "vf0",
         mac,
         IfKind::Vf {

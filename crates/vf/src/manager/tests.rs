@@ -5,25 +5,12 @@ use super::*;
 use crate::model::{IfKind, Interface, Mac};
 use crate::{DataPath, MemoryBackend, ModeSetting, NetConfig, VfState};
 
-fn iface(name: &str, mac: Mac, kind: IfKind) -> Interface {
-    Interface {
-        name: name.into(),
-        kind,
-        mac,
-        admin_up: true,
-        link_up: true,
-        running: true,
-        mtu: 1500,
-        ..Default::default()
-    }
-}
-
 fn mac() -> Mac {
     "00:15:5d:00:00:01".parse().unwrap()
 }
 
 fn vf(name: &str) -> Interface {
-    iface(
+    Interface::running(
         name,
         mac(),
         IfKind::Vf {
@@ -45,7 +32,7 @@ fn steered(vf_delay: u64) -> (Manager, MemoryBackend) {
     let mut b = MemoryBackend::default();
     b.view
         .interfaces
-        .push(iface("hn0", mac(), IfKind::Synthetic));
+        .push(Interface::running("hn0", mac(), IfKind::Synthetic));
     (m, b)
 }
 
@@ -207,8 +194,8 @@ fn a_hung_gate_is_stopped_at_its_time_limit_and_never_holds_up_failover() {
     let mac2: Mac = "00:15:5d:00:00:02".parse().unwrap();
     b.view
         .interfaces
-        .push(iface("hn1", mac2, IfKind::Synthetic));
-    b.view.interfaces.push(iface(
+        .push(Interface::running("hn1", mac2, IfKind::Synthetic));
+    b.view.interfaces.push(Interface::running(
         "vf9",
         mac2,
         IfKind::Vf {
