@@ -323,6 +323,9 @@ impl Stream {
 
 /// Sets the flag when dropped: every worker loop watching it ends, whatever path the lab
 /// leaves by.
+/// How long the receivers keep listening after the senders stopped.
+const LAST_PACKETS: Duration = Duration::from_millis(200);
+
 struct StopOnDrop(Arc<AtomicBool>);
 
 impl Drop for StopOnDrop {
@@ -948,14 +951,25 @@ fn run_in(
     let count = (pps as f64 * budget.as_secs_f64()) as usize;
     let to_vm = Stream::new(count);
     let to_peer = Stream::new(count);
+    // The receivers stop after the senders, once the last packets have landed: stopping
+    // both together counted the packets still in flight as lost.
+    let recv_stop = Arc::new(AtomicBool::new(false));
+    let _recv_stop_guard = StopOnDrop(recv_stop.clone());
+    let recv_deadline = deadline + LAST_PACKETS;
     let receivers = [
-        udp_receiver(&topo.vm, UDP_TO_VM, deadline, to_vm.clone(), stop.clone()),
+        udp_receiver(
+            &topo.vm,
+            UDP_TO_VM,
+            recv_deadline,
+            to_vm.clone(),
+            recv_stop.clone(),
+        ),
         udp_receiver(
             &topo.peer,
             UDP_TO_PEER,
-            deadline,
+            recv_deadline,
             to_peer.clone(),
-            stop.clone(),
+            recv_stop.clone(),
         ),
     ];
     let (tcp_server, tcp_client) = tcp_pair(&topo.vm, &topo.peer, deadline, stop.clone())?;
@@ -1098,7 +1112,8 @@ fn run_in(
             errors.push(e);
         }
     }
-    std::thread::sleep(Duration::from_millis(200)); // let the last packets land
+    std::thread::sleep(LAST_PACKETS);
+    recv_stop.store(true, Ordering::Relaxed);
     for r in receivers {
         if let Err(e) = r
             .join()
