@@ -232,6 +232,9 @@ fn devd_actions_quote_event_values_and_defer_to_a_running_daemon() {
     // devd quotes values as $'…', which FreeBSD's sh and bash understand (dash before
     // 0.5.13 does not), so the actions are run with bash here.
     let Some(bash) = find_in_path("bash") else {
+        if std::env::var_os("HVNET_TEST_STRICT").is_some() {
+            panic!("SKIPPED devd_actions_quote_event_values...: no bash on PATH");
+        }
         eprintln!("SKIPPED devd_actions_quote_event_values...: no bash on PATH");
         return;
     };
@@ -992,6 +995,11 @@ fn hvnet_8_devd_example_is_what_devd_match_prints() {
 #[test]
 fn man_pages_pass_mandoc_lint() {
     let Some(mandoc) = find_in_path("mandoc") else {
+        if std::env::var_os("HVNET_TEST_STRICT").is_some() {
+            panic!(
+                "SKIPPED man_pages_pass_mandoc_lint: mandoc not installed (.ci/run installs it)"
+            );
+        }
         eprintln!("SKIPPED man_pages_pass_mandoc_lint: mandoc not installed (.ci/run installs it)");
         return;
     };

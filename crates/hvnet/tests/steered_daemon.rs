@@ -21,6 +21,9 @@ fn skip_unless_root(test: &str) -> bool {
         .iter()
         .all(|t| Command::new(t).arg("-V").output().is_ok());
     if !net_admin || !have_tools {
+        if std::env::var_os("HVNET_TEST_STRICT").is_some() {
+            panic!("SKIPPED {test}: root (CAP_NET_ADMIN) and iproute2 are needed (HVNET_TEST_STRICT is set)");
+        }
         let _ = writeln!(
             std::io::stderr(),
             "SKIPPED {test}: root (CAP_NET_ADMIN) and iproute2 are needed"

@@ -23,6 +23,9 @@ fn available(test: &str) -> bool {
 /// visible in a plain `cargo test` run.
 fn skipped(test: &str, why: &str) {
     use std::io::Write;
+    if std::env::var_os("HVNET_TEST_STRICT").is_some() {
+        panic!("SKIPPED {test}: {why} (HVNET_TEST_STRICT is set)");
+    }
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
