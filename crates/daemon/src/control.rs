@@ -3,8 +3,9 @@
 //! ([`hvnet_sys::shared_dir`]); a missing one is created 0700. Before anything is bound, the
 //! instance lock next to the socket (`SOCKET.lock`, holding the pid) is taken, so a second
 //! daemon stops without touching the first one's socket. The socket is bound 0600 in a
-//! private staging directory and renamed into place ([`shared_dir::bind_socket`]), and every connection is checked with the peer's credentials
-//! (SO_PEERCRED / getpeereid): only root or the daemon's own uid get an answer.
+//! private staging directory and renamed into place ([`shared_dir::bind_socket`]), and every
+//! connection is checked with the peer's credentials (SO_PEERCRED / getpeereid): only root
+//! or the daemon's own uid get an answer.
 //!
 //! Protocol ([`crate::protocol`]): one request line (`status`), one JSON answer line, then the
 //! daemon closes. Errors are `{"error": "..."}`.

@@ -133,8 +133,8 @@ impl Listener {
     /// socket is bound and given its mode in a private staging directory, then renamed into
     /// place ([`hvnet_sys::shared_dir::bind_socket`]): a chmod (or devd's chown to
     /// root:wheel) by path after bind would follow whatever was swapped in at that path
-    /// meanwhile, so the socket keeps the daemon's owner and group. Check [`served`] first. Any failure but
-    /// `listen`'s is fatal.
+    /// meanwhile, so the socket keeps the daemon's owner and group. Check [`served`] first.
+    /// Any failure but `listen`'s is fatal.
     pub fn create(dir: &Path, kind: Kind, backlog_len: i32) -> Result<Listener, SocketError> {
         let path = dir.join(kind.file_name());
         let ctx = |e: Errno| SocketError {

@@ -175,6 +175,15 @@ pub fn reads_back(shell: &Path, quoting: Quoting) -> bool {
 mod tests {
     use super::*;
 
+    /// Say on stderr that a test is skipped, and why; under HVNET_TEST_STRICT (which .ci/run
+    /// sets) fail instead, so CI never passes a test it did not run.
+    fn skip(why: &str) {
+        if std::env::var_os("HVNET_TEST_STRICT").is_some() {
+            panic!("SKIPPED {why} (HVNET_TEST_STRICT is set)");
+        }
+        eprintln!("SKIPPED {why}");
+    }
+
     fn have(p: &str) -> bool {
         Path::new(p).exists()
     }
@@ -201,10 +210,7 @@ mod tests {
     #[test]
     fn a_configured_shell_is_kept_and_quoted_as_it_reads() {
         if !have("/bin/dash") || !have("/bin/bash") {
-            if std::env::var_os("HVNET_TEST_STRICT").is_some() {
-                panic!("SKIPPED: needs /bin/dash and /bin/bash");
-            }
-            eprintln!("SKIPPED: needs /bin/dash and /bin/bash");
+            skip("needs /bin/dash and /bin/bash");
             return;
         }
         let search = [PathBuf::from("/bin/bash")];
@@ -225,10 +231,7 @@ mod tests {
     #[test]
     fn without_a_configured_shell_the_search_finds_one_that_reads_dollar_quotes() {
         if !have("/bin/dash") || !have("/bin/bash") {
-            if std::env::var_os("HVNET_TEST_STRICT").is_some() {
-                panic!("SKIPPED: needs /bin/dash and /bin/bash");
-            }
-            eprintln!("SKIPPED: needs /bin/dash and /bin/bash");
+            skip("needs /bin/dash and /bin/bash");
             return;
         }
         // `choose_among(None, …)` starts from /bin/sh: on this system that is dash or not,
@@ -259,10 +262,7 @@ mod tests {
     #[test]
     fn a_shell_others_may_write_is_not_picked() {
         if !have("/bin/bash") {
-            if std::env::var_os("HVNET_TEST_STRICT").is_some() {
-                panic!("SKIPPED: needs /bin/bash");
-            }
-            eprintln!("SKIPPED: needs /bin/bash");
+            skip("needs /bin/bash");
             return;
         }
         let dir = tempfile::tempdir().unwrap();

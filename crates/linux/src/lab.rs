@@ -321,11 +321,11 @@ impl Stream {
     }
 }
 
-/// Sets the flag when dropped: every worker loop watching it ends, whatever path the lab
-/// leaves by.
 /// How long the receivers keep listening after the senders stopped.
 const LAST_PACKETS: Duration = Duration::from_millis(200);
 
+/// Sets the flag when dropped: every worker loop watching it ends, whatever path the lab
+/// leaves by.
 struct StopOnDrop(Arc<AtomicBool>);
 
 impl Drop for StopOnDrop {
